@@ -1,0 +1,110 @@
+"""The backends and their registry.
+
+`import backends` imports no framework: each backend module is imported only
+when that backend is asked for, so one process can hold just one framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from .base import (
+    DEFAULT_THREADS,
+    DEVICES,
+    LOSS_TARGET,
+    MODES,
+    PRESETS,
+    Params,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    check_choice,
+    initial_params,
+    preset,
+    train,
+    xor_data,
+)
+
+# name -> (module, trainer class, the package it needs, the extra that installs it)
+REGISTRY = {
+    "numpy": ("backends.numpy_scratch", "NumpyTrainer", "numpy", "xorbench"),
+    "keras": ("backends.keras_tf", "KerasTrainer", "tensorflow", "xorbench[keras]"),
+    "torch": ("backends.torch_nn", "TorchTrainer", "torch", "xorbench[torch]"),
+}
+BACKENDS = tuple(REGISTRY)
+
+__all__ = [
+    "DEFAULT_THREADS",
+    "BACKENDS",
+    "DEVICES",
+    "LOSS_TARGET",
+    "MODES",
+    "PRESETS",
+    "Availability",
+    "Params",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "available",
+    "check_choice",
+    "get_trainer",
+    "initial_params",
+    "load",
+    "preset",
+    "set_threads",
+    "train",
+    "xor_data",
+]
+
+
+@dataclass(frozen=True)
+class Availability:
+    backend: str
+    device: str
+    ok: bool
+    reason: str  # one actionable line when not ok
+    version: str  # framework version, "" when not installed
+
+
+def load(name: str):
+    """The backend's module, imported now. Raises ValueError for an unknown name, ImportError if absent."""
+    check_choice("backend", name, BACKENDS)
+    module, _, package, extra = REGISTRY[name]
+    if importlib.util.find_spec(package) is None:
+        raise ImportError(f"{package} is not installed: pip install '{extra}'")
+    return importlib.import_module(module)
+
+
+def availability(name: str, device: str) -> Availability:
+    check_choice("backend", name, BACKENDS)
+    check_choice("device", device, DEVICES)
+    try:
+        module = load(name)
+    except ImportError as error:
+        return Availability(name, device, False, str(error).splitlines()[0], "")
+    reason = module.unavailable_reason(device)
+    return Availability(name, device, reason is None, reason or "", module.framework_version())
+
+
+def available(backends: tuple[str, ...] = BACKENDS, devices: tuple[str, ...] = DEVICES) -> list[Availability]:
+    """For every backend and device: can it run here, and if not, why. Imports the frameworks."""
+    return [availability(name, device) for name in backends for device in devices]
+
+
+def set_threads(name: str, n: int) -> None:
+    """Pin the backend's framework to n threads (process-wide; before its first op for TensorFlow)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be an integer >= 1; got {n!r}")
+    load(name).set_threads(n)
+
+
+def get_trainer(name: str, device: str = "cpu", mode: str = "idiomatic") -> Trainer:
+    """A ready trainer, or ValueError for unknown names and RuntimeError when it cannot run here."""
+    check_choice("mode", mode, MODES)
+    status = availability(name, device)
+    if not status.ok:
+        raise RuntimeError(f"{name} on {device} is unavailable: {status.reason}")
+    module = load(name)
+    return getattr(module, REGISTRY[name][1])(device=device, mode=mode)

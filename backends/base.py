@@ -1,0 +1,230 @@
+"""The framework-free parts every backend shares.
+
+The network is the article's 2-H-1 sigmoid net. Everything a fair comparison
+must hold fixed lives here, once: the data, the configuration, the initial
+weights (drawn in NumPy, so all backends start bit-identical), the result and
+the one place that times a training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+OPTIMIZERS = ("sgd", "adam")
+INITS = ("glorot", "uniform01", "framework")
+OBJECTIVES = ("mse", "half_sse")
+DEVICES = ("cpu", "gpu")
+MODES = ("idiomatic",)
+
+# Every framework is pinned to this many threads unless told otherwise: at 4 samples a
+# second thread only adds synchronisation (torch ran 2x slower per epoch with 2 threads here).
+DEFAULT_THREADS = 1
+
+# Any mean squared error below 1/16 forces every |error| < 0.5, i.e. 100% XOR
+# accuracy at threshold 0.5; 0.01 asks for a confident solution on top of that.
+LOSS_TARGET = 0.01
+
+
+def check_choice(name: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the `matched` preset."""
+
+    hidden: int = 4
+    epochs: int = 2000
+    optimizer: str = "sgd"  # "sgd" (plain, no momentum) or "adam"
+    lr: float = 2.0  # solves seeds 0-49 (see README); preset() uses MATCHED_LR for Adam
+    beta1: float = 0.9  # Adam only
+    beta2: float = 0.999
+    eps: float = 1e-10  # tiny on purpose: Keras and torch put eps in slightly different places
+    seed: int = 0
+    dtype: str = "float32"
+    init: str = "glorot"  # glorot: Glorot-uniform weights, zero biases, drawn in NumPy
+    #                       uniform01: the article's np.random.rand for weights and biases
+    #                       framework: each framework's own default initialisers (not shared)
+    objective: str = "mse"  # mse: mean over samples; half_sse: 1/2 sum, the article's scratch update
+    samples: int = 4  # 4: the XOR truth table; more: noisy clusters around the corners
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden, int) or self.hidden < 1:
+            raise ValueError(f"hidden must be an integer >= 1; got {self.hidden!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1; got {self.epochs!r}")
+        if not isinstance(self.samples, int) or self.samples < 4:
+            raise ValueError(f"samples must be an integer >= 4; got {self.samples!r}")
+        for name in ("lr", "eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_choice("init", self.init, INITS)
+        check_choice("objective", self.objective, OBJECTIVES)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# The article's three snippets, each as written (see README, "Presets").
+_ARTICLE = {
+    "numpy": TrainConfig(
+        init="uniform01", optimizer="sgd", lr=0.1, epochs=10_000, dtype="float64", objective="half_sse"
+    ),
+    "keras": TrainConfig(init="framework", optimizer="adam", lr=0.001, eps=1e-7, epochs=500, dtype="float32"),
+    "torch": TrainConfig(init="framework", optimizer="adam", lr=0.1, eps=1e-8, epochs=5000, dtype="float32"),
+}
+PRESETS = ("matched", "article")
+MATCHED_LR = {"sgd": 2.0, "adam": 0.01}
+
+
+def preset(name: str, backend: str, **overrides) -> TrainConfig:
+    """The configuration of preset `name` for `backend`, with optional overrides."""
+    check_choice("preset", name, PRESETS)
+    if name == "matched":
+        optimizer = overrides.get("optimizer", "sgd")
+        base = TrainConfig(optimizer="sgd", lr=MATCHED_LR.get(optimizer, 2.0))
+    else:
+        check_choice("backend", backend, tuple(_ARTICLE))
+        base = _ARTICLE[backend]
+    return base.replace(**overrides)
+
+
+def xor_data(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (n, 2) and targets (n, 1) in the config's dtype.
+
+    With 4 samples this is the XOR truth table. With more (the scaling sweep)
+    it is Gaussian clusters (sd 0.1) around the four corners, XOR-labelled,
+    drawn from the seed.
+    """
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    if config.samples > 4:
+        rng = np.random.default_rng([config.seed, 1])
+        X = X[np.arange(config.samples) % 4] + rng.normal(0.0, 0.1, (config.samples, 2))
+    y = np.logical_xor(X[:, :1] > 0.5, X[:, 1:] > 0.5).astype(np.float64)
+    return X.astype(config.dtype), y.astype(config.dtype)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Weights in the article's layout: x @ w1 + b1 -> sigmoid -> @ w2 + b2 -> sigmoid."""
+
+    w1: np.ndarray  # (2, hidden)
+    b1: np.ndarray  # (hidden,)
+    w2: np.ndarray  # (hidden, 1)
+    b2: np.ndarray  # (1,)
+
+    def astuple(self) -> tuple[np.ndarray, ...]:
+        return (self.w1, self.b1, self.w2, self.b2)
+
+
+def initial_params(config: TrainConfig) -> Params:
+    """The one place initial weights are drawn; every backend loads these."""
+    if config.init == "framework":
+        raise ValueError("init='framework' uses each framework's own initialisers; there are no shared weights")
+    rng = np.random.default_rng(config.seed)
+    h = config.hidden
+    if config.init == "uniform01":  # the article's order of draws: w_ih, w_ho, b_h, b_o
+        w1, w2, b1, b2 = rng.random((2, h)), rng.random((h, 1)), rng.random(h), rng.random(1)
+    else:  # glorot
+        w1 = rng.uniform(-1, 1, (2, h)) * math.sqrt(6 / (2 + h))
+        w2 = rng.uniform(-1, 1, (h, 1)) * math.sqrt(6 / (h + 1))
+        b1, b2 = np.zeros(h), np.zeros(1)
+    return Params(*(a.astype(config.dtype) for a in (w1, b1, w2, b2)))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One training run.
+
+    `losses[i]` is the mean squared error of epoch i's forward pass, i.e. the
+    loss *before* that epoch's update (what Keras' history and the usual torch
+    loop report). `predictions` are the outputs after the last update.
+    """
+
+    backend: str
+    device: str
+    mode: str
+    config: TrainConfig
+    losses: np.ndarray
+    predictions: np.ndarray
+    accuracy: float
+    train_s: float  # wall time of the training loop alone (model already built)
+    status: str  # "ok" or "diverged"
+    reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epoch_solved(self) -> int | None:
+        """First epoch whose loss is below LOSS_TARGET (implies 100% accuracy), or None."""
+        return epoch_solved(self.losses)
+
+    @property
+    def solved(self) -> bool:
+        return self.status == "ok" and self.accuracy == 1.0 and self.losses[-1] < LOSS_TARGET
+
+
+def epoch_solved(losses: np.ndarray) -> int | None:
+    below = np.flatnonzero(np.asarray(losses) < LOSS_TARGET)
+    return int(below[0]) if below.size else None
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """What every backend offers. `setup` builds; `fit` and `step` train; nothing else is timed."""
+
+    name: str
+    device: str
+    mode: str
+
+    def setup(self, config: TrainConfig) -> None:
+        """Build model and optimizer for `config` and load its initial weights."""
+
+    def fit(self, epochs: int) -> np.ndarray:
+        """Train `epochs` full-batch epochs; return their losses (before each update).
+
+        On a GPU it returns only once the device has finished, so it can be timed.
+        """
+
+    def predict(self) -> np.ndarray:
+        """Outputs (n, 1) for the training inputs, as float64."""
+
+
+def train(trainer: Trainer, config: TrainConfig) -> TrainResult:
+    """Build, then train for config.epochs, timing the training loop alone."""
+    trainer.setup(config)
+    start = time.perf_counter()
+    losses = trainer.fit(config.epochs)
+    train_s = time.perf_counter() - start
+    return make_result(trainer, config, losses, train_s)
+
+
+def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float) -> TrainResult:
+    losses = np.asarray(losses, dtype=np.float64)
+    predictions = np.asarray(trainer.predict(), dtype=np.float64)
+    _, y = xor_data(config)
+    accuracy = float(np.mean((predictions > 0.5) == (y > 0.5)))
+    status, reason = "ok", ""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size or not np.all(np.isfinite(predictions)):
+        status = "diverged"
+        where = f"at epoch {bad[0]}" if bad.size else "in the final outputs"
+        reason = f"loss became non-finite {where} (lr={config.lr:g})"
+        accuracy = 0.0
+    return TrainResult(
+        trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason
+    )

@@ -1,0 +1,99 @@
+"""Keras 3 on TensorFlow, used the usual way: Sequential, compile, model.fit."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # silence TensorFlow's start-up log
+os.environ["KERAS_BACKEND"] = "tensorflow"  # this backend is Keras *on TensorFlow*
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from .base import TrainConfig, initial_params, xor_data  # noqa: E402
+
+
+def framework_version() -> str:
+    return f"keras {keras.__version__} / tensorflow {tf.__version__}"
+
+
+def unavailable_reason(device: str) -> str | None:
+    if keras.backend.backend() != "tensorflow":
+        return f"keras was already imported with the {keras.backend.backend()!r} backend"
+    if device == "gpu" and not tf.config.list_physical_devices("GPU"):
+        return f"no GPU visible to tensorflow {tf.__version__}"
+    return None
+
+
+def set_threads(n: int) -> None:
+    """Pin TensorFlow's thread pools; possible only before its first op runs."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        if current != n:
+            raise RuntimeError(f"tensorflow already runs with {current} threads; cannot pin {n}") from None
+
+
+def device_name(device: str) -> str:
+    if device == "gpu":
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return details.get("device_name", "GPU")
+    return "cpu"
+
+
+class HalfSumSquaredError(keras.losses.Loss):
+    """1/2 sum of squared errors over the batch: the loss whose gradient the article's scratch code uses."""
+
+    def __init__(self):
+        super().__init__(name="half_sse", reduction="sum")
+
+    def call(self, y_true, y_pred):
+        return 0.5 * keras.ops.sum(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+class KerasTrainer:
+    name = "keras"
+
+    def __init__(self, device: str = "cpu", mode: str = "idiomatic"):
+        self.device, self.mode = device, mode
+        self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
+
+    def setup(self, config: TrainConfig) -> None:
+        self.config = config
+        self.X, self.y = xor_data(config)
+        keras.utils.set_random_seed(config.seed)  # only matters for init="framework"
+        with tf.device(self.tf_device):
+            self.model = keras.Sequential(
+                [
+                    keras.Input((2,), dtype=config.dtype),
+                    keras.layers.Dense(config.hidden, activation="sigmoid", dtype=config.dtype),
+                    keras.layers.Dense(1, activation="sigmoid", dtype=config.dtype),
+                ]
+            )
+            if config.init != "framework":
+                w1, b1, w2, b2 = initial_params(config).astuple()
+                self.model.layers[0].set_weights([w1, b1])
+                self.model.layers[1].set_weights([w2, b2])
+            if config.optimizer == "sgd":
+                optimizer = keras.optimizers.SGD(learning_rate=config.lr)
+            else:
+                optimizer = keras.optimizers.Adam(
+                    learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps
+                )
+            loss = "mean_squared_error" if config.objective == "mse" else HalfSumSquaredError()
+            self.model.compile(optimizer=optimizer, loss=loss)
+        self.to_mse = 1.0 if config.objective == "mse" else 2 / len(self.X)
+
+    def fit(self, epochs: int) -> np.ndarray:
+        # One batch of all samples (the article's default batch size of 32 holds all 4);
+        # shuffling a single batch would only reorder a sum, so it is off.
+        with tf.device(self.tf_device):
+            history = self.model.fit(self.X, self.y, epochs=epochs, batch_size=len(self.X), shuffle=False, verbose=0)
+        return np.asarray(history.history["loss"], dtype=np.float64) * self.to_mse
+
+    def predict(self) -> np.ndarray:
+        with tf.device(self.tf_device):
+            return np.asarray(self.model.predict(self.X, batch_size=len(self.X), verbose=0), dtype=np.float64)
