@@ -27,11 +27,26 @@ from .base import (
     xor_data,
 )
 
-# name -> (module, trainer class, the package it needs, the extra that installs it)
+# name -> (module, {mode: trainer class}, the package it needs, the extra that installs it)
 REGISTRY = {
-    "numpy": ("backends.numpy_scratch", "NumpyTrainer", "numpy", "xorbench"),
-    "keras": ("backends.keras_tf", "KerasTrainer", "tensorflow", "xorbench[keras]"),
-    "torch": ("backends.torch_nn", "TorchTrainer", "torch", "xorbench[torch]"),
+    "numpy": (
+        "backends.numpy_scratch",
+        {"idiomatic": "NumpyTrainer", "tuned": "NumpyTunedTrainer"},
+        "numpy",
+        "xorbench",
+    ),
+    "keras": (
+        "backends.keras_tf",
+        {"idiomatic": "KerasTrainer", "tuned": "KerasTunedTrainer"},
+        "tensorflow",
+        "xorbench[keras]",
+    ),
+    "torch": (
+        "backends.torch_nn",
+        {"idiomatic": "TorchTrainer", "tuned": "TorchTunedTrainer"},
+        "torch",
+        "xorbench[torch]",
+    ),
 }
 BACKENDS = tuple(REGISTRY)
 
@@ -107,4 +122,4 @@ def get_trainer(name: str, device: str = "cpu", mode: str = "idiomatic") -> Trai
     if not status.ok:
         raise RuntimeError(f"{name} on {device} is unavailable: {status.reason}")
     module = load(name)
-    return getattr(module, REGISTRY[name][1])(device=device, mode=mode)
+    return getattr(module, REGISTRY[name][1][mode])(device=device)

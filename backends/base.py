@@ -21,7 +21,7 @@ OPTIMIZERS = ("sgd", "adam")
 INITS = ("glorot", "uniform01", "framework")
 OBJECTIVES = ("mse", "half_sse")
 DEVICES = ("cpu", "gpu")
-MODES = ("idiomatic",)
+MODES = ("idiomatic", "tuned")
 
 # Every framework is pinned to this many threads unless told otherwise: at 4 samples a
 # second thread only adds synchronisation (torch ran 2x slower per epoch with 2 threads here).

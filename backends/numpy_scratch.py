@@ -35,9 +35,10 @@ def unavailable_reason(device: str) -> str | None:
 
 class NumpyTrainer:
     name = "numpy"
+    mode = "idiomatic"
 
-    def __init__(self, device: str = "cpu", mode: str = "idiomatic"):
-        self.device, self.mode = device, mode
+    def __init__(self, device: str = "cpu"):
+        self.device = device
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":  # NumPy has no initialiser of its own: the article's is it
@@ -95,3 +96,76 @@ class NumpyTrainer:
     def predict(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
             return self.forward(self.X).astype(np.float64)
+
+
+class NumpyTunedTrainer(NumpyTrainer):
+    """The same maths with NumPy used for speed: every call counts at 4 samples.
+
+    Biases ride inside the weight matrices (a column of ones on the inputs and
+    on the hidden layer), the sigmoid is one ufunc (scipy's expit), the
+    learning rate is folded into the output delta, and every buffer is
+    allocated once and written in place. Adam falls back to the shared update.
+    """
+
+    mode = "tuned"
+
+    def setup(self, config: TrainConfig) -> None:
+        super().setup(config)
+        n, h, dtype = len(self.X), config.hidden, self.X.dtype
+        w1, b1, w2, b2 = self.params
+        self.X1 = np.hstack([self.X, np.ones((n, 1), dtype)])  # (n, 3)
+        self.W1 = np.vstack([w1, b1])  # (3, h)
+        self.W2 = np.vstack([w2, b2])  # (h + 1, 1)
+        self.H1 = np.ones((n, h + 1), dtype)  # hidden outputs, last column stays 1
+        self.out = np.empty((n, 1), dtype)
+        self.err, self.d_out, self.tmp_out = (np.empty((n, 1), dtype) for _ in range(3))
+        self.d_hid, self.tmp_hid = np.empty((n, h), dtype), np.empty((n, h), dtype)
+        self.g1, self.g2 = np.empty_like(self.W1), np.empty_like(self.W2)
+
+    def fit(self, epochs: int) -> np.ndarray:
+        from scipy.special import expit
+
+        if self.config.optimizer != "sgd":
+            return self._fit_adam(epochs)
+        X1, W1, W2, H1, y = self.X1, self.W1, self.W2, self.H1, self.y
+        hidden, out, err, d_out, t_out = H1[:, :-1], self.out, self.err, self.d_out, self.tmp_out
+        d_hid, t_hid, g1, g2 = self.d_hid, self.tmp_hid, self.g1, self.g2
+        w2_t = W2[:-1].T  # a view: sees every in-place update of W2
+        step = self.X.dtype.type(self.config.lr * self.scale)
+        n = len(X1)
+        losses = np.empty(epochs)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(epochs):
+                np.matmul(X1, W1, out=hidden)
+                expit(hidden, out=hidden)
+                np.matmul(H1, W2, out=out)
+                expit(out, out=out)
+                np.subtract(out, y, out=err)
+                losses[epoch] = np.vdot(err, err) / n
+                np.multiply(out, out, out=t_out)  # out * (1 - out) = out - out**2
+                np.subtract(out, t_out, out=t_out)
+                np.multiply(err, t_out, out=d_out)
+                d_out *= step  # lr * d(loss)/d(pre-activation of the output)
+                np.matmul(d_out, w2_t, out=d_hid)
+                np.multiply(hidden, hidden, out=t_hid)
+                np.subtract(hidden, t_hid, out=t_hid)
+                d_hid *= t_hid
+                np.matmul(H1.T, d_out, out=g2)
+                np.matmul(X1.T, d_hid, out=g1)
+                W2 -= g2
+                W1 -= g1
+        self._sync_params()
+        return losses
+
+    def _fit_adam(self, epochs: int) -> np.ndarray:
+        losses = super().fit(epochs)
+        w1, b1, w2, b2 = self.params
+        self.W1[:] = np.vstack([w1, b1])
+        self.W2[:] = np.vstack([w2, b2])
+        return losses
+
+    def _sync_params(self) -> None:
+        """Copy the packed weights back to the article's layout, so predict() reads them."""
+        w1, b1, w2, b2 = self.params
+        w1[:], b1[:] = self.W1[:-1], self.W1[-1]
+        w2[:], b2[:] = self.W2[:-1], self.W2[-1]
