@@ -47,6 +47,7 @@ REGISTRY = {
         "torch",
         "xorbench[torch]",
     ),
+    "numba": ("backends.numba_floor", {"idiomatic": "NumbaTrainer"}, "numba", "xorbench[floor]"),
 }
 BACKENDS = tuple(REGISTRY)
 
@@ -67,6 +68,7 @@ __all__ = [
     "get_trainer",
     "initial_params",
     "load",
+    "modes_of",
     "preset",
     "set_threads",
     "train",
@@ -115,9 +117,16 @@ def set_threads(name: str, n: int) -> None:
     load(name).set_threads(n)
 
 
+def modes_of(name: str) -> tuple[str, ...]:
+    """The modes a backend offers (the numba floor has only one: compiled loops are its idiom)."""
+    check_choice("backend", name, BACKENDS)
+    return tuple(REGISTRY[name][1])
+
+
 def get_trainer(name: str, device: str = "cpu", mode: str = "idiomatic") -> Trainer:
     """A ready trainer, or ValueError for unknown names and RuntimeError when it cannot run here."""
     check_choice("mode", mode, MODES)
+    check_choice(f"mode of the {name} backend", mode, modes_of(name))
     status = availability(name, device)
     if not status.ok:
         raise RuntimeError(f"{name} on {device} is unavailable: {status.reason}")

@@ -1,0 +1,114 @@
+"""The compiled reference floor: the same network as plain loops, compiled by numba.
+
+Not a framework anyone would pick for this job; it shows how far each one is
+from what the machine can do when nothing but the arithmetic is left.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .base import TrainConfig, initial_params, xor_data
+
+
+def framework_version() -> str:
+    return f"numba {numba.__version__}"
+
+
+def set_threads(n: int) -> None:
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # the loops below are serial anyway
+
+
+def device_name(device: str) -> str:
+    return "cpu"
+
+
+def unavailable_reason(device: str) -> str | None:
+    return None if device == "cpu" else "the numba floor runs on the CPU only"
+
+
+@numba.njit
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+@numba.njit
+def train_loop(X, y, p, m, v, t, epochs, lr, scale, adam, beta1, beta2, eps):
+    """Train `epochs` full-batch epochs in place; return their losses.
+
+    p holds every parameter, flattened: w1[r, j] = p[r*h + j], b1[j] = p[2h + j],
+    w2[j] = p[3h + j], b2 = p[4h]; m and v are Adam's moments in the same layout.
+    """
+    n, h = X.shape[0], (p.shape[0] - 1) // 4
+    losses = np.empty(epochs)
+    hidden = np.empty((n, h), p.dtype)
+    out = np.empty(n, p.dtype)
+    grad = np.empty_like(p)
+    for epoch in range(epochs):
+        loss = 0.0
+        for i in range(n):
+            z = p[4 * h]
+            for j in range(h):
+                hidden[i, j] = _sigmoid(X[i, 0] * p[j] + X[i, 1] * p[h + j] + p[2 * h + j])
+                z += hidden[i, j] * p[3 * h + j]
+            out[i] = _sigmoid(z)
+            loss += (out[i] - y[i, 0]) ** 2
+        losses[epoch] = loss / n
+        grad[:] = 0
+        for i in range(n):
+            d_out = (out[i] - y[i, 0]) * scale * out[i] * (1 - out[i])
+            grad[4 * h] += d_out
+            for j in range(h):
+                grad[3 * h + j] += hidden[i, j] * d_out
+                d_hid = d_out * p[3 * h + j] * hidden[i, j] * (1 - hidden[i, j])
+                grad[j] += X[i, 0] * d_hid
+                grad[h + j] += X[i, 1] * d_hid
+                grad[2 * h + j] += d_hid
+        if adam:  # Kingma & Ba, eps added to sqrt(v_hat), as in the scratch backend and torch
+            t += 1
+            for k in range(p.shape[0]):
+                m[k] += (1 - beta1) * (grad[k] - m[k])
+                v[k] += (1 - beta2) * (grad[k] * grad[k] - v[k])
+                p[k] -= lr * (m[k] / (1 - beta1**t)) / (math.sqrt(v[k] / (1 - beta2**t)) + eps)
+        else:
+            for k in range(p.shape[0]):
+                p[k] -= lr * grad[k]
+    return losses
+
+
+class NumbaTrainer:
+    name = "numba"
+    mode = "idiomatic"  # plain loops under @njit is how numba is meant to be used
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+
+    def setup(self, config: TrainConfig) -> None:
+        if config.init == "framework":
+            config = config.replace(init="uniform01")
+        self.config = config
+        self.X, self.y = xor_data(config)
+        w1, b1, w2, b2 = initial_params(config).astuple()
+        self.p = np.concatenate([w1[0], w1[1], b1, w2[:, 0], b2])
+        self.m, self.v = np.zeros_like(self.p), np.zeros_like(self.p)
+        self.t = 0
+        self.scale = 2 / len(self.X) if config.objective == "mse" else 1.0
+
+    def fit(self, epochs: int) -> np.ndarray:
+        c = self.config
+        losses = train_loop(
+            self.X, self.y, self.p, self.m, self.v, self.t, epochs, c.lr, self.scale,
+            c.optimizer == "adam", c.beta1, c.beta2, c.eps,
+        )  # fmt: skip
+        self.t += epochs
+        return losses
+
+    def predict(self) -> np.ndarray:
+        h = self.config.hidden
+        p = self.p.astype(np.float64)
+        w1, b1, w2, b2 = p[: 2 * h].reshape(2, h), p[2 * h : 3 * h], p[3 * h : 4 * h, None], p[4 * h :]
+        hidden = 1 / (1 + np.exp(-(self.X @ w1 + b1)))
+        return 1 / (1 + np.exp(-(hidden @ w2 + b2)))
