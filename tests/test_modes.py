@@ -1,0 +1,56 @@
+"""Tuned modes and the numba floor train the same curve as the idiomatic mode of their backend."""
+
+import numpy as np
+import pytest
+
+import backends
+
+# Same tolerance argument as tests/test_equivalence.py: float32 rounding differs with the order
+# of operations (packed biases, XLA fusion, compiled kernels). Measured here over the epochs
+# below: at most ~5e-6 relative (SGD) and ~2e-5 (Adam); the bounds leave a 5x margin.
+RTOL = {"sgd": 2e-5, "adam": 1e-4}
+EPOCHS = {"numpy": 1000, "torch": 500, "keras": 150, "numba": 1000}
+
+
+def curve(name: str, mode: str, optimizer: str, seed: int = 1) -> backends.TrainResult:
+    config = backends.preset("matched", name, optimizer=optimizer, seed=seed, epochs=EPOCHS[name])
+    return backends.train(backends.get_trainer(name, mode=mode), config)
+
+
+def max_relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a - b) / np.abs(a)))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
+def test_tuned_mode_gives_the_idiomatic_curve(name, optimizer):
+    pytest.importorskip(backends.REGISTRY[name][2])
+    idiomatic, tuned = curve(name, "idiomatic", optimizer), curve(name, "tuned", optimizer)
+    assert tuned.mode == "tuned" and tuned.status == "ok"
+    assert max_relative_difference(idiomatic.losses, tuned.losses) < RTOL[optimizer]
+    np.testing.assert_allclose(tuned.predictions, idiomatic.predictions, atol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_numba_floor_gives_the_numpy_curve(optimizer):
+    pytest.importorskip("numba")
+    reference, floor = curve("numpy", "idiomatic", optimizer), curve("numba", "idiomatic", optimizer)
+    assert max_relative_difference(reference.losses, floor.losses) < RTOL[optimizer]
+    np.testing.assert_allclose(floor.predictions, reference.predictions, atol=1e-5)
+
+
+def test_numba_floor_offers_only_its_idiomatic_mode():
+    assert backends.modes_of("numba") == ("idiomatic",)
+    with pytest.raises(ValueError, match="mode of the numba backend must be one of idiomatic"):
+        backends.get_trainer("numba", mode="tuned")
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
+def test_tuned_fit_continues_training_like_one_long_fit(name):
+    pytest.importorskip(backends.REGISTRY[name][2])
+    config = backends.preset("matched", name, seed=3, epochs=20)
+    whole = backends.get_trainer(name, mode="tuned")
+    whole.setup(config)
+    split = backends.get_trainer(name, mode="tuned")
+    split.setup(config)
+    np.testing.assert_allclose(np.concatenate([split.fit(12), split.fit(8)]), whole.fit(20), rtol=1e-6)
