@@ -1,4 +1,9 @@
-"""The article's network from scratch: forward and backward by hand, no autodiff."""
+"""The article's network from scratch: forward and backward by hand, no autodiff.
+
+Written against NumPy's API; on the GPU the same code runs on CuPy arrays
+(NumPy's functions dispatch to CuPy through __array_ufunc__/__array_function__;
+only array creation names the namespace).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,18 @@ def sigmoid_derivative(s):
     return s * (1 - s)  # in terms of the sigmoid's output, as in the article
 
 
+def array_namespace(device: str):
+    if device == "gpu":
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_host(a) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else a  # cupy's .get() also waits for the device
+
+
 def framework_version() -> str:
     return np.__version__
 
@@ -26,11 +43,25 @@ def set_threads(n: int) -> None:
 
 
 def device_name(device: str) -> str:
+    if device == "gpu":
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
     return "cpu"
 
 
 def unavailable_reason(device: str) -> str | None:
-    return None if device == "cpu" else "the scratch NumPy backend runs on the CPU only"
+    if device == "cpu":
+        return None
+    try:
+        import cupy
+    except ImportError:
+        return "the scratch backend needs CuPy on the GPU: pip install cupy-cuda12x"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CUDA driver missing or broken
+        return f"no CUDA device visible to cupy ({type(error).__name__})"
+    return None if count else "no CUDA device visible to cupy"
 
 
 class NumpyTrainer:
@@ -44,13 +75,14 @@ class NumpyTrainer:
         if config.init == "framework":  # NumPy has no initialiser of its own: the article's is it
             config = config.replace(init="uniform01")
         self.config = config
-        self.X, self.y = xor_data(config)
-        self.params = [p.copy() for p in initial_params(config).astuple()]  # w1, b1, w2, b2
+        self.xp = xp = array_namespace(self.device)
+        self.X, self.y = (xp.asarray(a) for a in xor_data(config))
+        self.params = [xp.asarray(p).copy() for p in initial_params(config).astuple()]  # w1, b1, w2, b2
         # d(loss)/d(output) = -(y - output) * scale
         self.scale = self.X.dtype.type(2 / len(self.X) if config.objective == "mse" else 1)
         self.t = 0
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
+        self.m = [xp.zeros_like(p) for p in self.params]
+        self.v = [xp.zeros_like(p) for p in self.params]
 
     def forward(self, X):
         w1, b1, w2, b2 = self.params
@@ -85,17 +117,17 @@ class NumpyTrainer:
             p -= lr * m_hat / (np.sqrt(v_hat) + c.eps)
 
     def fit(self, epochs: int) -> np.ndarray:
-        losses = np.empty(epochs)
+        losses = self.xp.empty(epochs)  # on the device: no host sync per epoch
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not raised
             for epoch in range(epochs):
                 output = self.forward(self.X)
                 losses[epoch] = np.mean(np.square(self.y - output))
                 self.update(self.backward(self.X, self.y))
-        return losses
+        return to_host(losses)
 
     def predict(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            return self.forward(self.X).astype(np.float64)
+            return to_host(self.forward(self.X)).astype(np.float64)
 
 
 class NumpyTunedTrainer(NumpyTrainer):
@@ -111,19 +143,22 @@ class NumpyTunedTrainer(NumpyTrainer):
 
     def setup(self, config: TrainConfig) -> None:
         super().setup(config)
-        n, h, dtype = len(self.X), config.hidden, self.X.dtype
+        xp, n, h, dtype = self.xp, len(self.X), config.hidden, self.X.dtype
         w1, b1, w2, b2 = self.params
-        self.X1 = np.hstack([self.X, np.ones((n, 1), dtype)])  # (n, 3)
-        self.W1 = np.vstack([w1, b1])  # (3, h)
-        self.W2 = np.vstack([w2, b2])  # (h + 1, 1)
-        self.H1 = np.ones((n, h + 1), dtype)  # hidden outputs, last column stays 1
-        self.out = np.empty((n, 1), dtype)
-        self.err, self.d_out, self.tmp_out = (np.empty((n, 1), dtype) for _ in range(3))
-        self.d_hid, self.tmp_hid = np.empty((n, h), dtype), np.empty((n, h), dtype)
-        self.g1, self.g2 = np.empty_like(self.W1), np.empty_like(self.W2)
+        self.X1 = xp.hstack([self.X, xp.ones((n, 1), dtype)])  # (n, 3)
+        self.W1 = xp.vstack([w1, b1])  # (3, h)
+        self.W2 = xp.vstack([w2, b2])  # (h + 1, 1)
+        self.H1 = xp.ones((n, h + 1), dtype)  # hidden outputs, last column stays 1
+        self.out = xp.empty((n, 1), dtype)
+        self.err, self.d_out, self.tmp_out = (xp.empty((n, 1), dtype) for _ in range(3))
+        self.d_hid, self.tmp_hid = xp.empty((n, h), dtype), xp.empty((n, h), dtype)
+        self.g1, self.g2 = xp.empty_like(self.W1), xp.empty_like(self.W2)
 
     def fit(self, epochs: int) -> np.ndarray:
-        from scipy.special import expit
+        if self.device == "gpu":
+            from cupyx.scipy.special import expit
+        else:
+            from scipy.special import expit
 
         if self.config.optimizer != "sgd":
             return self._fit_adam(epochs)
@@ -133,7 +168,7 @@ class NumpyTunedTrainer(NumpyTrainer):
         w2_t = W2[:-1].T  # a view: sees every in-place update of W2
         step = self.X.dtype.type(self.config.lr * self.scale)
         n = len(X1)
-        losses = np.empty(epochs)
+        losses = self.xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
                 np.matmul(X1, W1, out=hidden)
@@ -155,13 +190,13 @@ class NumpyTunedTrainer(NumpyTrainer):
                 W2 -= g2
                 W1 -= g1
         self._sync_params()
-        return losses
+        return to_host(losses)
 
     def _fit_adam(self, epochs: int) -> np.ndarray:
         losses = super().fit(epochs)
         w1, b1, w2, b2 = self.params
-        self.W1[:] = np.vstack([w1, b1])
-        self.W2[:] = np.vstack([w2, b2])
+        self.W1[:] = self.xp.vstack([w1, b1])
+        self.W2[:] = self.xp.vstack([w2, b2])
         return losses
 
     def _sync_params(self) -> None:
