@@ -91,13 +91,16 @@ class NumpyTrainer:
         return self.output
 
     def backward(self, X, y):
-        """Gradients of the objective, as the article derives them (with its sign flipped)."""
+        """Gradients of the objective: the article's backward pass with the error's sign flipped
+        (it adds error * derivative to the weights; we subtract the gradient)."""
         w1, b1, w2, b2 = self.params
-        output_error = (y - self.output) * self.scale
+        output_error = self.output - y
+        if self.scale != 1:  # mse's 2/N; the article's own update has no such factor
+            output_error = output_error * self.scale
         output_delta = output_error * sigmoid_derivative(self.output)
         hidden_error = output_delta @ w2.T
         hidden_delta = hidden_error * sigmoid_derivative(self.hidden)
-        return [-(X.T @ hidden_delta), -hidden_delta.sum(0), -(self.hidden.T @ output_delta), -output_delta.sum(0)]
+        return [X.T @ hidden_delta, hidden_delta.sum(0), self.hidden.T @ output_delta, output_delta.sum(0)]
 
     def update(self, grads) -> None:
         c = self.config
@@ -120,10 +123,10 @@ class NumpyTrainer:
         losses = self.xp.empty(epochs)  # on the device: no host sync per epoch
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not raised
             for epoch in range(epochs):
-                output = self.forward(self.X)
-                losses[epoch] = np.mean(np.square(self.y - output))
+                error = self.forward(self.X) - self.y
+                losses[epoch] = np.vdot(error, error)  # sum of squares: one call, / n below
                 self.update(self.backward(self.X, self.y))
-        return to_host(losses)
+        return to_host(losses) / len(self.X)
 
     def predict(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
