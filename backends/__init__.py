@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 
+from . import base
 from .base import (
     DEFAULT_THREADS,
     DEVICES,
@@ -50,6 +51,7 @@ REGISTRY = {
     "numba": ("backends.numba_floor", {"idiomatic": "NumbaTrainer"}, "numba", "xorbench[floor]"),
 }
 BACKENDS = tuple(REGISTRY)
+assert BACKENDS == base.BACKEND_NAMES, "keep base.BACKEND_NAMES in step with the registry"
 
 __all__ = [
     "DEFAULT_THREADS",

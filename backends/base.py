@@ -57,15 +57,15 @@ class TrainConfig:
     samples: int = 4  # 4: the XOR truth table; more: noisy clusters around the corners
 
     def __post_init__(self) -> None:
-        if not isinstance(self.hidden, int) or self.hidden < 1:
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
             raise ValueError(f"hidden must be an integer >= 1; got {self.hidden!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs must be an integer >= 1; got {self.epochs!r}")
-        if not isinstance(self.samples, int) or self.samples < 4:
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 4:
             raise ValueError(f"samples must be an integer >= 4; got {self.samples!r}")
         for name in ("lr", "eps"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
@@ -89,17 +89,19 @@ _ARTICLE = {
     "torch": TrainConfig(init="framework", optimizer="adam", lr=0.1, eps=1e-8, epochs=5000, dtype="float32"),
 }
 PRESETS = ("matched", "article")
+BACKEND_NAMES = ("numpy", "keras", "torch", "numba")  # the registry's keys (backends/__init__.py)
 MATCHED_LR = {"sgd": 2.0, "adam": 0.01}
 
 
 def preset(name: str, backend: str, **overrides) -> TrainConfig:
     """The configuration of preset `name` for `backend`, with optional overrides."""
     check_choice("preset", name, PRESETS)
+    check_choice("backend", backend, BACKEND_NAMES)
     if name == "matched":
         optimizer = overrides.get("optimizer", "sgd")
         base = TrainConfig(optimizer="sgd", lr=MATCHED_LR.get(optimizer, 2.0))
     else:
-        check_choice("backend", backend, tuple(_ARTICLE))
+        check_choice("backend with an article snippet", backend, tuple(_ARTICLE))
         base = _ARTICLE[backend]
     return base.replace(**overrides)
 

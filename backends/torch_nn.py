@@ -73,15 +73,26 @@ class TorchTrainer:
         else:
             self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
 
+    def train_step(self) -> torch.Tensor:
+        self.optimizer.zero_grad()
+        output = self.model(self.X)
+        loss = self.criterion(output, self.y)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()  # no .item(): it would wait for the GPU every epoch
+
     def fit(self, epochs: int) -> np.ndarray:
         losses = torch.empty(epochs, dtype=torch.float64, device=self.torch_device)
         for epoch in range(epochs):
-            self.optimizer.zero_grad()
-            output = self.model(self.X)
-            loss = self.criterion(output, self.y)
-            loss.backward()
-            self.optimizer.step()
-            losses[epoch] = loss.detach()  # no .item(): it would wait for the GPU every epoch
+            try:
+                losses[epoch] = self.train_step()
+            except RuntimeError as error:
+                # torch refuses an lr whose bias-corrected step overflows the dtype ("value
+                # cannot be converted ... without overflow"): the run has diverged, not crashed.
+                if "overflow" not in str(error):
+                    raise
+                losses[epoch:] = float("nan")
+                break
         return losses.cpu().numpy() * self.to_mse  # .cpu() waits for the GPU, so timing is real
 
     def predict(self) -> np.ndarray:
@@ -138,8 +149,5 @@ class TorchTunedTrainer(TorchTrainer):
         self.adam_state = (zeros, [torch.zeros_like(p) for p in self.params], [torch.tensor(0.0) for _ in zeros])
         self.step = compiled_step(self.device)
 
-    def fit(self, epochs: int) -> np.ndarray:
-        losses = torch.empty(epochs, dtype=torch.float64, device=self.torch_device)
-        for epoch in range(epochs):
-            losses[epoch] = self.step(self.params, self.adam_state, self.X, self.y, self.config)
-        return losses.cpu().numpy() * self.to_mse
+    def train_step(self) -> torch.Tensor:
+        return self.step(self.params, self.adam_state, self.X, self.y, self.config)

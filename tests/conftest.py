@@ -1,0 +1,70 @@
+"""Shared fixtures: trainers for installed backends only, and each training run done once per session.
+
+Keras' model.fit costs tens of milliseconds per epoch here, so a (backend, config) pair
+is trained once and every test that needs its result reads it from the session cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import backends
+
+# The packages a backend needs beyond what the registry names (keras runs on tensorflow).
+_EXTRA_PACKAGES = {"keras": ("keras",)}
+
+
+def require(name: str) -> None:
+    """Skip the calling test, with the reason, when backend `name`'s framework is not installed."""
+    package = backends.REGISTRY[name][2]
+    for module in (package, *_EXTRA_PACKAGES.get(name, ())):
+        pytest.importorskip(module, reason=f"backend {name!r} needs {module}, which is not installed")
+
+
+def _prepare(name: str) -> None:
+    """Once per backend and session: pin threads, and make TensorFlow's ops deterministic."""
+    try:
+        backends.set_threads(name, backends.DEFAULT_THREADS)
+    except RuntimeError:  # TensorFlow already ran an op (e.g. bench/ tests first): threads only affect speed
+        pass
+    if name == "keras":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+@pytest.fixture(scope="session")
+def require_backend() -> Callable[[str], None]:
+    """`require` for tests that need a backend installed without building its trainer here."""
+    return require
+
+
+@pytest.fixture(scope="session")
+def new_trainer() -> Callable[..., backends.Trainer]:
+    """A fresh idiomatic CPU trainer for `name`; skips when its framework is not installed."""
+    prepared: set[str] = set()
+
+    def make(name: str, mode: str = "idiomatic") -> backends.Trainer:
+        require(name)
+        if name not in prepared:
+            _prepare(name)
+            prepared.add(name)
+        return backends.get_trainer(name, "cpu", mode)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained(new_trainer) -> Callable[[str, backends.TrainConfig], backends.TrainResult]:
+    """The result of training `name` on `config`, computed at most once per session."""
+    cache: dict[tuple[str, backends.TrainConfig], backends.TrainResult] = {}
+
+    def run(name: str, config: backends.TrainConfig) -> backends.TrainResult:
+        key = (name, config)
+        if key not in cache:
+            cache[key] = backends.train(new_trainer(name), config)
+        return cache[key]
+
+    return run

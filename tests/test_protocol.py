@@ -1,0 +1,118 @@
+"""Every backend keeps the Trainer protocol's promises (scikit-learn's parametrize_with_checks idea).
+
+Parametrised over the registry, so a new backend is checked the moment it is registered.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import backends
+
+NAMES = backends.BACKENDS
+SMALL = backends.TrainConfig(epochs=5, optimizer="adam", lr=0.01)
+
+
+@pytest.fixture(params=NAMES)
+def name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def trainer(new_trainer, name) -> backends.Trainer:
+    return new_trainer(name)
+
+
+def test_get_trainer_returns_a_trainer(trainer, name):
+    assert isinstance(trainer, backends.Trainer)
+    assert (trainer.name, trainer.device, trainer.mode) == (name, "cpu", "idiomatic")
+
+
+def test_fit_returns_one_float64_loss_per_epoch(trainer):
+    trainer.setup(SMALL)
+    losses = trainer.fit(3)
+    assert isinstance(losses, np.ndarray)
+    assert losses.shape == (3,)
+    assert losses.dtype == np.float64
+    assert np.all(np.isfinite(losses))
+
+
+def test_first_loss_is_the_loss_of_the_initial_weights(trainer):
+    """losses[i] is the loss *before* epoch i's update, in every backend."""
+    trainer.setup(SMALL)
+    w1, b1, w2, b2 = (p.astype(np.float64) for p in backends.initial_params(SMALL).astuple())
+    X, y = (a.astype(np.float64) for a in backends.xor_data(SMALL))
+    output = 1 / (1 + np.exp(-((1 / (1 + np.exp(-(X @ w1 + b1)))) @ w2 + b2)))
+    np.testing.assert_allclose(trainer.fit(1)[0], np.mean((y - output) ** 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_predict_returns_a_float64_column_of_probabilities(trainer, dtype):
+    trainer.setup(SMALL.replace(dtype=dtype))
+    trainer.fit(2)
+    predictions = trainer.predict()
+    assert predictions.shape == (4, 1)
+    assert predictions.dtype == np.float64
+    assert np.all((predictions > 0) & (predictions < 1))
+
+
+@pytest.mark.parametrize("optimizer", ("sgd", "adam"))
+def test_fit_continues_training(trainer, optimizer):
+    """fit(3) then fit(2) is fit(5): weights and optimizer state (Adam's step count) carry over."""
+    config = SMALL.replace(optimizer=optimizer)
+    trainer.setup(config)
+    in_two = np.concatenate([trainer.fit(3), trainer.fit(2)])
+    trainer.setup(config)
+    in_one = trainer.fit(5)
+    np.testing.assert_array_equal(in_two, in_one)
+
+
+def test_train_returns_a_complete_result(trainer, name):
+    result = backends.train(trainer, SMALL)
+    assert isinstance(result, backends.TrainResult)
+    assert (result.backend, result.device, result.mode, result.config) == (name, "cpu", "idiomatic", SMALL)
+    assert result.losses.shape == (SMALL.epochs,)
+    assert result.predictions.shape == (4, 1)
+    assert 0.0 <= result.accuracy <= 1.0
+    assert result.train_s >= 0.0
+    assert (result.status, result.reason) == ("ok", "")
+
+
+def test_available_has_one_row_per_backend_and_device():
+    rows = backends.available()
+    assert [(r.backend, r.device) for r in rows] == [(b, d) for b in NAMES for d in backends.DEVICES]
+    for row in rows:
+        if row.ok:
+            assert row.reason == "" and row.version
+        else:
+            assert row.reason.strip() and "\n" not in row.reason, row
+        installed = importlib.util.find_spec(backends.REGISTRY[row.backend][2]) is not None
+        if row.device == "cpu" and installed:
+            assert row.ok, row
+
+
+def test_gpu_rows_match_what_the_frameworks_see():
+    rows = {(r.backend, r.device): r for r in backends.available()}
+    if importlib.util.find_spec("torch"):
+        import torch
+
+        assert rows["torch", "gpu"].ok == torch.cuda.is_available()
+        assert rows["torch", "gpu"].ok or "CUDA" in rows["torch", "gpu"].reason
+    if importlib.util.find_spec("tensorflow"):
+        import tensorflow as tf
+
+        assert rows["keras", "gpu"].ok == bool(tf.config.list_physical_devices("GPU"))
+        assert rows["keras", "gpu"].ok or "GPU" in rows["keras", "gpu"].reason
+
+
+def test_a_missing_framework_is_reported_with_the_install_command(monkeypatch):
+    module, classes, _, extra = backends.REGISTRY["torch"]
+    monkeypatch.setitem(backends.REGISTRY, "torch", (module, classes, "xorbench_no_such_package", extra))
+    row = backends.availability("torch", "cpu")
+    assert not row.ok
+    assert row.reason == "xorbench_no_such_package is not installed: pip install 'xorbench[torch]'"
+    with pytest.raises(RuntimeError, match="pip install"):
+        backends.get_trainer("torch")
