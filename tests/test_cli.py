@@ -1,0 +1,116 @@
+"""The command line: bad input is one line and status 2 before any work; `report` and the run's
+report call degrade to a warning; `list` names every backend and device."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import backends
+from bench import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--backends", "tensorflow"], "backend must be one of"),
+        (["--backends", ","], "--backends needs at least one name"),
+        (["--devices", "tpu"], "device must be one of"),
+        (["--modes", "fast"], "mode must be one of"),
+        (["--preset", "paper"], "preset must be one of"),
+        (["--optimizer", "rmsprop"], "optimizer must be one of"),
+        (["--epochs", "-5"], "epochs must be an integer >= 1; got -5"),
+        (["--epochs", "0"], "epochs must be an integer >= 1; got 0"),
+        (["--epochs", "ten"], "argument --epochs: invalid int value"),
+        (["--lr", "0"], "lr must be a finite number > 0; got 0.0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0"),
+        (["--seeds", "0"], "--seeds must be an integer >= 1"),
+        (["--repeats", "-1"], "--repeats must be an integer >= 1"),
+        (["--threads", "0"], "--threads must be an integer >= 1"),
+        (["--timeout", "0"], "timeout_s must be > 0"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--preset", "article", "--modes", "tuned"], "nothing to run"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2_before_any_work(args, says, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert exit_code(["run", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()  # nothing started
+
+
+def exit_code(argv: list[str]) -> int:
+    try:
+        return cli.main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        return exit.code
+
+
+def test_unwritable_out_is_one_line_and_status_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert cli.main(["run", "--backends", "numpy", "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable" in err and err.count("\n") == 1
+
+
+def test_bad_input_through_the_console_script_has_no_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "run", "--lr", "0", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "xorbench: error: lr must be a finite number > 0; got 0.0"
+    assert done.stdout == ""
+
+
+def test_report_without_tables_is_one_line_and_status_2(tmp_path, capsys):
+    assert cli.main(["report", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no runs.csv" in err and err.count("\n") == 1
+
+
+def fake_report(monkeypatch, render):
+    module = types.ModuleType("bench.report")
+    module.write_report = render
+    monkeypatch.setitem(sys.modules, "bench.report", module)
+
+
+def test_report_subcommand_calls_write_report_with_the_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "runs.csv").write_text("schema_version\n")
+    seen = []
+    fake_report(monkeypatch, lambda out: seen.append(out) or out / "REPORT.md")
+    assert cli.main(["report", "--out", str(tmp_path)]) == 0
+    assert seen == [tmp_path] and "REPORT.md" in capsys.readouterr().out
+
+
+def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monkeypatch, capsys):
+    def broken(out):
+        raise RuntimeError("no figures today\nsecond line")
+
+    fake_report(monkeypatch, broken)
+    argv = ["run", "--backends", "numpy", "--modes", "idiomatic", "--preset", "matched"]
+    code = cli.main([*argv, "--epochs", "20", "--seeds", "2", "--repeats", "2", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: report not written (RuntimeError: no figures today)" in err
+    assert (tmp_path / "runs.csv").is_file() and (tmp_path / "curves.csv").is_file()
+
+
+def test_list_names_every_backend_and_device_with_a_status():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "list"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()[1:]
+    for name in backends.BACKENDS:
+        for device in backends.DEVICES:
+            assert any(line.split()[:2] == [name, device] for line in lines), (name, device)
+    assert all(line.split()[2] in ("available", "unavailable") for line in lines)

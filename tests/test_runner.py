@@ -1,0 +1,186 @@
+"""The harness end to end: tables and their contract, crash / hang / interrupt, skipped devices.
+
+Every run here is tiny (a few epochs, seeds and repeats) except the one `--quick` run over all
+backends that the issue asks for; crashes and hangs are forced through the worker's test hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import backends
+from bench import env as environment
+from bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2"]
+FINISHED = ("ok", "diverged")
+
+
+def xorbench(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def runs_of(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "runs.csv", keep_default_na=False, na_values=[""])
+
+
+def installed(name: str) -> bool:
+    return __import__("importlib.util").util.find_spec(backends.REGISTRY[name][2]) is not None
+
+
+# ------------------------------------------------------------------ the --quick run, all backends
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("quick")
+    started = time.perf_counter()
+    done = xorbench("run", "--quick", "--devices", "cpu", "--out", str(out), "--no-report", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    print(f"--quick took {time.perf_counter() - started:.0f} s")
+    return out
+
+
+def test_quick_run_writes_every_table_with_the_contract_columns(quick):
+    assert list(runs_of(quick).columns) == RUN_COLUMNS
+    assert list(pd.read_csv(quick / "timings.csv").columns) == TIMING_COLUMNS
+    assert list(pd.read_csv(quick / "curves.csv").columns) == CURVE_COLUMNS
+    env = json.loads((quick / "env.json").read_text())
+    assert set(ENV_KEYS) <= set(env) and env["threads"] == backends.DEFAULT_THREADS
+    assert env["command"].startswith("xorbench run --quick") and env["schema_version"] == 1
+    assert not list(quick.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_quick_run_measures_every_installed_backend_and_mode(quick):
+    runs = runs_of(quick)
+    for name in backends.BACKENDS:
+        mine = runs[runs["backend"] == name]
+        if not installed(name):
+            assert set(mine["status"]) == {"skipped"}
+            continue
+        assert set(mine["status"]) <= set(FINISHED), mine[["mode", "status", "reason"]]
+        assert set(mine["mode"]) == set(backends.modes_of(name))
+        timing = mine[(mine["role"] == "timing") & (mine["preset"] == "matched")]
+        assert len(timing) == len(backends.modes_of(name))
+        assert (timing["epoch_us_median"] > 0).all() and (timing["epoch_us_iqr"] >= 0).all()
+        assert (timing["epoch_us_min"] <= timing["epoch_us_median"]).all()
+        assert (timing["first_epoch_s"] > 0).all() and (timing["import_s"] > 0).all()
+        assert (mine["threads"] == backends.DEFAULT_THREADS).all()
+        seeds = mine[mine["role"] == "convergence"]
+        assert sorted(seeds.groupby("mode").size().unique()) == [3]  # --quick: 3 seeds per mode
+        assert seeds["epoch_us_median"].isna().all() and seeds["import_s"].isna().all()
+        assert mine["method"].str.len().gt(0).all()
+
+
+def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
+    runs, curves = runs_of(quick), pd.read_csv(quick / "curves.csv")
+    lengths = curves.groupby(["backend", "device", "mode", "preset", "seed"]).size()
+    trained = runs[runs["status"].isin(FINISHED) & ~runs["method"].str.startswith("convergence from the")]
+    for row in trained.itertuples():
+        key = (row.backend, row.device, row.mode, row.preset, row.seed)
+        assert key in lengths.index, key
+        if row.role == "convergence":
+            assert lengths[key] == row.epochs
+    assert not lengths.index.duplicated().any()
+
+
+def test_quick_run_records_the_article_preset_once_per_backend(quick):
+    article = runs_of(quick).query("preset == 'article'")
+    names = [n for n in ("numpy", "keras", "torch") if installed(n)]
+    assert sorted(article["backend"]) == sorted(names)
+    assert (article["mode"] == "idiomatic").all() and (article["role"] == "timing").all()
+    assert article["outputs"].str.split().str.len().eq(4).all()
+    assert (article["epochs"] == [backends.preset("article", n).epochs // 10 for n in article["backend"]]).all()
+
+
+@pytest.mark.skipif(not installed("keras"), reason="keras not installed")
+def test_keras_fit_convergence_comes_from_the_tuned_mode_and_says_so(quick):
+    runs = runs_of(quick)
+    fit = runs.query("backend == 'keras' and mode == 'idiomatic' and preset == 'matched'")
+    seeds = fit[fit["role"] == "convergence"]
+    assert seeds["method"].str.startswith("convergence from the tuned mode").all()
+    assert seeds["train_s"].isna().all() and seeds["time_to_solve_s"].isna().all()
+    tuned = runs.query("backend == 'keras' and mode == 'tuned' and role == 'convergence'").set_index("seed")
+    assert (seeds.set_index("seed")["final_loss"] == tuned["final_loss"]).all()
+    timing = fit[fit["role"] == "timing"].iloc[0]
+    assert timing["epochs"] == 200 or "stopped" in timing["method"]  # past --quick's 3 s budget, fit stops early
+
+
+def test_timings_hold_every_repeat_of_every_timing_run(quick):
+    runs, timings = runs_of(quick), pd.read_csv(quick / "timings.csv")
+    timed = runs[(runs["role"] == "timing") & runs["status"].isin(FINISHED)]
+    counts = timings.groupby(["backend", "device", "mode", "preset"]).size()
+    assert len(counts) == len(timed) and (counts == 3).all()  # --quick: 3 repeats
+    assert (timings["epoch_us"] > 0).all() and (timings["window_epochs"] >= 1).all()
+
+
+# ------------------------------------------------------------------ failures
+
+
+def test_a_crashing_backend_gives_error_rows_and_the_others_complete(tmp_path):
+    done = xorbench("run", "--backends", "torch,numpy", *TINY, "--out", str(tmp_path), "--no-report",
+                    env={"XORBENCH_TEST_CRASH": "torch"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = runs_of(tmp_path)
+    torch, numpy = runs[runs["backend"] == "torch"], runs[runs["backend"] == "numpy"]
+    assert list(torch["status"]) == ["ok", "error", "error"]  # its first run finished before the crash
+    assert torch["reason"].iloc[1].startswith("worker died of SIGSEGV; last stderr line: XORBENCH_TEST_CRASH")
+    assert list(numpy["status"]) == ["ok"] * 3
+
+
+def test_a_hanging_backend_times_out_into_error_rows_and_the_others_complete(tmp_path):
+    done = xorbench("run", "--backends", "numpy,torch", *TINY, "--timeout", "6", "--out", str(tmp_path),
+                    "--no-report", env={"XORBENCH_TEST_HANG": "numpy"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = runs_of(tmp_path)
+    numpy, torch = runs[runs["backend"] == "numpy"], runs[runs["backend"] == "torch"]
+    assert list(numpy["status"]) == ["ok", "error", "error"]
+    assert numpy["reason"].iloc[2].startswith("worker timed out after 6 s")
+    assert list(torch["status"]) == ["ok"] * 3
+
+
+def test_an_interrupted_run_keeps_its_finished_rows(tmp_path):
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--backends", "numpy,torch", *TINY, "--out", str(tmp_path),
+         "--no-report"],
+        cwd=ROOT, env={**os.environ, "XORBENCH_TEST_HANG": "torch"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until torch's first run is saved; torch then hangs
+        runs_csv = tmp_path / "runs.csv"
+        if runs_csv.exists() and "torch" in set(runs_of(tmp_path)["backend"]):
+            break
+        time.sleep(0.2)
+    runner.send_signal(signal.SIGINT)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130
+    assert b"interrupted" in err and b"Traceback" not in err
+    runs = runs_of(tmp_path)
+    assert list(runs["status"]) == ["ok"] * 4 and list(runs["backend"]) == ["numpy"] * 3 + ["torch"]
+    assert set(pd.read_csv(tmp_path / "curves.csv")["backend"]) == {"numpy", "torch"}
+    assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
+
+
+@pytest.mark.skipif(bool(environment.gpus()), reason="this machine has a GPU")
+def test_devices_gpu_without_a_gpu_gives_skipped_rows_with_the_reason(tmp_path):
+    done = xorbench("run", "--devices", "gpu", "--backends", "numpy,torch", *TINY, "--out", str(tmp_path),
+                    "--no-report")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = runs_of(tmp_path)
+    assert len(runs) == 6 and set(runs["status"]) == {"skipped"} and set(runs["device"]) == {"gpu"}
+    reasons = runs.groupby("backend")["reason"].first()
+    assert "CuPy" in reasons["numpy"] and "CUDA" in reasons["torch"]
+    assert pd.read_csv(tmp_path / "curves.csv").empty
