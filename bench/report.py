@@ -266,6 +266,10 @@ def figure_epoch_time(groups: list[Group], tables: Tables, preset: str, path: Pa
         ax.scatter(repeats, y + rng.uniform(-0.15, 0.15, len(repeats)), s=14, alpha=0.6, color=colour[g.key])
         ax.plot([g.us, g.us], [y - 0.3, y + 0.3], color="black", lw=2)
         ax.annotate(f"  {sig(g.us)} µs", (max(repeats, default=g.us), y), va="center", fontsize=8)
+    floor = next((g for g in timed if g.key[0] == FLOOR), None)
+    if floor is not None:
+        ax.axvline(floor.us, color="grey", ls="--", lw=1)
+        ax.annotate(" compiled floor", (floor.us, len(timed) - 0.6), fontsize=8, color="grey")
     ax.set_yticks(range(len(timed)), [label(g.key) for g in timed])
     ax.set_xscale("log")
     ax.set_xlabel("steady-state time per epoch (µs, log scale); dots: repeats, bar: median")
@@ -665,6 +669,61 @@ def section_time(tables: Tables, groups: list[Group], preset: str, out_dir: Path
     ]
 
 
+FLOOR = "numba"  # the backend that is the compiled reference floor
+# (numerator group, denominator group, target ratio, what the target says); groups are
+# (backend, device, mode) of the matched preset, or the article presets' timing rows.
+TARGETS = [
+    (("numpy", "cpu", "tuned"), ("numpy", "cpu", "article-bare"), 0.6, "NumPy tuned vs the article's own loop"),
+    (("keras", "cpu", "tuned"), ("keras", "cpu", "idiomatic"), 0.01, "Keras tuned vs `model.fit`"),
+    (("torch", "cpu", "tuned"), ("torch", "cpu", "idiomatic"), 0.6, "torch tuned vs torch eager"),
+    (("numpy", "cpu", "article"), ("numpy", "cpu", "article-bare"), 1.1, "the article's loop in the harness vs bare"),
+]
+
+
+def timing_us(runs: pd.DataFrame, key: tuple) -> float | None:
+    """Median µs/epoch of a timing row: mode "article"/"article-bare" name those presets' idiomatic rows."""
+    backend, device, mode = key
+    preset = mode if mode.startswith("article") else "matched"
+    mode = "idiomatic" if mode.startswith("article") else mode
+    rows = runs[(runs["backend"] == backend) & (runs["device"] == device) & (runs["mode"] == mode)]
+    rows = rows[(rows["preset"] == preset) & (rows["status"] == "ok") & (column(rows, "role") == "timing")]
+    return median_or_none(column(rows, "epoch_us_median"))
+
+
+def section_targets(tables: Tables, groups: list[Group]) -> list[str]:
+    lines = ["## 5. Tuned modes: targets and the compiled floor", ""]
+    runs = tables.runs
+    if runs is None:
+        return lines + [f"not measured ({tables.missing.get('runs.csv', 'no runs')})", ""]
+    rows = []
+    for top, bottom, target, what in TARGETS:
+        a, b = timing_us(runs, top), timing_us(runs, bottom)
+        if a is None or b is None:
+            missing = " and ".join("/".join(k) for k, v in ((top, a), (bottom, b)) if v is None)
+            rows.append([what, f"≤ {target:g}×", f"not measured ({missing} not timed)", "not measured"])
+            continue
+        ratio = a / b
+        rows.append(
+            [what, f"≤ {target:g}×", f"{sig(a)} / {sig(b)} µs = {sig(ratio)}×", "met" if ratio <= target else "missed"]
+        )
+    lines += [md_table(["comparison (same run)", "target", "ratio", "verdict"], rows), ""]
+    floor = next((g for g in groups if g.key[0] == FLOOR and measured(g.us)), None)
+    if floor is None:
+        return lines + [f"Compiled floor: not measured (no {FLOOR} timing row; pip install 'xorbench[floor]')", ""]
+    timed = sorted((g for g in groups if measured(g.us) and g.key[0] != FLOOR), key=lambda g: g.us)
+    lines += [
+        f"Compiled floor ({FLOOR}, {sig(floor.us)} µs/epoch: the same maths as plain compiled loops). "
+        "How far each backend and mode is from it, per epoch (dashed line in the time-per-epoch figure):",
+        "",
+        md_table(
+            ["backend", "device", "mode", "µs/epoch", "× floor"],
+            [[*g.key, sig(g.us), f"{sig(g.us / floor.us)}×"] for g in timed],
+        ),
+        "",
+    ]
+    return lines
+
+
 def gpu_text(gpu) -> str:
     if not isinstance(gpu, dict) or not gpu.get("name"):
         return "no GPU recorded"
@@ -672,7 +731,7 @@ def gpu_text(gpu) -> str:
 
 
 def section_env(tables: Tables) -> list[str]:
-    lines = ["## 5. Environment", "", ENV_CAVEAT, ""]
+    lines = ["## 6. Environment", "", ENV_CAVEAT, ""]
     if tables.env is None:
         return lines + [f"not measured ({tables.missing['env.json']})", ""]
     env = tables.env
@@ -722,6 +781,7 @@ def write_report(out_dir: Path) -> Path:
     lines += section_curves(tables, out_dir)
     lines += section_article(tables)
     lines += section_time(tables, groups, preset, out_dir)
+    lines += section_targets(tables, groups)
     lines += section_env(tables)
     path = out_dir / "REPORT.md"
     temporary = path.with_suffix(".md.tmp")

@@ -53,7 +53,7 @@ def verdict(report: str) -> dict[tuple, list[str]]:
 
 def test_report_renders_every_section_from_the_fixture(rendered):
     for heading in ("## 1. Verdict", "### Which to choose when", "## 2. Loss curves", "## 3. The article, reproduced",
-                    "## 4. Where the time goes", "## 5. Environment"):  # fmt: skip
+                    "## 4. Where the time goes", "## 5. Tuned modes", "## 6. Environment"):  # fmt: skip
         assert heading in rendered
 
 
@@ -166,3 +166,17 @@ def test_outputs_missing_from_runs_csv_say_so(run_copy):
     runs.to_csv(run_copy / "runs.csv", index=False)
     report = write_report(run_copy).read_text(encoding="utf-8")
     assert "not measured (runs.csv has no outputs column)" in report
+
+
+def test_targets_compare_tuned_numpy_with_the_bare_article_loop_of_the_same_run(run_copy):
+    runs = pd.read_csv(run_copy / "runs.csv")
+    tuned = runs[(runs["backend"] == "numpy") & (runs["mode"] == "tuned") & (runs["preset"] == "matched")]
+    tuned_us = float(tuned[tuned["role"] == "timing"]["epoch_us_median"].iloc[0])
+    bare = tuned.iloc[[0]].assign(mode="idiomatic", preset="article-bare", role="timing", epoch_us_median=40.0)
+    pd.concat([runs, bare]).to_csv(run_copy / "runs.csv", index=False)
+    report = write_report(run_copy).read_text(encoding="utf-8")
+    row = next(line for line in report.splitlines() if line.startswith("| NumPy tuned vs the article's own loop"))
+    ratio = tuned_us / 40.0
+    assert f"= {sig(ratio)}×" in row
+    assert row.rstrip().endswith("| met |" if ratio <= 0.6 else "| missed |")
+    assert "Keras tuned vs `model.fit` | ≤ 0.01× | not measured" in report
