@@ -89,6 +89,7 @@ def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
     runs, curves = runs_of(quick), pd.read_csv(quick / "curves.csv")
     lengths = curves.groupby(["backend", "device", "mode", "preset", "seed"]).size()
     trained = runs[runs["status"].isin(FINISHED) & ~runs["method"].str.startswith("convergence from the")]
+    trained = trained[trained["preset"] != "article-bare"]  # the article's own code, timed, keeps no curve
     for row in trained.itertuples():
         key = (row.backend, row.device, row.mode, row.preset, row.seed)
         assert key in lengths.index, key
@@ -184,3 +185,13 @@ def test_devices_gpu_without_a_gpu_gives_skipped_rows_with_the_reason(tmp_path):
     reasons = runs.groupby("backend")["reason"].first()
     assert "CuPy" in reasons["numpy"] and "CUDA" in reasons["torch"]
     assert pd.read_csv(tmp_path / "curves.csv").empty
+
+
+def test_quick_run_times_the_article_snippet_bare_beside_the_harness_loop(quick):
+    runs = runs_of(quick)
+    bare = runs[(runs["backend"] == "numpy") & (runs["preset"] == "article-bare")]
+    harness = runs[(runs["backend"] == "numpy") & (runs["preset"] == "article") & (runs["role"] == "timing")]
+    assert len(bare) == 1 and len(harness) == 1
+    assert bare["status"].iloc[0] == "ok" and "verbatim" in bare["method"].iloc[0]
+    assert bare["epoch_us_median"].iloc[0] > 0 and harness["epoch_us_median"].iloc[0] > 0
+    assert int(bare["epochs"].iloc[0]) == int(harness["epochs"].iloc[0])
