@@ -105,11 +105,12 @@ class KerasTunedTrainer(KerasTrainer):
 
     model.fit pays Python, callback and dispatch overhead every epoch; here
     the same model, loss and optimizer run as one tf.while_loop that XLA fuses
-    and compiles, and the host sees the device once per fit() call. XLA
-    compiles once per distinct epoch count (the loss buffer's size is static).
+    and compiles, and the host sees the device once per fit() call (per 1024
+    epochs). XLA compiles once per trainer.
     """
 
     mode = "tuned"
+    CHUNK = 1024  # epochs per compiled call at most
 
     def setup(self, config: TrainConfig) -> None:
         super().setup(config)
@@ -119,23 +120,30 @@ class KerasTunedTrainer(KerasTrainer):
             optimizer.build(model.trainable_variables)
             X, y = tf.constant(self.X), tf.constant(self.y)
 
+        def epoch(i, losses):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(X, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return i + 1, tf.tensor_scatter_nd_update(losses, [[i]], [tf.cast(loss, tf.float64)])
+
         @tf.function(jit_compile=True)
         def loop(epochs):
-            losses = tf.TensorArray(tf.float64, size=epochs)
-            for epoch in tf.range(epochs):
-                with tf.GradientTape() as tape:
-                    loss = loss_fn(y, model(X, training=True))
-                grads = tape.gradient(loss, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
-                losses = losses.write(epoch, tf.cast(loss, tf.float64))
-            return losses.stack()
+            # A plain while loop into a fixed-size buffer: every shape is static, so XLA
+            # compiles once, whatever the epoch count (a TensorArray of `epochs` would not).
+            start = (tf.constant(0), tf.zeros(self.CHUNK, tf.float64))
+            return tf.while_loop(lambda i, _: i < epochs, epoch, start)[1]
 
         self.loop = loop
         self.forward = tf.function(lambda: model(X, training=False), jit_compile=True)
 
     def fit(self, epochs: int) -> np.ndarray:
+        losses = []
         with tf.device(self.tf_device):
-            return self.loop(tf.constant(epochs)).numpy() * self.to_mse  # .numpy() waits for the device
+            for start in range(0, epochs, self.CHUNK):
+                n = min(self.CHUNK, epochs - start)
+                losses.append(self.loop(tf.constant(n)).numpy()[:n])  # .numpy() waits for the device
+        return np.concatenate(losses) * self.to_mse
 
     def predict(self) -> np.ndarray:
         with tf.device(self.tf_device):

@@ -54,3 +54,15 @@ def test_tuned_fit_continues_training_like_one_long_fit(name):
     split = backends.get_trainer(name, mode="tuned")
     split.setup(config)
     np.testing.assert_allclose(np.concatenate([split.fit(12), split.fit(8)]), whole.fit(20), rtol=1e-6)
+
+
+def test_keras_tuned_fit_longer_than_one_compiled_chunk_continues_seamlessly():
+    pytest.importorskip("tensorflow")
+    config = backends.preset("matched", "keras", seed=4)
+    long, short = (backends.get_trainer("keras", mode="tuned") for _ in range(2))
+    long.setup(config)
+    short.setup(config)
+    epochs = long.CHUNK + 100
+    whole = long.fit(epochs)
+    assert whole.shape == (epochs,) and np.all(whole > 0)
+    np.testing.assert_allclose(whole, np.concatenate([short.fit(300), short.fit(epochs - 300)]), rtol=1e-6)
