@@ -754,6 +754,46 @@ def section_env(tables: Tables) -> list[str]:
     return lines + [md_table(["fact", "value"], rows), ""]
 
 
+def section_sweep(out_dir: Path) -> list[str]:
+    """`xorbench sweep`'s sweep.csv, when this folder has one: a log-log figure and the crossovers."""
+
+    from .sweep import summary_lines
+
+    lines, figure = ["## 7. Scaling sweep", ""], out_dir / "sweep.png"
+    figure.unlink(missing_ok=True)
+    try:
+        sweep = pd.read_csv(out_dir / "sweep.csv")
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return lines + ["not measured (no sweep.csv)", ""]
+    ok = sweep[sweep["status"] == "ok"].assign(work=lambda f: f["hidden"] * f["batch"])
+    if ok.empty:
+        return lines + ["not measured (sweep.csv has no finished cells)", ""]
+    devices = sorted(set(ok["device"]))
+    fig, axes = plt.subplots(1, len(devices), figsize=(6 * len(devices), 4.2), squeeze=False, sharey=True)
+    keys = sorted({(b, m) for b, m in zip(ok["backend"], ok["mode"])})
+    colour = colours(keys)
+    for ax, device in zip(axes[0], devices):
+        for (backend, mode), cells in ok[ok["device"] == device].groupby(["backend", "mode"]):
+            cells = cells.sort_values(["work", "hidden"])
+            ax.plot(cells["work"], cells["epoch_us_median"], marker="o", ms=3, lw=1, color=colour[(backend, mode)],
+                    ls="-" if mode == "idiomatic" else "--", label=f"{backend} {mode}")  # fmt: skip
+        ax.set(xscale="log", yscale="log", title=device, xlabel="work: hidden × batch")
+        ax.grid(which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("time per epoch (µs, median)")
+    save(fig, figure)
+    skipped = sweep[sweep["status"] != "ok"]
+    return lines + [
+        f"Per-epoch time of the matched network (float32, plain SGD, full batch) widened to hidden units and fed "
+        f"batch samples: {len(ok)} cells timed, {len(skipped)} skipped or failed (reasons in sweep.csv).",
+        "",
+        "![Per-epoch time against hidden × batch](sweep.png)",
+        "",
+        *[f"- {line}" for line in summary_lines(sweep)],
+        "",
+    ]
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -783,6 +823,7 @@ def write_report(out_dir: Path) -> Path:
     lines += section_time(tables, groups, preset, out_dir)
     lines += section_targets(tables, groups)
     lines += section_env(tables)
+    lines += section_sweep(out_dir)
     path = out_dir / "REPORT.md"
     temporary = path.with_suffix(".md.tmp")
     temporary.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

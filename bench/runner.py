@@ -62,14 +62,19 @@ class Options:
 QUICK = {"epochs": 200, "seeds": 3, "repeats": 3, "budget_s": 3.0, "window_s": 0.1, "article_scale": 0.1}
 
 
-def check(options: Options) -> None:
-    """Raise ValueError, naming the option, for anything that would fail later."""
+def check_selection(options) -> None:
+    """The --backends/--devices/--modes of a run or a sweep: known names only."""
     for name in options.backends:
         registry.check_choice("backend", name, registry.BACKENDS)
     for device in options.devices:
         registry.check_choice("device", device, DEVICE_CHOICES)
     for mode in options.modes:
         registry.check_choice("mode", mode, registry.MODES)
+
+
+def check(options: Options) -> None:
+    """Raise ValueError, naming the option, for anything that would fail later."""
+    check_selection(options)
     registry.check_choice("preset", options.preset, PRESET_CHOICES)
     for name, minimum in (("seeds", 1), ("repeats", 1), ("threads", 1)):
         value = getattr(options, name)

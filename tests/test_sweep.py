@@ -1,0 +1,115 @@
+"""`xorbench sweep`: a tiny grid end to end, GPU rows skipped with a reason here, bad input in one line,
+the crossover arithmetic of bench/sweep_stats.py, and the report's sweep section."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import env
+from bench.cli import main
+from bench.report import write_report
+from bench.sweep import SWEEP_COLUMNS
+from bench.sweep_stats import gpu_overtakes, within_factor_from
+
+write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ["--hidden", "4,16", "--batch", "4,256", "--modes", "idiomatic"]
+
+
+def test_a_tiny_sweep_writes_every_cell_timed(tmp_path, capsys):
+    pytest.importorskip("torch")
+    assert main(["sweep", *TINY, "--backends", "numpy,torch", "--devices", "cpu", "--out", str(tmp_path)]) == 0
+    sweep = pd.read_csv(tmp_path / "sweep.csv")
+    assert list(sweep.columns) == SWEEP_COLUMNS
+    assert len(sweep) == 2 * 2 * 2  # backends x hidden x batch
+    assert set(sweep["status"]) == {"ok"}, sweep[["backend", "status", "reason"]]
+    assert (sweep["epoch_us_median"] > 0).all() and (sweep["epoch_us_min"] <= sweep["epoch_us_median"]).all()
+    assert (sweep["windows"] >= 1).all() and (sweep["window_epochs"] >= 1).all()
+    assert set(zip(sweep["hidden"], sweep["batch"])) == {(4, 4), (4, 256), (16, 4), (16, 256)}
+    assert (sweep["dtype"] == "float32").all() and (sweep["optimizer"] == "sgd").all()
+    assert (tmp_path / "env.json").is_file()
+    assert "cpu/idiomatic: frameworks" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(bool(env.gpus()), reason="a GPU is present: its rows are measured, not skipped")
+def test_gpu_cells_are_skipped_with_their_reason_without_a_gpu(tmp_path):
+    argv = ["sweep", "--hidden", "4", "--batch", "4", "--backends", "numpy", "--devices", "gpu", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    sweep = pd.read_csv(tmp_path / "sweep.csv")
+    assert len(sweep) == 2  # idiomatic and tuned
+    assert set(sweep["status"]) == {"skipped"}
+    assert sweep["reason"].str.len().min() > 10
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--hidden", "0"],
+        ["--hidden", "four"],
+        ["--batch", "2"],
+        ["--backends", "jax"],
+        ["--devices", "tpu"],
+        ["--modes", "fast"],
+        ["--threads", "0"],
+        ["--timeout", "-1"],
+        ["--backends", ","],
+    ],
+)
+def test_bad_sweep_input_is_one_line_and_status_2(argv, tmp_path, capsys):
+    assert main(["sweep", *argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xorbench: error:") and err.count("\n") == 1
+    assert not (tmp_path / "sweep.csv").exists()
+
+
+def synthetic() -> pd.DataFrame:
+    cells = [(4, 4), (64, 4), (4, 256), (64, 256)]  # work 16, 256, 1024, 16384
+    times = {
+        ("numpy", "cpu"): [10, 20, 30, 100],
+        ("torch", "cpu"): [100, 60, 50, 120],  # ratios 10, 3, 1.67, 1.2
+        ("torch", "gpu"): [500, 300, 40, 20],  # overtakes the CPU at (4, 256)
+    }
+    rows = [
+        {"backend": b, "device": d, "mode": "idiomatic", "hidden": h, "batch": n, "status": "ok", "epoch_us_median": t}
+        for (b, d), ts in times.items()
+        for (h, n), t in zip(cells, ts)
+    ]
+    rows.append({"backend": "numpy", "device": "gpu", "mode": "idiomatic", "hidden": 4, "batch": 4,
+                 "status": "skipped", "epoch_us_median": None})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_within_factor_is_the_smallest_cell_from_which_every_larger_one_holds():
+    found = within_factor_from(synthetic(), "cpu", "idiomatic")
+    assert found["hidden"] == 4 and found["batch"] == 256 and found["cells"] == 4
+    assert found["ratio"] == pytest.approx(50 / 30)
+    assert within_factor_from(synthetic(), "cpu", "idiomatic", factor=1.1)["hidden"] is None
+    assert within_factor_from(synthetic(), "gpu", "idiomatic") is None  # one framework only
+
+
+def test_gpu_overtakes_at_the_first_cell_where_its_epoch_is_faster():
+    table = gpu_overtakes(synthetic())
+    assert list(table["backend"]) == ["torch"]
+    row = table.iloc[0]
+    assert (row["hidden"], row["batch"]) == (4, 256)
+    assert row["speedup"] == pytest.approx(50 / 40) and row["best_speedup"] == pytest.approx(6.0)
+
+
+def test_the_report_draws_the_sweep_section_from_sweep_csv(tmp_path):
+    run = write_fixture(tmp_path)
+    assert "not measured (no sweep.csv)" in write_report(run).read_text(encoding="utf-8")
+    synthetic().to_csv(run / "sweep.csv", index=False)
+    report = write_report(run).read_text(encoding="utf-8")
+    section = report[report.index("## 7. Scaling sweep") :]
+    assert "![Per-epoch time against hidden × batch](sweep.png)" in section
+    assert "cpu/idiomatic: frameworks within 2x from hidden 4 x batch 256" in section
+    assert "torch/idiomatic: GPU overtakes the CPU from hidden 4 x batch 256" in section
+    figure = run / "sweep.png"
+    assert figure.read_bytes()[:8] == PNG_MAGIC and figure.stat().st_size < 200_000
+    (run / "sweep.csv").unlink()
+    write_report(run)
+    assert not figure.exists()
