@@ -66,17 +66,23 @@ def options_from(args: argparse.Namespace, argv: list[str]):
     return Options(**values, command=shlex.join(["xorbench", *argv]))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import Run, check
-
+def checked(args: argparse.Namespace, make_options, check):
+    """The command's options, checked before any work; None after one line on stderr."""
     try:
-        options = options_from(args, args.argv)
+        options = make_options(args, args.argv)
         check(options)
         check_writable(options.out)
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
-        return 2
-    return Run(options).execute()
+        return None
+    return options
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import Run, check
+
+    options = checked(args, options_from, check)
+    return 2 if options is None else Run(options).execute()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -99,14 +105,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import Sweep, check, options_from
 
-    try:
-        options = options_from(args, args.argv)
-        check(options)
-        check_writable(options.out)
-    except ValueError as error:
-        print(f"xorbench: error: {error}", file=sys.stderr)
-        return 2
-    return Sweep(options).execute()
+    options = checked(args, options_from, check)
+    return 2 if options is None else Sweep(options).execute()
 
 
 def build_parser() -> argparse.ArgumentParser:
