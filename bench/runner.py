@@ -134,6 +134,9 @@ def jobs(options: Options) -> list[Job]:
 def worker_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Start-up is measured cold: torch.compile's on-disk caches would let a second run start
+    # several seconds faster than a first one on a fresh machine.
+    env.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[name] = str(threads)  # pools sized at start-up; backends.set_threads pins the rest
     return env
