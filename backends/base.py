@@ -37,6 +37,10 @@ def check_choice(name: str, value: object, allowed: tuple) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
 
 
+def _is_number(value: object, types) -> bool:
+    return isinstance(value, types) and not isinstance(value, bool)  # True is an int to Python
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run. Defaults are the `matched` preset."""
@@ -57,15 +61,13 @@ class TrainConfig:
     samples: int = 4  # 4: the XOR truth table; more: noisy clusters around the corners
 
     def __post_init__(self) -> None:
-        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
-            raise ValueError(f"hidden must be an integer >= 1; got {self.hidden!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1; got {self.epochs!r}")
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 4:
-            raise ValueError(f"samples must be an integer >= 4; got {self.samples!r}")
+        for name, minimum in (("hidden", 1), ("epochs", 1), ("samples", 4)):
+            value = getattr(self, name)
+            if not _is_number(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
         for name in ("lr", "eps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if not _is_number(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)

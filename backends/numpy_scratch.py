@@ -78,7 +78,7 @@ class NumpyTrainer:
         self.xp = xp = array_namespace(self.device)
         self.X, self.y = (xp.asarray(a) for a in xor_data(config))
         self.params = [xp.asarray(p).copy() for p in initial_params(config).astuple()]  # w1, b1, w2, b2
-        # d(loss)/d(output) = -(y - output) * scale
+        # d(loss)/d(output) = (output - y) * scale
         self.scale = self.X.dtype.type(2 / len(self.X) if config.objective == "mse" else 1)
         self.t = 0
         self.m = [xp.zeros_like(p) for p in self.params]

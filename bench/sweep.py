@@ -34,7 +34,6 @@ SWEEP_COLUMNS = [
     "epoch_us_median", "epoch_us_min", "windows", "window_epochs",
 ]  # fmt: skip
 INTEGER_COLUMNS = ("schema_version", "hidden", "batch", "work", "threads", "windows", "window_epochs")
-DEVICE_CHOICES = ("cpu", "gpu", "auto")
 EXTRAPOLATE_FROM_S = 0.01  # a cell's epoch must take this long to predict a bigger cell's (overhead + linear in work)
 
 
@@ -191,17 +190,10 @@ def check(options: Options) -> None:
         raise ValueError("nothing to sweep: no chosen backend offers the chosen modes")
 
 
-def devices(options: Options) -> tuple[str, ...]:
-    from . import env
-
-    found = []
-    for device in options.devices:
-        found += (["cpu", "gpu"] if env.gpus() else ["cpu"]) if device == "auto" else [device]
-    return tuple(dict.fromkeys(found))
-
-
 def jobs(options: Options) -> list[SweepJob]:
     import backends
+
+    from .runner import devices
 
     found = []
     for name in options.backends:
