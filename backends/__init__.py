@@ -73,6 +73,7 @@ __all__ = [
     "modes_of",
     "preset",
     "set_threads",
+    "synchronize",
     "train",
     "xor_data",
 ]
@@ -117,6 +118,14 @@ def set_threads(name: str, n: int) -> None:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be an integer >= 1; got {n!r}")
     load(name).set_threads(n)
+
+
+def synchronize(trainer: Trainer) -> None:
+    """Wait until the trainer's device has finished its queued work; a no-op on the CPU.
+
+    Timings call it before starting the clock; fit() itself returns only once the device is done.
+    """
+    load(trainer.name).synchronize(trainer.device)
 
 
 def modes_of(name: str) -> tuple[str, ...]:

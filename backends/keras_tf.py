@@ -13,6 +13,10 @@ import tensorflow as tf  # noqa: E402
 
 from .base import TrainConfig, initial_params, xor_data  # noqa: E402
 
+# TensorFlow multiplies float32 matrices in TF32 on recent NVIDIA GPUs unless told not to;
+# torch and CuPy keep float32. The matched preset means float32 on every backend.
+tf.config.experimental.enable_tensor_float_32_execution(False)
+
 
 def framework_version() -> str:
     return f"keras {keras.__version__} / tensorflow {tf.__version__}"
@@ -35,6 +39,11 @@ def set_threads(n: int) -> None:
         current = tf.config.threading.get_intra_op_parallelism_threads()
         if current != n:
             raise RuntimeError(f"tensorflow already runs with {current} threads; cannot pin {n}") from None
+
+
+def synchronize(device: str) -> None:
+    if device == "gpu":
+        tf.test.experimental.sync_devices()
 
 
 def device_name(device: str) -> str:

@@ -23,6 +23,10 @@ def set_threads(n: int) -> None:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # the loops below are serial anyway
 
 
+def synchronize(device: str) -> None:
+    pass  # the CPU only: nothing runs asynchronously
+
+
 def device_name(device: str) -> str:
     return "cpu"
 

@@ -1,8 +1,8 @@
 """The article's network from scratch: forward and backward by hand, no autodiff.
 
-Written against NumPy's API; on the GPU the same code runs on CuPy arrays
-(NumPy's functions dispatch to CuPy through __array_ufunc__/__array_function__;
-only array creation names the namespace).
+Written against an array namespace `xp`: NumPy on the CPU, CuPy on the GPU,
+which offers the same functions (with `out=`) on device arrays. Every array the
+trainers hold lives in `xp`; only `to_host` brings results back to NumPy.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 from .base import TrainConfig, initial_params, xor_data
 
 
-def sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+def sigmoid(x, xp=np):
+    return 1 / (1 + xp.exp(-x))
 
 
 def sigmoid_derivative(s):
@@ -21,6 +21,7 @@ def sigmoid_derivative(s):
 
 
 def array_namespace(device: str):
+    """NumPy on the CPU, CuPy on the GPU."""
     if device == "gpu":
         import cupy
 
@@ -28,8 +29,25 @@ def array_namespace(device: str):
     return np
 
 
+def expit_for(device: str):
+    """The sigmoid as one ufunc that can write in place: scipy's expit, or CuPy's copy of it."""
+    if device == "gpu":
+        from cupyx.scipy.special import expit
+    else:
+        from scipy.special import expit
+    return expit
+
+
 def to_host(a) -> np.ndarray:
     return a.get() if hasattr(a, "get") else a  # cupy's .get() also waits for the device
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work (CuPy runs asynchronously); the CPU has none."""
+    if device == "gpu":
+        import cupy
+
+        cupy.cuda.Device().synchronize()
 
 
 def framework_version() -> str:
@@ -86,8 +104,8 @@ class NumpyTrainer:
 
     def forward(self, X):
         w1, b1, w2, b2 = self.params
-        self.hidden = sigmoid(X @ w1 + b1)
-        self.output = sigmoid(self.hidden @ w2 + b2)
+        self.hidden = sigmoid(X @ w1 + b1, self.xp)
+        self.output = sigmoid(self.hidden @ w2 + b2, self.xp)
         return self.output
 
     def backward(self, X, y):
@@ -117,14 +135,15 @@ class NumpyTrainer:
             v += (1 - b2) * (g * g - v)
             m_hat = m / (1 - b1**self.t)
             v_hat = v / (1 - b2**self.t)
-            p -= lr * m_hat / (np.sqrt(v_hat) + c.eps)
+            p -= lr * m_hat / (self.xp.sqrt(v_hat) + c.eps)
 
     def fit(self, epochs: int) -> np.ndarray:
-        losses = self.xp.empty(epochs)  # on the device: no host sync per epoch
+        xp = self.xp
+        losses = xp.empty(epochs)  # on the device: no host sync per epoch
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not raised
             for epoch in range(epochs):
                 error = self.forward(self.X) - self.y
-                losses[epoch] = np.vdot(error, error)  # sum of squares: one call, / n below
+                losses[epoch] = xp.vdot(error, error)  # sum of squares: one call, / n below
                 self.update(self.backward(self.X, self.y))
         return to_host(losses) / len(self.X)
 
@@ -158,38 +177,34 @@ class NumpyTunedTrainer(NumpyTrainer):
         self.g1, self.g2 = xp.empty_like(self.W1), xp.empty_like(self.W2)
 
     def fit(self, epochs: int) -> np.ndarray:
-        if self.device == "gpu":
-            from cupyx.scipy.special import expit
-        else:
-            from scipy.special import expit
-
         if self.config.optimizer != "sgd":
             return self._fit_adam(epochs)
+        xp, expit = self.xp, expit_for(self.device)
         X1, W1, W2, H1, y = self.X1, self.W1, self.W2, self.H1, self.y
         hidden, out, err, d_out, t_out = H1[:, :-1], self.out, self.err, self.d_out, self.tmp_out
         d_hid, t_hid, g1, g2 = self.d_hid, self.tmp_hid, self.g1, self.g2
         w2_t = W2[:-1].T  # a view: sees every in-place update of W2
         step = self.X.dtype.type(self.config.lr * self.scale)
         n = len(X1)
-        losses = self.xp.empty(epochs)
+        losses = xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
-                np.matmul(X1, W1, out=hidden)
+                xp.matmul(X1, W1, out=hidden)
                 expit(hidden, out=hidden)
-                np.matmul(H1, W2, out=out)
+                xp.matmul(H1, W2, out=out)
                 expit(out, out=out)
-                np.subtract(out, y, out=err)
-                losses[epoch] = np.vdot(err, err) / n
-                np.multiply(out, out, out=t_out)  # out * (1 - out) = out - out**2
-                np.subtract(out, t_out, out=t_out)
-                np.multiply(err, t_out, out=d_out)
+                xp.subtract(out, y, out=err)
+                losses[epoch] = xp.vdot(err, err) / n
+                xp.multiply(out, out, out=t_out)  # out * (1 - out) = out - out**2
+                xp.subtract(out, t_out, out=t_out)
+                xp.multiply(err, t_out, out=d_out)
                 d_out *= step  # lr * d(loss)/d(pre-activation of the output)
-                np.matmul(d_out, w2_t, out=d_hid)
-                np.multiply(hidden, hidden, out=t_hid)
-                np.subtract(hidden, t_hid, out=t_hid)
+                xp.matmul(d_out, w2_t, out=d_hid)
+                xp.multiply(hidden, hidden, out=t_hid)
+                xp.subtract(hidden, t_hid, out=t_hid)
                 d_hid *= t_hid
-                np.matmul(H1.T, d_out, out=g2)
-                np.matmul(X1.T, d_hid, out=g1)
+                xp.matmul(H1.T, d_out, out=g2)
+                xp.matmul(X1.T, d_hid, out=g1)
                 W2 -= g2
                 W1 -= g1
         self._sync_params()

@@ -39,6 +39,7 @@ class Row:
         """A trainer built for `config` (model, optimizer, initial weights): never inside a timed call."""
         trainer = backends.get_trainer(self.backend, self.device, self.mode)
         trainer.setup(config)
+        backends.synchronize(trainer)  # a GPU's queued setup work must not land in the timed call
         return trainer
 
 
