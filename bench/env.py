@@ -14,7 +14,10 @@ from pathlib import Path
 from .tables import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
-DISTRIBUTIONS = ("numpy", "scipy", "pandas", "tensorflow", "tensorflow-cpu", "keras", "torch", "numba", "cupy")
+DISTRIBUTIONS = (
+    *("numpy", "scipy", "pandas", "tensorflow", "tensorflow-cpu", "keras", "torch", "numba"),
+    *("cupy", "cupy-cuda12x", "cupy-cuda13x"),
+)
 
 
 def _run(command: list[str], cwd: Path | None = None) -> str | None:
@@ -36,8 +39,8 @@ def gpus() -> list[dict]:
 
 def git_commit() -> str | None:
     commit = _run(["git", "rev-parse", "HEAD"], cwd=ROOT)
-    if commit is None:
-        return None
+    if commit is None:  # a copy of the checkout without git (a lent GPU machine, say) may name its commit
+        return os.environ.get("XORBENCH_GIT_COMMIT")
     dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT)
     return commit + ("-dirty" if dirty else "")
 
