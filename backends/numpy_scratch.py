@@ -64,7 +64,8 @@ def device_name(device: str) -> str:
     if device == "gpu":
         import cupy
 
-        return cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        return name.decode() if isinstance(name, bytes) else name
     return "cpu"
 
 

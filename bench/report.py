@@ -430,6 +430,7 @@ def choose(groups: list[Group], tables: Tables, preset: str) -> list[str]:
         *choose_by_speed(timed, tables, preset, untested),
         *choose_by_run_length(groups),
         *choose_mode(timed, tables, preset, untested),
+        *choose_device(timed, tables, preset, untested),
         *choose_by_convergence(groups),
     ]
 
@@ -510,6 +511,20 @@ def choose_mode(timed: list[Group], tables: Tables, preset: str, untested: str) 
         said.append(
             f"**{backend} on {device}:** {mode} takes {sig(g.us / base.us)}× the idiomatic time per epoch ({verdict})."
         )
+    return said
+
+
+def choose_device(timed: list[Group], tables: Tables, preset: str, untested: str) -> list[str]:
+    """Each backend and mode timed on both devices: the GPU's time per epoch against the CPU's."""
+    by_key = {g.key: g for g in timed}
+    said = []
+    for (backend, device, mode), gpu in sorted(by_key.items()):
+        cpu = by_key.get((backend, "cpu", mode))
+        if device != "gpu" or cpu is None:
+            continue
+        verdict = versus_text(*compare_groups(tables, preset, gpu, cpu), untested)
+        ratio = sig(gpu.us / cpu.us)
+        said.append(f"**{backend} {mode}, GPU vs CPU:** the GPU takes {ratio}× the CPU's time per epoch ({verdict}).")
     return said
 
 

@@ -180,3 +180,22 @@ def test_targets_compare_tuned_numpy_with_the_bare_article_loop_of_the_same_run(
     assert f"= {sig(ratio)}×" in row
     assert row.rstrip().endswith("| met |" if ratio <= 0.6 else "| missed |")
     assert "Keras tuned vs `model.fit` | ≤ 0.01× | not measured" in report
+
+
+def test_a_backend_timed_on_both_devices_gets_a_gpu_against_cpu_statement(run_copy):
+    runs, timings = pd.read_csv(run_copy / "runs.csv"), pd.read_csv(run_copy / "timings.csv")
+    torch_cpu = lambda f: (f["backend"] == "torch") & (f["device"] == "cpu") & (f["mode"] == "idiomatic")  # noqa: E731
+    torch_gpu = (runs["backend"] == "torch") & (runs["device"] == "gpu") & (runs["mode"] == "idiomatic")
+    gpu_runs = runs[torch_cpu(runs)].assign(device="gpu", device_name="Fixture GPU")
+    gpu_runs["epoch_us_median"] /= 4
+    gpu_timings = timings[torch_cpu(timings)].assign(device="gpu")
+    gpu_timings["epoch_us"] /= 4
+    pd.concat([runs[~torch_gpu], gpu_runs]).to_csv(run_copy / "runs.csv", index=False)
+    pd.concat([timings, gpu_timings]).to_csv(run_copy / "timings.csv", index=False)
+
+    report = write_report(run_copy).read_text(encoding="utf-8")
+
+    line = next(s for s in report.splitlines() if "GPU vs CPU" in s)
+    assert re.search(r"\*\*torch idiomatic, GPU vs CPU:\*\* the GPU takes 0\.250× the CPU's time per epoch "
+                     r"\(significant, p=[\d.e-]+\)", line), line  # fmt: skip
+    assert report.count("GPU vs CPU") == 1  # torch tuned has no GPU time: no statement
