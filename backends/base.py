@@ -190,14 +190,17 @@ def epoch_solved(losses: np.ndarray) -> int | None:
 
 @runtime_checkable
 class Trainer(Protocol):
-    """What every backend offers. `setup` builds; `fit` and `step` train; nothing else is timed."""
+    """What every backend offers. `setup` builds, `fit` trains, `predict` reads the outputs."""
 
     name: str
     device: str
     mode: str
 
     def setup(self, config: TrainConfig) -> None:
-        """Build model and optimizer for `config` and load its initial weights."""
+        """Build model and optimizer for `config` and load its initial weights.
+
+        Called again, it starts a fresh run: nothing of the previous one survives.
+        """
 
     def fit(self, epochs: int) -> np.ndarray:
         """Train `epochs` full-batch epochs; return their losses (before each update).

@@ -116,3 +116,35 @@ def test_a_missing_framework_is_reported_with_the_install_command(monkeypatch):
     assert row.reason == "xorbench_no_such_package is not installed: pip install 'xorbench[torch]'"
     with pytest.raises(RuntimeError, match="pip install"):
         backends.get_trainer("torch")
+
+
+ALL_MODES = [(n, m) for n in NAMES for m in backends.modes_of(n)]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name, mode", ALL_MODES, ids=[f"{n}-{m}" for n, m in ALL_MODES])
+def test_setting_a_trainer_up_again_starts_the_new_run_afresh(new_trainer, name, mode, optimizer):
+    """setup() after training is a fresh start: weights and optimizer state of the old run are gone."""
+    first = backends.preset("matched", name, optimizer=optimizer, seed=0, epochs=25)
+    second = first.replace(seed=1)
+    reused = new_trainer(name, mode)
+    reused.setup(first)
+    reused.fit(25)
+    reused.setup(second)
+    fresh = new_trainer(name, mode)
+    fresh.setup(second)
+    np.testing.assert_array_equal(reused.fit(25), fresh.fit(25))
+    np.testing.assert_array_equal(reused.predict(), fresh.predict())
+
+
+@pytest.mark.parametrize("mode", ["idiomatic", "tuned"])
+def test_keras_set_up_again_for_the_same_shape_keeps_its_model_and_traced_functions(new_trainer, mode):
+    trainer = new_trainer("keras", mode)
+    config = backends.preset("matched", "keras", epochs=5)
+    trainer.setup(config)
+    model = trainer.model
+    trainer.fit(5)
+    trainer.setup(config.replace(seed=7, epochs=9))  # another seed: other initial weights, same shapes
+    assert trainer.model is model
+    trainer.setup(config.replace(hidden=8))  # another shape: a new model
+    assert trainer.model is not model
