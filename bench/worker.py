@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 # run's seed-0 curves of the two modes must agree this closely (the tests pin 2e-5 / 1e-4).
 BORROW_RTOL = 1e-3
 CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
+MAX_REPLAYS = 20  # a timing run too short for window_s-long windows is replayed this often at most
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Measured:
     window: int | None = None
     repeats_us: list[float] = field(default_factory=list)
     stopped: str = ""  # why it stopped before config.epochs, "" when it ran them all
+    replays: int = 0  # times the run was set up again and its epochs timed again (timing_run)
     result: object = None  # backends.TrainResult
 
     @property
@@ -165,7 +167,8 @@ class Session:
 
     def timing_run(self, mode: str, config, force_full: bool) -> Measured:
         """Build + first epoch, two probes to size the windows, a warm-up window, `repeats` timed
-        windows, then on to config.epochs (or, past the budget, only until solved)."""
+        windows, then on to config.epochs (or, past the budget, only until solved); replays if the
+        run was too short for window_s-long windows."""
         from backends import LOSS_TARGET
 
         from .stats import summarise
@@ -179,7 +182,8 @@ class Session:
         probe = min(5, max(1, (n - 1) // (4 * (job.repeats + 1))))
         per_epoch = min(self.fit(trainer, run, probe) for _ in range(2)) / probe
         longest = max(1, (n - run.epochs) // (job.repeats + 1))
-        run.window = window = max(1, min(longest, round(job.window_s / max(per_epoch, 1e-9))))
+        wanted = max(1, round(job.window_s / max(per_epoch, 1e-9)))
+        run.window = window = min(longest, wanted)
         self.fit(trainer, run, window)  # warm-up: caches, allocator, a compile for this size
         run.repeats_us = [self.fit(trainer, run, window) / window * 1e6 for _ in range(job.repeats)]
         solved = any(float(min(losses)) < LOSS_TARGET for losses in run.losses)
@@ -198,7 +202,22 @@ class Session:
                 f"stopped {why} at epoch {run.epochs} of {n}: the {n - measured_epochs} epochs after the timed windows "
                 f"would take about {rest:.0f} s, over the {job.budget_s:g} s budget"
             )
-        return self.finish(trainer, config, run)
+        self.finish(trainer, config, run)
+        if window < wanted and not run.stopped:
+            self.replay(trainer, config, run)
+        return run
+
+    def replay(self, trainer, config, run: Measured) -> None:
+        """More windows for a run too short to make them window_s long: set the trainer up again
+        (untimed; a fresh start, tested) and time the same epochs again, until the windows add up
+        to window_s or MAX_REPLAYS. A burst of noise then hits a few windows, not all of them."""
+        window = run.window
+        while sum(run.repeats_us) * window * 1e-6 < self.job.window_s and run.replays < MAX_REPLAYS:
+            trainer.setup(config)
+            timed_fit(trainer, window)  # warm-up after the set-up, as in the run
+            for _ in range(config.epochs // window - 1):
+                run.repeats_us.append(timed_fit(trainer, window)[0] / window * 1e6)
+            run.replays += 1
 
     def convergence_run(self, mode: str, config) -> Measured:
         trainer = self.backends.get_trainer(self.job.backend, self.job.device, mode)
@@ -307,11 +326,17 @@ class Session:
             self.failed(mode, preset, "timing", config, one_line(error))
             return None
         repeats = summarise(run.repeats_us)
+        timed, in_run = len(run.repeats_us), self.job.repeats
         method = (
-            f"{self.how(mode)}; timed in {len(run.repeats_us)} windows of {run.window} epochs (one fit({run.window}) "
-            f"call each) after build + first epoch, 2 probes of {run.calls[1][0]} epochs and a {run.window}-epoch "
+            f"{self.how(mode)}; timed in {timed} windows of {run.window} epochs (one fit({run.window}) call each): "
+            f"{in_run} after build + first epoch, 2 probes of {run.calls[1][0]} epochs and a {run.window}-epoch "
             "warm-up; " + (run.stopped or f"then on to all {config.epochs} epochs")
         )
+        if run.replays:
+            method += (
+                f"; then {timed - in_run} more in {run.replays} replays of the run (set up again from its initial "
+                f"weights, untimed, then a warm-up window): the run is too short for {self.job.window_s:g} s windows"
+            )
         row = self.row(
             mode, preset, "timing", config, **self.outcome(run), epoch_us_median=repeats.median,
             epoch_us_iqr=repeats.iqr, epoch_us_min=repeats.min, first_epoch_s=run.first_epoch_s,
