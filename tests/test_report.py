@@ -80,16 +80,17 @@ def test_verdict_prints_the_tables_numbers(fixture_run, rendered):
             continue
         seeds = group[(group.role == "convergence") & group.status.isin(["ok", "diverged"])]
         assert cells[0] == sig(timing.epoch_us_median.iloc[0])
-        assert cells[3] == sig(timing.import_s.iloc[0] + timing.first_epoch_s.iloc[0])
-        assert cells[5] == success_text(int(seeds.solved.sum()), len(seeds))
+        assert cells[1] == sig(timing.epoch_us_min.iloc[0])
+        assert cells[4] == sig(timing.import_s.iloc[0] + timing.first_epoch_s.iloc[0])
+        assert cells[6] == success_text(int(seeds.solved.sum()), len(seeds))
     fastest = runs.loc[runs.epoch_us_median.idxmin()]
-    assert rows[(fastest.backend, fastest.device, fastest["mode"])][2] == "fastest"
+    assert rows[(fastest.backend, fastest.device, fastest["mode"])][3] == "fastest"
 
 
 def test_faster_only_where_mann_whitney_says_so(rendered):
     rows = verdict(rendered)
-    assert rows[("torch", "cpu", "tuned")][2].startswith("indistinguishable (p=")  # 12.1 vs 12.0 µs, 2% noise
-    assert rows[("keras", "cpu", "idiomatic")][2].startswith("slower (p=")
+    assert rows[("torch", "cpu", "tuned")][3].startswith("indistinguishable (p=")  # 12.1 vs 12.0 µs, 2% noise
+    assert rows[("keras", "cpu", "idiomatic")][3].startswith("slower (p=")
     assert "Indistinguishable from torch (cpu, tuned)" in rendered
 
 
@@ -147,7 +148,7 @@ def test_a_missing_table_renders_as_not_measured(run_copy, missing, expected):
     if missing == "curves.csv":
         assert not (run_copy / "loss_curves.png").exists()
     if missing == "timings.csv":
-        assert verdict(report)[("keras", "cpu", "idiomatic")][2] == "not measured (no timings.csv in this run)"
+        assert verdict(report)[("keras", "cpu", "idiomatic")][3] == "not measured (no timings.csv in this run)"
 
 
 def test_header_only_tables_render_as_not_measured(run_copy):
