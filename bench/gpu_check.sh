@@ -26,9 +26,10 @@ step() {  # step NAME SECONDS COMMAND...: run it, log to $out/NAME.log, remember
     if [ "$rc" -ne 0 ] && [ "$status" -eq 0 ]; then status=$rc; fi
 }
 
+# Limits add up to 9 minutes, under the 10 a lent GPU machine allows one command.
 step gpu 10 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-step tests 240 "$py" -m pytest tests/test_gpu.py bench --benchmark-disable -q -rs -p no:cacheprovider
-step run 300 "$py" -m bench.cli run --devices auto --out "$out"
-step sweep 180 "$py" -m bench.cli sweep --devices cpu,gpu --quick --out "$out"
-step report 60 "$py" -m bench.cli report --out "$out"
+step tests 150 "$py" -m pytest tests/test_gpu.py bench --benchmark-disable -q -rs -p no:cacheprovider
+step run 240 "$py" -m bench.cli run --devices auto --out "$out"
+step sweep 110 "$py" -m bench.cli sweep --devices cpu,gpu --quick --out "$out"
+step report 30 "$py" -m bench.cli report --out "$out"
 exit $status
