@@ -114,3 +114,23 @@ def test_list_names_every_backend_and_device_with_a_status():
         for device in backends.DEVICES:
             assert any(line.split()[:2] == [name, device] for line in lines), (name, device)
     assert all(line.split()[2] in ("available", "unavailable") for line in lines)
+
+
+def test_the_gpu_check_script_uses_only_commands_the_cli_accepts(tmp_path):
+    """bench/gpu_check.sh runs on a lent GPU machine for a few minutes at most: a renamed option
+    must fail here, not there. Each of its `bench.cli` lines parses and passes the CLI's checks."""
+    import shlex
+
+    from bench import runner, sweep
+
+    script = (ROOT / "bench" / "gpu_check.sh").read_text()
+    assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu_check.sh")]).returncode == 0
+    lines = [line.split("-m bench.cli", 1)[1] for line in script.splitlines() if "-m bench.cli" in line]
+    assert [shlex.split(line)[0] for line in lines] == ["run", "sweep", "report"]
+    checks = {"run": (cli.options_from, runner.check), "sweep": (sweep.options_from, sweep.check)}
+    for line in lines:
+        argv = shlex.split(line.replace('"$out"', str(tmp_path)))
+        args = cli.build_parser().parse_args(argv)  # an unknown option exits with status 2
+        args.argv = argv
+        if argv[0] in checks:
+            assert cli.checked(args, *checks[argv[0]]) is not None, argv
