@@ -112,10 +112,10 @@ def measure_cell(backends, job: SweepJob, mode: str, hidden: int, batch: int, es
                 "windows": 1, "window_epochs": 1}  # fmt: skip
     window = max(1, round(job.window_s / max(probe_s, 1e-9)))
     windows = max(1, min(job.repeats, int(job.repeats * job.window_s / max(window * probe_s, 1e-9))))
-    per_epoch_us = sorted(timed_fit(trainer, window)[0] / window * 1e6 for _ in range(windows))
-    middle = len(per_epoch_us) // 2
-    median = per_epoch_us[middle] if len(per_epoch_us) % 2 else sum(per_epoch_us[middle - 1 : middle + 1]) / 2
-    return {**fields, "epoch_us_median": median, "epoch_us_min": per_epoch_us[0], "windows": windows,
+    from .stats import summarise  # numpy: imported after the framework, as in bench/worker.py
+
+    stats = summarise([timed_fit(trainer, window)[0] / window * 1e6 for _ in range(windows)])
+    return {**fields, "epoch_us_median": stats.median, "epoch_us_min": stats.min, "windows": windows,
             "window_epochs": window}  # fmt: skip
 
 
