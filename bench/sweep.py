@@ -25,7 +25,7 @@ from pathlib import Path
 
 import backends as registry  # imports no framework
 
-from .worker import Channel, one_line, timed_fit
+from .worker import Channel, one_line, start_backend, timed_fit
 
 SCHEMA_VERSION = 1
 SWEEP_COLUMNS = [
@@ -122,19 +122,11 @@ def measure_cell(backends, job: SweepJob, mode: str, hidden: int, batch: int, es
 def worker_main() -> int:
     job = SweepJob.from_json(sys.stdin.readline())
     channel = Channel()
-    try:
-        import backends
-
-        module = backends.load(job.backend)
-    except ImportError as error:
-        channel.send("skipped", reason=str(error).splitlines()[0])
+    started = start_backend(job, channel)
+    if started is None:
         return 0
-    backends.set_threads(job.backend, job.threads)  # before the framework's first op
+    module = started[0]
     version = module.framework_version()
-    reason = module.unavailable_reason(job.device)
-    if reason:
-        channel.send("skipped", reason=reason, framework_version=version)
-        return 0
     device_name = module.device_name(job.device)
     channel.send("start", framework_version=version, device_name=device_name)
     largest: dict[str, tuple[int, float]] = {}  # mode -> (work, seconds per epoch) of its largest cell so far
@@ -145,7 +137,7 @@ def worker_main() -> int:
         estimate = overhead + max(0.0, known[1] - overhead) * work / known[0] if known else None
         channel.send("progress", text=f"{mode} · hidden {hidden} · batch {batch}")
         try:
-            fields = measure_cell(backends, job, mode, hidden, batch, estimate)
+            fields = measure_cell(registry, job, mode, hidden, batch, estimate)
         except Exception as error:  # one broken cell must not stop the others
             fields = {"status": "error", "reason": one_line(error)}
         seconds = (fields.get("epoch_us_median") or 0) * 1e-6
@@ -153,7 +145,7 @@ def worker_main() -> int:
             floor[mode] = min(seconds, floor.get(mode, seconds))
         if seconds >= EXTRAPOLATE_FROM_S:  # smaller epochs are mostly overhead: no guide to bigger cells
             largest[mode] = (work, seconds)
-        config = config_for(backends, job.backend, hidden, batch)
+        config = config_for(registry, job.backend, hidden, batch)
         row = {
             "backend": job.backend, "framework_version": version, "device": job.device, "device_name": device_name,
             "mode": mode, "hidden": hidden, "batch": batch, "optimizer": config.optimizer, "lr": config.lr,

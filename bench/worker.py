@@ -447,9 +447,11 @@ def test_hooks(backend: str) -> None:
             time.sleep(3600)
 
 
-def main() -> int:
-    job = Job.from_json(sys.stdin.readline())
-    channel = Channel()
+def start_backend(job, channel: Channel):
+    """Import the job's framework, pin its threads and check its device, as every worker starts.
+
+    Returns (module, import seconds), or None after telling the runner why the job is skipped.
+    """
     start = time.perf_counter()
     try:  # the first import in this interpreter: the framework, plus NumPy through backends.base
         import backends
@@ -457,13 +459,23 @@ def main() -> int:
         module = backends.load(job.backend)
     except ImportError as error:
         channel.send("skipped", reason=str(error).splitlines()[0])
-        return 0
+        return None
     import_s = time.perf_counter() - start
     backends.set_threads(job.backend, job.threads)  # before the framework's first op
     reason = module.unavailable_reason(job.device)
     if reason:
         channel.send("skipped", reason=reason, framework_version=module.framework_version())
+        return None
+    return module, import_s
+
+
+def main() -> int:
+    job = Job.from_json(sys.stdin.readline())
+    channel = Channel()
+    started = start_backend(job, channel)
+    if started is None:
         return 0
+    module, import_s = started
     session = Session(job, channel, module, import_s)
     channel.send("start", framework_version=session.version, device_name=session.device_name, import_s=import_s)
     session.run()
