@@ -60,9 +60,6 @@ def options_from(args: argparse.Namespace, argv: list[str]):
     if args.lr is not None and not math.isfinite(args.lr):
         raise ValueError(f"--lr must be a finite number > 0; got {args.lr!r}")
     values = {**(QUICK if args.quick else {}), **{k: v for k, v in given.items() if v is not None}}
-    for name in ("backends", "devices", "modes"):
-        if name in values and not values[name]:
-            raise ValueError(f"--{name} needs at least one name")
     return Options(**values, command=shlex.join(["xorbench", *argv]))
 
 

@@ -63,7 +63,10 @@ QUICK = {"epochs": 200, "seeds": 3, "repeats": 3, "budget_s": 3.0, "window_s": 0
 
 
 def check_selection(options) -> None:
-    """The --backends/--devices/--modes of a run or a sweep: known names only."""
+    """The --backends/--devices/--modes of a run or a sweep: at least one each, known names only."""
+    for name in ("backends", "devices", "modes"):
+        if not getattr(options, name):
+            raise ValueError(f"--{name} needs at least one name")
     for name in options.backends:
         registry.check_choice("backend", name, registry.BACKENDS)
     for device in options.devices:
@@ -72,17 +75,23 @@ def check_selection(options) -> None:
         registry.check_choice("mode", mode, registry.MODES)
 
 
+def check_numbers(options, counts: tuple[str, ...], positive: tuple[str, ...]) -> None:
+    """Options of a run or a sweep that must be integers >= 1 (`counts`) or numbers > 0 (`positive`)."""
+    for name in counts:
+        value = getattr(options, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{name} must be an integer >= 1; got {value!r}")
+    for name in positive:
+        if not getattr(options, name) > 0:
+            raise ValueError(f"{name} must be > 0; got {getattr(options, name)!r}")
+
+
 def check(options: Options) -> None:
     """Raise ValueError, naming the option, for anything that would fail later."""
     check_selection(options)
     registry.check_choice("preset", options.preset, PRESET_CHOICES)
-    for name, minimum in (("seeds", 1), ("repeats", 1), ("threads", 1)):
-        value = getattr(options, name)
-        if not isinstance(value, int) or value < minimum:
-            raise ValueError(f"--{name} must be an integer >= {minimum}; got {value!r}")
-    for name in ("timeout_s", "budget_s", "window_s", "article_scale"):
-        if not getattr(options, name) > 0:
-            raise ValueError(f"{name} must be > 0; got {getattr(options, name)!r}")
+    check_numbers(options, counts=("seeds", "repeats", "threads"),
+                  positive=("timeout_s", "budget_s", "window_s", "article_scale"))  # fmt: skip
     for name in options.backends:  # TrainConfig checks optimizer, lr and epochs
         matched_config(options, name)
     if not jobs(options):

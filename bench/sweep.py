@@ -162,22 +162,14 @@ def worker_main() -> int:
 
 def check(options: Options) -> None:
     """Raise ValueError, naming the option, for anything that would fail later."""
-    from .runner import check_selection
+    from .runner import check_numbers, check_selection
 
-    for name, values in (("backends", options.backends), ("devices", options.devices), ("modes", options.modes)):
-        if not values:
-            raise ValueError(f"--{name} needs at least one name")
     check_selection(options)
     for name, minimum in (("hidden", 1), ("batch", 4)):
         values = getattr(options, name)
         if not values or any(not isinstance(v, int) or v < minimum for v in values):
             raise ValueError(f"--{name} must be comma-separated integers >= {minimum}; got {values!r}")
-    for name in ("threads", "repeats"):
-        if not isinstance(getattr(options, name), int) or getattr(options, name) < 1:
-            raise ValueError(f"--{name} must be an integer >= 1; got {getattr(options, name)!r}")
-    for name in ("timeout_s", "window_s", "cell_cap_s"):
-        if not getattr(options, name) > 0:
-            raise ValueError(f"{name} must be > 0; got {getattr(options, name)!r}")
+    check_numbers(options, counts=("threads", "repeats"), positive=("timeout_s", "window_s", "cell_cap_s"))
     if not jobs(options):
         raise ValueError("nothing to sweep: no chosen backend offers the chosen modes")
 
