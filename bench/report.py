@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ import pandas as pd  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
 from backends import LOSS_TARGET  # noqa: E402  (a constant; imports no framework)
+
+from .tables import write_atomic  # noqa: E402
 
 ALPHA = 0.05  # significance level of the Mann-Whitney U test on the timing repeats
 Z95 = 1.959963984540054  # two-sided 95% normal quantile, for the Wilson interval
@@ -846,7 +847,5 @@ def write_report(out_dir: Path) -> Path:
     lines += section_env(tables)
     lines += section_sweep(out_dir)
     path = out_dir / "REPORT.md"
-    temporary = path.with_suffix(".md.tmp")
-    temporary.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
