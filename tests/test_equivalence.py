@@ -37,24 +37,26 @@ PREDICTION_ATOL = {"sgd": 1e-6, "adam": 3e-5}
 PAIRS = list(itertools.combinations(backends.BACKENDS, 2))
 
 
+def every_pair(test):
+    """The grid of both cross-backend tests: every pair of backends, each optimizer, each seed."""
+    test = pytest.mark.parametrize("first, second", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])(test)
+    test = pytest.mark.parametrize("optimizer", OPTIMIZERS)(test)
+    test = pytest.mark.parametrize("seed", SEEDS)(test)
+    return pytest.mark.timeout(300)(test)
+
+
 def matched(optimizer: str, seed: int) -> backends.TrainConfig:
     return backends.preset("matched", "numpy", optimizer=optimizer, seed=seed, epochs=EPOCHS)
 
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
-@pytest.mark.parametrize("first, second", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+@every_pair
 def test_matched_curves_agree_across_backends(trained, first, second, optimizer, seed):
     a, b = trained(first, matched(optimizer, seed)), trained(second, matched(optimizer, seed))
     assert a.losses.shape == b.losses.shape == (EPOCHS,)
     np.testing.assert_allclose(a.losses, b.losses, rtol=CURVE_RTOL[optimizer], atol=0)
 
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
-@pytest.mark.parametrize("first, second", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+@every_pair
 def test_matched_backends_end_at_the_same_predictions(trained, first, second, optimizer, seed):
     a, b = trained(first, matched(optimizer, seed)), trained(second, matched(optimizer, seed))
     np.testing.assert_array_equal(a.predictions > 0.5, b.predictions > 0.5)
