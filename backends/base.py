@@ -18,7 +18,7 @@ import numpy as np
 
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam")
-INITS = ("glorot", "uniform01", "framework")
+INITS = ("glorot", "uniform01", "uniform", "framework")
 OBJECTIVES = ("mse", "half_sse")
 DEVICES = ("cpu", "gpu")
 MODES = ("idiomatic", "tuned")
@@ -48,8 +48,9 @@ class TrainConfig:
 
     hidden: int = 4
     epochs: int = 2000
-    optimizer: str = "sgd"  # "sgd" (plain, no momentum) or "adam"
+    optimizer: str = "sgd"  # "sgd" or "adam"
     lr: float = 2.0  # solves seeds 0-49 (see README); preset() uses MATCHED_LR for Adam
+    momentum: float = 0.0  # SGD only: classical heavy ball, buf = momentum*buf + grad; p -= lr*buf (torch, Keras)
     beta1: float = 0.9  # Adam only
     beta2: float = 0.999
     eps: float = 1e-10  # tiny on purpose: Keras and torch put eps in slightly different places
@@ -57,7 +58,9 @@ class TrainConfig:
     dtype: str = "float32"
     init: str = "glorot"  # glorot: Glorot-uniform weights, zero biases, drawn in NumPy
     #                       uniform01: the article's np.random.rand for weights and biases
+    #                       uniform: weights and biases uniform in [-init_range, init_range] (1986 style)
     #                       framework: each framework's own default initialisers (not shared)
+    init_range: float = 0.5  # init="uniform" only
     objective: str = "mse"  # mse: mean over samples; half_sse: 1/2 sum, the article's scratch update
     samples: int = 4  # 4: the XOR truth table; more: noisy clusters around the corners
 
@@ -66,11 +69,11 @@ class TrainConfig:
             value = getattr(self, name)
             if not _is_number(value, int) or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-        for name in ("lr", "eps"):
+        for name in ("lr", "eps", "init_range"):
             value = getattr(self, name)
             if not _is_number(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "momentum"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
