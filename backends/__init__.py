@@ -31,24 +31,24 @@ from .base import (
 # name -> (module, {mode: trainer class}, the package it needs, the extra that installs it)
 REGISTRY = {
     "numpy": (
-        "backends.numpy_scratch",
+        ".numpy_scratch",
         {"idiomatic": "NumpyTrainer", "tuned": "NumpyTunedTrainer"},
         "numpy",
         "xorbench",
     ),
     "keras": (
-        "backends.keras_tf",
+        ".keras_tf",
         {"idiomatic": "KerasTrainer", "tuned": "KerasTunedTrainer"},
         "tensorflow",
         "xorbench[keras]",
     ),
     "torch": (
-        "backends.torch_nn",
+        ".torch_nn",
         {"idiomatic": "TorchTrainer", "tuned": "TorchTunedTrainer"},
         "torch",
         "xorbench[torch]",
     ),
-    "numba": ("backends.numba_floor", {"idiomatic": "NumbaTrainer"}, "numba", "xorbench[floor]"),
+    "numba": (".numba_floor", {"idiomatic": "NumbaTrainer"}, "numba", "xorbench[floor]"),
 }
 BACKENDS = tuple(REGISTRY)
 assert BACKENDS == base.BACKEND_NAMES, "keep base.BACKEND_NAMES in step with the registry"
@@ -94,7 +94,7 @@ def load(name: str):
     module, _, package, extra = REGISTRY[name]
     if importlib.util.find_spec(package) is None:
         raise ImportError(f"{package} is not installed: pip install '{extra}'")
-    return importlib.import_module(module)
+    return importlib.import_module(module, __name__)
 
 
 def availability(name: str, device: str) -> Availability:

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import backends
+from .. import backends
 
 
 class Parser(argparse.ArgumentParser):

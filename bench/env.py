@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .tables import SCHEMA_VERSION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, where git knows the commit
 DISTRIBUTIONS = (
     *("numpy", "scipy", "pandas", "tensorflow", "tensorflow-cpu", "keras", "torch", "numba"),
     *("cupy", "cupy-cuda12x", "cupy-cuda13x"),

@@ -21,8 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
-from backends import LOSS_TARGET  # noqa: E402  (a constant; imports no framework)
-
+from ..backends import LOSS_TARGET  # noqa: E402  (a constant; imports no framework)
 from .tables import write_atomic  # noqa: E402
 
 ALPHA = 0.05  # significance level of the Mann-Whitney U test on the timing repeats

@@ -26,8 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import backends as registry  # `backends` is also an option's name
-
+from .. import backends as registry  # `backends` is also an option's name
 from . import env as environment
 from .tables import Tables, write_env
 from .worker import Job, planned
@@ -168,7 +167,7 @@ def last_line(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def run_worker(job: Job, timeout_s: float, on_event, module: str = "bench.worker") -> tuple[bool, str]:
+def run_worker(job: Job, timeout_s: float, on_event, module: str = "xorbench.bench.worker") -> tuple[bool, str]:
     """Run one worker (`python -m module`) to the end; call on_event(event) for each event.
 
     Return (finished, why not). `job` needs backend, device, threads and to_json().
@@ -176,7 +175,7 @@ def run_worker(job: Job, timeout_s: float, on_event, module: str = "bench.worker
     with tempfile.NamedTemporaryFile(prefix=f"xorbench-{job.backend}-{job.device}-", suffix=".log") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            env=worker_env(job.threads), text=True, bufsize=1, cwd=Path(__file__).resolve().parent.parent,
+            env=worker_env(job.threads), text=True, bufsize=1,
         )  # fmt: skip
         lines: queue.Queue = queue.Queue()
         reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put(None)], daemon=True)

@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import backends as registry  # imports no framework
-
+from .. import backends as registry  # `backends` is also an option's name
 from .worker import Channel, one_line, start_backend, timed_fit
 
 SCHEMA_VERSION = 1
@@ -175,8 +174,7 @@ def check(options: Options) -> None:
 
 
 def jobs(options: Options) -> list[SweepJob]:
-    import backends
-
+    from .. import backends
     from .runner import devices
 
     found = []
@@ -243,7 +241,7 @@ class Sweep:
                 self.add(event["row"])
                 done.add((event["row"]["mode"], event["row"]["hidden"], event["row"]["batch"]))
 
-        finished, why = run_worker(job, self.options.timeout_s, on_event, module="bench.sweep")
+        finished, why = run_worker(job, self.options.timeout_s, on_event, module="xorbench.bench.sweep")
         status, reason = ("skipped", info["skipped"]) if info["skipped"] else ("error", why or "not reported")
         missing = [cell for cell in job.cells() if cell not in done]
         for mode, hidden, batch in missing:

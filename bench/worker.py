@@ -92,7 +92,7 @@ def timed_fit(trainer, epochs: int):
 
     The device is idle when the clock starts (synchronize) and when it stops (fit returns host data).
     """
-    from backends import synchronize
+    from ..backends import synchronize
 
     synchronize(trainer)
     start = time.perf_counter()
@@ -140,7 +140,7 @@ class Measured:
 
 class Session:
     def __init__(self, job: Job, channel: Channel, module, import_s: float):
-        import backends
+        from .. import backends
 
         self.job, self.channel, self.module, self.import_s = job, channel, module, import_s
         self.backends = backends
@@ -159,7 +159,7 @@ class Session:
     def finish(self, trainer, config, run: Measured) -> Measured:
         import numpy as np
 
-        from backends.base import make_result
+        from ..backends.base import make_result
 
         losses = np.concatenate(run.losses)
         run.result = make_result(trainer, config.replace(epochs=len(losses)), losses, run.train_s)
@@ -169,8 +169,7 @@ class Session:
         """Build + first epoch, two probes to size the windows, a warm-up window, `repeats` timed
         windows, then on to config.epochs (or, past the budget, only until solved); replays if the
         run was too short for window_s-long windows."""
-        from backends import LOSS_TARGET
-
+        from ..backends import LOSS_TARGET
         from .stats import summarise
 
         job, n = self.job, config.epochs
@@ -454,7 +453,7 @@ def start_backend(job, channel: Channel):
     """
     start = time.perf_counter()
     try:  # the first import in this interpreter: the framework, plus NumPy through backends.base
-        import backends
+        from .. import backends
 
         module = backends.load(job.backend)
     except ImportError as error:

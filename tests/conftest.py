@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-import backends
+from xorbench import backends
 
 # The packages a backend needs beyond what the registry names (keras runs on tensorflow).
 _EXTRA_PACKAGES = {"keras": ("keras",)}

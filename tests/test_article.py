@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import backends
+from xorbench import backends
 
 ARTICLE_SEED = 0  # the documented seed; numpy and torch also solve XOR at seeds 1 and 2
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import backends
-from bench import cli
+from xorbench import backends
+from xorbench.bench import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,7 @@ def test_unwritable_out_is_one_line_and_status_2(tmp_path, capsys):
 
 def test_bad_input_through_the_console_script_has_no_traceback(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "run", "--lr", "0", "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "xorbench", "run", "--lr", "0", "--out", str(tmp_path / "o")],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
@@ -78,9 +78,9 @@ def test_report_without_tables_is_one_line_and_status_2(tmp_path, capsys):
 
 
 def fake_report(monkeypatch, render):
-    module = types.ModuleType("bench.report")
+    module = types.ModuleType("xorbench.bench.report")
     module.write_report = render
-    monkeypatch.setitem(sys.modules, "bench.report", module)
+    monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
 
 
 def test_report_subcommand_calls_write_report_with_the_folder(tmp_path, monkeypatch, capsys):
@@ -106,7 +106,7 @@ def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monke
 
 def test_list_names_every_backend_and_device_with_a_status():
     done = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "list"], capture_output=True, text=True, cwd=ROOT, timeout=120
+        [sys.executable, "-m", "xorbench", "list"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()[1:]
@@ -118,14 +118,15 @@ def test_list_names_every_backend_and_device_with_a_status():
 
 def test_the_gpu_check_script_uses_only_commands_the_cli_accepts(tmp_path):
     """bench/gpu_check.sh runs on a lent GPU machine for a few minutes at most: a renamed option
-    must fail here, not there. Each of its `bench.cli` lines parses and passes the CLI's checks."""
+    must fail here, not there. Each of its `xorbench` lines parses and passes the CLI's checks."""
     import shlex
 
-    from bench import runner, sweep
+    from xorbench.bench import runner, sweep
 
     script = (ROOT / "bench" / "gpu_check.sh").read_text()
     assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu_check.sh")]).returncode == 0
-    lines = [line.split("-m bench.cli", 1)[1] for line in script.splitlines() if "-m bench.cli" in line]
+    commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
+    lines = [line.split("-m xorbench", 1)[1] for line in commands if "-m xorbench" in line]
     assert [shlex.split(line)[0] for line in lines] == ["run", "sweep", "report"]
     checks = {"run": (cli.options_from, runner.check), "sweep": (sweep.options_from, sweep.check)}
     for line in lines:

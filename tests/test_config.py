@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-import backends
-from backends import TrainConfig
+from xorbench import backends
+from xorbench.backends import TrainConfig
 
 # (field, bad value, words the message must contain besides the field's name)
 BAD_CONFIG = [

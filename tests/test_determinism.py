@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import backends
+from xorbench import backends
 
 # The same config as test_equivalence's seed 0, so Keras' first run comes from the session cache.
 EPOCHS = 200

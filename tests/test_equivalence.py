@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-import backends
+from xorbench import backends
 
 SEEDS = (0, 1, 2)
 OPTIMIZERS = ("sgd", "adam")

@@ -15,11 +15,11 @@ import scipy.special
 from test_equivalence import CURVE_RTOL, EPOCHS
 from test_runner import TINY, runs_of, xorbench
 
-import backends
-from backends import numpy_scratch
-from bench import env
-from bench.sweep import SweepJob, measure_cell
-from bench.worker import timed_fit
+from xorbench import backends
+from xorbench.backends import numpy_scratch
+from xorbench.bench import env
+from xorbench.bench.sweep import SweepJob, measure_cell
+from xorbench.bench.worker import timed_fit
 
 # ------------------------------------------------------------------ the CPU stand-in for CuPy
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import backends
-from backends.numpy_scratch import NumpyTrainer
+from xorbench import backends
+from xorbench.backends.numpy_scratch import NumpyTrainer
 
 OBJECTIVES = ("mse", "half_sse")
 SEEDS = (0, 1, 2)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import backends
+from xorbench import backends
 
 # Same tolerance argument as tests/test_equivalence.py: float32 rounding differs with the order
 # of operations (packed biases, XLA fusion, compiled kernels). Measured here over the epochs

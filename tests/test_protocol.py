@@ -10,7 +10,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-import backends
+from xorbench import backends
 
 NAMES = backends.BACKENDS
 SMALL = backends.TrainConfig(epochs=5, optimizer="adam", lr=0.01)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from bench.report import FIGURES, sig, success_text, wilson, write_report
+from xorbench.bench.report import FIGURES, sig, success_text, wilson, write_report
 
 write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

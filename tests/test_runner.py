@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import backends
-from bench import env as environment
-from bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS
+from xorbench import backends
+from xorbench.bench import env as environment
+from xorbench.bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2"]
@@ -29,7 +29,7 @@ FINISHED = ("ok", "diverged")
 
 def xorbench(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+        [sys.executable, "-m", "xorbench", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
 
@@ -171,7 +171,7 @@ def test_a_hanging_backend_times_out_into_error_rows_and_the_others_complete(tmp
 
 def test_an_interrupted_run_keeps_its_finished_rows(tmp_path):
     runner = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--backends", "numpy,torch", *TINY, "--out", str(tmp_path),
+        [sys.executable, "-m", "xorbench", "run", "--backends", "numpy,torch", *TINY, "--out", str(tmp_path),
          "--no-report"],
         cwd=ROOT, env={**os.environ, "XORBENCH_TEST_HANG": "torch"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import env
-from bench.cli import main
-from bench.report import write_report
-from bench.sweep import SWEEP_COLUMNS
-from bench.sweep_stats import gpu_overtakes, within_factor_from
+from xorbench.bench import env
+from xorbench.bench.cli import main
+from xorbench.bench.report import write_report
+from xorbench.bench.sweep import SWEEP_COLUMNS
+from xorbench.bench.sweep_stats import gpu_overtakes, within_factor_from
 
 write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.stats import max_relative_difference, summarise
-from bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS, Tables, write_atomic
-from bench.worker import Job, Measured, convergence_sources, planned
+from xorbench.bench.stats import max_relative_difference, summarise
+from xorbench.bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS, Tables, write_atomic
+from xorbench.bench.worker import Job, Measured, convergence_sources, planned
 
 CONTRACT = (Path(__file__).resolve().parent.parent / "docs" / "TABLES.md").read_text()
 

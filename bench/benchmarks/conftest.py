@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-import backends
+from xorbench import backends
 
 
 def row_id(name: str, device: str, mode: str) -> str:

@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-import backends
-from backends.base import make_result
+from xorbench import backends
+from xorbench.backends.base import make_result
 
 # Calls made before timing: the first call traces or compiles (Keras, XLA, torch.compile, numba).
 WARMUP_CALLS = 3
