@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from . import base
 from .base import (
@@ -23,35 +24,116 @@ from .base import (
     TrainResult,
     check_choice,
     initial_params,
-    preset,
     train,
     xor_data,
 )
 
-# name -> (module, {mode: trainer class}, the package it needs, the extra that installs it)
-REGISTRY = {
-    "numpy": (
-        ".numpy_scratch",
-        {"idiomatic": "NumpyTrainer", "tuned": "NumpyTunedTrainer"},
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Everything the harness, the report and the tests need to know about one backend.
+
+    Adding a backend is one module (the functions of `BackendModule`, and a Trainer class per mode)
+    plus one `register(BackendSpec(...))` line below.
+    """
+
+    name: str
+    module: str  # importable module path
+    modes: tuple[tuple[str, str], ...]  # (mode, trainer class name), in the order they are measured
+    packages: tuple[str, ...]  # what must be importable; the first is the framework
+    extra: str  # what installs them: pip install '<extra>'
+    distributions: tuple[str, ...] = ()  # whose versions env.json records
+    floor: bool = False  # the compiled reference floor, not a contender
+    tuned_target: float | None = None  # the report checks tuned / idiomatic time per epoch against this
+
+    @property
+    def trainers(self) -> dict[str, str]:
+        return dict(self.modes)
+
+
+@runtime_checkable
+class BackendModule(Protocol):
+    """The functions every backend module offers beside its trainers."""
+
+    def framework_version(self) -> str: ...
+
+    def unavailable_reason(self, device: str) -> str | None:
+        """None when the backend can run on `device` here, else one actionable line."""
+
+    def set_threads(self, n: int) -> None:
+        """Pin the framework's thread pools (process-wide; before its first op for some)."""
+
+    def synchronize(self, device: str) -> None:
+        """Wait until the device has finished its queued work; a no-op on the CPU."""
+
+    def device_name(self, device: str) -> str: ...
+
+
+PROTOCOL_FUNCTIONS = ("framework_version", "unavailable_reason", "set_threads", "synchronize", "device_name")
+REGISTRY: dict[str, BackendSpec] = {}
+
+
+def register(spec: BackendSpec) -> None:
+    """Add a backend (or replace one of the same name): from then on every command and report sees it."""
+    REGISTRY[spec.name] = spec
+
+
+register(
+    BackendSpec(
         "numpy",
-        "xorbench",
-    ),
-    "keras": (
-        ".keras_tf",
-        {"idiomatic": "KerasTrainer", "tuned": "KerasTunedTrainer"},
-        "tensorflow",
-        "xorbench[keras]",
-    ),
-    "torch": (
-        ".torch_nn",
-        {"idiomatic": "TorchTrainer", "tuned": "TorchTunedTrainer"},
+        module=f"{__name__}.numpy_scratch",
+        modes=(("idiomatic", "NumpyTrainer"), ("tuned", "NumpyTunedTrainer")),
+        packages=("numpy",),
+        extra="xorbench",
+        distributions=("numpy", "scipy", "cupy", "cupy-cuda12x", "cupy-cuda13x"),  # CuPy: the GPU's array namespace
+    )
+)
+register(
+    BackendSpec(
+        "keras",
+        module=f"{__name__}.keras_tf",
+        modes=(("idiomatic", "KerasTrainer"), ("tuned", "KerasTunedTrainer")),
+        packages=("tensorflow", "keras"),
+        extra="xorbench[keras]",
+        distributions=("tensorflow", "tensorflow-cpu", "keras"),
+        tuned_target=0.01,
+    )
+)
+register(
+    BackendSpec(
         "torch",
-        "xorbench[torch]",
-    ),
-    "numba": (".numba_floor", {"idiomatic": "NumbaTrainer"}, "numba", "xorbench[floor]"),
-}
-BACKENDS = tuple(REGISTRY)
-assert BACKENDS == base.BACKEND_NAMES, "keep base.BACKEND_NAMES in step with the registry"
+        module=f"{__name__}.torch_nn",
+        modes=(("idiomatic", "TorchTrainer"), ("tuned", "TorchTunedTrainer")),
+        packages=("torch",),
+        extra="xorbench[torch]",
+        distributions=("torch",),
+        tuned_target=0.6,
+    )
+)
+register(
+    BackendSpec(
+        "numba",
+        module=f"{__name__}.numba_floor",
+        modes=(("idiomatic", "NumbaTrainer"),),
+        packages=("numba",),
+        extra="xorbench[floor]",
+        distributions=("numba",),
+        floor=True,
+    )
+)
+
+
+def __getattr__(name: str):
+    if name == "BACKENDS":  # every registered backend's name, read when asked: register() adds to it
+        return tuple(REGISTRY)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def spec(name: str) -> BackendSpec:
+    """The registered backend `name`, or ValueError naming the known ones."""
+    check_choice("backend", name, tuple(REGISTRY))
+    return REGISTRY[name]
+
 
 __all__ = [
     "DEFAULT_THREADS",
@@ -61,6 +143,8 @@ __all__ = [
     "MODES",
     "PRESETS",
     "Availability",
+    "BackendModule",
+    "BackendSpec",
     "Params",
     "TrainConfig",
     "TrainResult",
@@ -71,8 +155,11 @@ __all__ = [
     "initial_params",
     "load",
     "modes_of",
+    "floor_backends",
     "preset",
+    "register",
     "set_threads",
+    "spec",
     "synchronize",
     "train",
     "xor_data",
@@ -88,17 +175,21 @@ class Availability:
     version: str  # framework version, "" when not installed
 
 
-def load(name: str):
+def load(name: str) -> BackendModule:
     """The backend's module, imported now. Raises ValueError for an unknown name, ImportError if absent."""
-    check_choice("backend", name, BACKENDS)
-    module, _, package, extra = REGISTRY[name]
-    if importlib.util.find_spec(package) is None:
-        raise ImportError(f"{package} is not installed: pip install '{extra}'")
-    return importlib.import_module(module, __name__)
+    found = spec(name)
+    for package in found.packages:
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f"{package} is not installed: pip install '{found.extra}'")
+    module = importlib.import_module(found.module)
+    missing = [f for f in PROTOCOL_FUNCTIONS if not callable(getattr(module, f, None))]
+    if missing:
+        raise TypeError(f"backend module {found.module} lacks {', '.join(missing)} (see BackendModule)")
+    return module
 
 
 def availability(name: str, device: str) -> Availability:
-    check_choice("backend", name, BACKENDS)
+    spec(name)
     check_choice("device", device, DEVICES)
     try:
         module = load(name)
@@ -108,9 +199,11 @@ def availability(name: str, device: str) -> Availability:
     return Availability(name, device, reason is None, reason or "", module.framework_version())
 
 
-def available(backends: tuple[str, ...] = BACKENDS, devices: tuple[str, ...] = DEVICES) -> list[Availability]:
-    """For every backend and device: can it run here, and if not, why. Imports the frameworks."""
-    return [availability(name, device) for name in backends for device in devices]
+def available(backends: tuple[str, ...] | None = None, devices: tuple[str, ...] = DEVICES) -> list[Availability]:
+    """For every backend (default: all registered) and device: can it run here, and if not, why.
+
+    Imports the frameworks, in this process."""
+    return [availability(name, device) for name in backends or tuple(REGISTRY) for device in devices]
 
 
 def set_threads(name: str, n: int) -> None:
@@ -128,10 +221,20 @@ def synchronize(trainer: Trainer) -> None:
     load(trainer.name).synchronize(trainer.device)
 
 
+def preset(name: str, backend: str, **overrides) -> TrainConfig:
+    """The configuration of preset `name` (matched, article) for a registered `backend`, with overrides."""
+    spec(backend)
+    return base.preset(name, backend, **overrides)
+
+
+def floor_backends() -> tuple[str, ...]:
+    """The compiled reference floors: measured beside the frameworks, never ranked among them."""
+    return tuple(name for name, found in REGISTRY.items() if found.floor)
+
+
 def modes_of(name: str) -> tuple[str, ...]:
     """The modes a backend offers (the numba floor has only one: compiled loops are its idiom)."""
-    check_choice("backend", name, BACKENDS)
-    return tuple(REGISTRY[name][1])
+    return tuple(spec(name).trainers)
 
 
 def get_trainer(name: str, device: str = "cpu", mode: str = "idiomatic") -> Trainer:
@@ -142,4 +245,4 @@ def get_trainer(name: str, device: str = "cpu", mode: str = "idiomatic") -> Trai
     if not status.ok:
         raise RuntimeError(f"{name} on {device} is unavailable: {status.reason}")
     module = load(name)
-    return getattr(module, REGISTRY[name][1][mode])(device=device)
+    return getattr(module, spec(name).trainers[mode])(device=device)
