@@ -11,13 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .tables import SCHEMA_VERSION
+from .rows import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout, where git knows the commit
-DISTRIBUTIONS = (
-    *("numpy", "scipy", "pandas", "tensorflow", "tensorflow-cpu", "keras", "torch", "numba"),
-    *("cupy", "cupy-cuda12x", "cupy-cuda13x"),
-)
+HARNESS = ("numpy", "scipy", "pandas")  # what the harness itself computes with
 
 
 def _run(command: list[str], cwd: Path | None = None) -> str | None:
@@ -74,9 +71,17 @@ def blas() -> str | None:
     return "; ".join(f"{i['internal_api']} {i.get('version') or ''} ({i.get('threading_layer', '?')})" for i in found)
 
 
+def distributions() -> tuple[str, ...]:
+    """The harness's own libraries and every registered backend's (its BackendSpec.distributions)."""
+    from .. import backends
+
+    found = [*HARNESS, *(d for spec in backends.REGISTRY.values() for d in spec.distributions)]
+    return tuple(dict.fromkeys(found))
+
+
 def frameworks() -> dict[str, str]:
     versions = {}
-    for name in DISTRIBUTIONS:
+    for name in distributions():
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

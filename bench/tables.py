@@ -1,13 +1,15 @@
-"""The tables a run writes (docs/TABLES.md): their columns, and the one place they are written.
+"""The tables a run writes (docs/TABLES.md): one dataclass per row, and the one place they are written.
 
-Every file is written atomically (a temporary file in the same folder, then a rename), and
-the whole set is rewritten after each finished run, so an interrupted run leaves complete
-tables holding every run that finished and never a half-written file.
+A row's fields *are* the table's columns, in order; docs/TABLES.md is tested against them. Every
+file is written atomically (a temporary file in the same folder, then a rename), and the whole set
+is rewritten after each finished run, so an interrupted run leaves complete tables holding every
+run that finished and never a half-written file.
 """
 
 from __future__ import annotations
 
-import io
+import dataclasses
+import gzip
 import json
 import math
 import os
@@ -16,31 +18,56 @@ from pathlib import Path
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
+from .rows import (  # noqa: F401  (re-exported: the tables' schema lives in rows.py)
+    CURVE_COLUMNS,
+    CURVES,
+    ENV_KEYS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    STATUSES,
+    SWEEP_COLUMNS,
+    TABLES,
+    TIMING_COLUMNS,
+    CurveRow,
+    RunRow,
+    SweepRow,
+    TimingRow,
+    columns,
+    kinds,
+    make_row,
+)
 
-RUN_COLUMNS = [
-    "schema_version", "backend", "framework_version", "device", "device_name", "mode", "preset", "optimizer",
-    "lr", "epochs", "seed", "dtype", "threads", "status", "reason", "final_loss", "accuracy", "solved",
-    "epoch_solved", "train_s", "epoch_us_median", "epoch_us_iqr", "epoch_us_min", "first_epoch_s",
-    "time_to_solve_s", "import_s", "role", "method", "init", "outputs",
-]  # fmt: skip
-TIMING_COLUMNS = ["backend", "device", "mode", "preset", "repeat", "window_epochs", "epoch_us"]
-CURVE_COLUMNS = ["backend", "device", "mode", "preset", "seed", "epoch", "loss"]
-ENV_KEYS = [
-    "schema_version", "timestamp", "command", "git_commit", "cpu_model", "cores", "memory_gb", "os", "python",
-    "frameworks", "blas", "gpu", "threads",
-]  # fmt: skip
-STATUSES = ("ok", "diverged", "skipped", "error")
-ROLES = ("timing", "convergence")
+
+def frame(rows: list, row_type: type) -> pd.DataFrame:
+    """Rows as a DataFrame in the table's column order; integer columns stay integers beside empty cells."""
+    data = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns(row_type))
+    integers = {c: "Int64" for c, kind in kinds(row_type).items() if kind == "int"}
+    return data.astype(integers)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path so that readers see the old file or the new one, never a part."""
+def csv_text(rows: list, row_type: type) -> str:
+    return frame(rows, row_type).to_csv(index=False, lineterminator="\n")
+
+
+def read_table(path: Path, row_type: type) -> pd.DataFrame:
+    """A table as written here: numbers as numbers (NaN where empty), text as text ("" where empty)."""
+    data = pd.read_csv(path, keep_default_na=True)
+    types = kinds(row_type)
+    for name in data.columns:
+        if types.get(name) in ("int", "float"):
+            data[name] = pd.to_numeric(data[name], errors="coerce")
+        elif types.get(name) == "str" or name not in types:
+            data[name] = data[name].fillna("").astype(str)
+    return data
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write text (or bytes) to path so that readers see the old file or the new one, never a part."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.chmod(temporary, 0o644)  # mkstemp makes it private; tables are for everyone to read
         os.replace(temporary, path)
     except BaseException:
@@ -48,47 +75,50 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    pd.DataFrame(rows, columns=columns).to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
-
-
 def curve_text(key: tuple, losses) -> str:
-    """Rows of curves.csv for one run; rendered once, since the file is rewritten many times."""
+    """Rows of the curves table for one run; rendered once, since the file is rewritten many times."""
     prefix = ",".join(str(part) for part in key)
     return "".join(f"{prefix},{epoch},{float(loss):.9g}\n" for epoch, loss in enumerate(losses))
 
 
 class Tables:
-    """The tables of one run, held in memory and rewritten to out_dir as runs finish."""
+    """The tables of one run or sweep, held in memory and rewritten to out_dir as runs finish."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, kind: str = "run"):
         self.out_dir = Path(out_dir)
-        self.runs: list[dict] = []
-        self.timings: list[dict] = []
+        self.kind = kind  # "run": runs, timings, curves; "sweep": sweep.csv
+        self.runs: list[RunRow] = []
+        self.cells: list[SweepRow] = []
+        self.timings: list[TimingRow] = []
         self.curves: dict[tuple, str] = {}  # one curve per (backend, device, mode, preset, seed)
 
-    def add(self, row: dict, curve=None, timings=None, window_epochs: int | None = None) -> None:
-        unknown = set(row) - set(RUN_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown runs.csv columns: {sorted(unknown)}")
-        if row.get("status") not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {row.get('status')!r}")
-        self.runs.append({**{c: None for c in RUN_COLUMNS}, **row, "schema_version": SCHEMA_VERSION})
-        key = tuple(row[c] for c in ("backend", "device", "mode", "preset"))
+    def add(self, row: dict | RunRow, curve=None, timings=None) -> RunRow:
+        row = make_row(RunRow, row)
+        self.runs.append(row)
+        key = (row.backend, row.device, row.mode, row.preset)
         if curve is not None and len(curve):
             # A later, longer run of the same seed (seed 0 trained in full after a shortened
-            # timing run) replaces the earlier curve: curves.csv keeps one curve per run key.
-            self.curves[(*key, row["seed"])] = curve_text((*key, row["seed"]), curve)
+            # timing run) replaces the earlier curve: the curves table keeps one curve per run key.
+            self.curves[(*key, row.seed)] = curve_text((*key, row.seed), curve)
         for repeat, epoch_us in enumerate(timings or []):
-            self.timings.append(dict(zip(TIMING_COLUMNS, (*key, repeat, window_epochs, epoch_us))))
+            self.timings.append(TimingRow(**dict(zip(TIMING_COLUMNS, (*key, repeat, row.window_epochs, epoch_us)))))
+        return row
+
+    def add_cell(self, row: dict | SweepRow) -> SweepRow:
+        row = make_row(SweepRow, row)
+        self.cells.append(row)
+        return row
 
     def save(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.out_dir / "runs.csv", csv_text(self.runs, RUN_COLUMNS))
-        write_atomic(self.out_dir / "timings.csv", csv_text(self.timings, TIMING_COLUMNS))
-        write_atomic(self.out_dir / "curves.csv", ",".join(CURVE_COLUMNS) + "\n" + "".join(self.curves.values()))
+        if self.kind == "sweep":
+            write_atomic(self.out_dir / "sweep.csv", csv_text(self.cells, SweepRow))
+            return
+        write_atomic(self.out_dir / "runs.csv", csv_text(self.runs, RunRow))
+        write_atomic(self.out_dir / "timings.csv", csv_text(self.timings, TimingRow))
+        curves = ",".join(CURVE_COLUMNS) + "\n" + "".join(self.curves.values())
+        # mtime=0: the same curves give the same bytes, so a rerun does not churn the repository
+        write_atomic(self.out_dir / CURVES, gzip.compress(curves.encode(), compresslevel=9, mtime=0))
 
 
 def write_env(out_dir: Path, env: dict) -> None:

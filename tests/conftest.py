@@ -12,14 +12,10 @@ import pytest
 
 from xorbench import backends
 
-# The packages a backend needs beyond what the registry names (keras runs on tensorflow).
-_EXTRA_PACKAGES = {"keras": ("keras",)}
-
 
 def require(name: str) -> None:
     """Skip the calling test, with the reason, when backend `name`'s framework is not installed."""
-    package = backends.REGISTRY[name][2]
-    for module in (package, *_EXTRA_PACKAGES.get(name, ())):
+    for module in backends.REGISTRY[name].packages:
         pytest.importorskip(module, reason=f"backend {name!r} needs {module}, which is not installed")
 
 

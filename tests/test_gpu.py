@@ -18,8 +18,9 @@ from test_runner import TINY, runs_of, xorbench
 from xorbench import backends
 from xorbench.backends import numpy_scratch
 from xorbench.bench import env
-from xorbench.bench.sweep import SweepJob, measure_cell
-from xorbench.bench.worker import timed_fit
+from xorbench.bench.job import CellKey, Job
+from xorbench.bench.measure import timed_fit
+from xorbench.bench.worker import measure_cell
 
 # ------------------------------------------------------------------ the CPU stand-in for CuPy
 
@@ -191,14 +192,14 @@ def test_devices_gpu_measures_the_rows_a_gpu_can_run(tmp_path):
         rows = runs[runs["backend"] == name]
         assert set(rows["status"]) <= {"ok", "diverged"} and len(rows) == 3, rows
         assert (rows["device_name"] != "cpu").all() and (rows["epoch_us_median"].dropna() > 0).all()
-    curves = pd.read_csv(tmp_path / "curves.csv")
+    curves = pd.read_csv(tmp_path / "curves.csv.gz")
     assert set(curves["device"]) == {"gpu"} and set(measurable) <= set(curves["backend"])
 
 
 @pytest.mark.parametrize("mode", ["idiomatic", "tuned"])
 def test_a_gpu_sweep_cell_is_timed(require_backend, mode):
     gpu_trainer(require_backend, "torch", mode)
-    job = SweepJob(backend="torch", device="gpu", modes=(mode,), hidden=(64,), batch=(256,), threads=1,
-                   repeats=3, window_s=0.01, cell_cap_s=5.0)  # fmt: skip
-    row = measure_cell(backends, job, mode, 64, 256, estimate_s=None)
+    job = Job(kind="sweep", backend="torch", device="gpu", modes=(mode,), threads=1, spec={}, repeats=3,
+              window_s=0.01, hidden=(64,), batch=(256,), cell_cap_s=5.0)  # fmt: skip
+    row = measure_cell(job, CellKey(mode, 64, 256), estimate_s=None)
     assert row["status"] == "ok" and row["epoch_us_median"] > 0 and row["windows"] >= 1, row

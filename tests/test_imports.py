@@ -50,3 +50,42 @@ def test_training_one_backend_loads_no_other_framework(require_backend, name):
         f"from xorbench import backends\nbackends.train(backends.get_trainer({name!r}), backends.TrainConfig(epochs=2))"
     )
     assert set(frameworks_loaded_after(code)) == own
+
+
+def project_imports() -> dict[str, set[str]]:
+    """module -> the project modules it imports (anywhere in it, function-level imports included)."""
+    import ast
+
+    folders = {"xorbench": REPO / "xorbench", "xorbench.backends": REPO / "backends", "xorbench.bench": REPO / "bench"}
+    graph = {}
+    for package, folder in folders.items():
+        for path in folder.glob("*.py"):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            found, tree = set(), ast.parse(path.read_text())
+            typing_only = {id(n) for node in ast.walk(tree) if is_type_checking_block(node) for n in ast.walk(node)}
+            for node in ast.walk(tree):
+                if id(node) in typing_only:
+                    continue
+                if isinstance(node, ast.ImportFrom):
+                    base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                    target = ".".join(p for p in (base, node.module) if p)
+                    found |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+                elif isinstance(node, ast.Import):
+                    found |= {alias.name for alias in node.names}
+            graph[name] = found
+    return {name: {m for m in found if m in graph and m != name} for name, found in graph.items()}
+
+
+def is_type_checking_block(node) -> bool:
+    import ast
+
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def test_the_project_modules_import_each_other_without_a_cycle():
+    import graphlib
+
+    graph = project_imports()
+    assert {"xorbench.bench.cli", "xorbench.bench.worker", "xorbench.backends.base"} <= set(graph)
+    graph = {name: {m for m in deps if m not in ("xorbench", "xorbench.bench")} for name, deps in graph.items()}
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle

@@ -24,7 +24,7 @@ def max_relative_difference(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
 def test_tuned_mode_gives_the_idiomatic_curve(name, optimizer):
-    pytest.importorskip(backends.REGISTRY[name][2])
+    pytest.importorskip(backends.REGISTRY[name].packages[0])
     idiomatic, tuned = curve(name, "idiomatic", optimizer), curve(name, "tuned", optimizer)
     assert tuned.mode == "tuned" and tuned.status == "ok"
     assert max_relative_difference(idiomatic.losses, tuned.losses) < RTOL[optimizer]
@@ -47,7 +47,7 @@ def test_numba_floor_offers_only_its_idiomatic_mode():
 
 @pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
 def test_tuned_fit_continues_training_like_one_long_fit(name):
-    pytest.importorskip(backends.REGISTRY[name][2])
+    pytest.importorskip(backends.REGISTRY[name].packages[0])
     config = backends.preset("matched", name, seed=3, epochs=20)
     whole = backends.get_trainer(name, mode="tuned")
     whole.setup(config)

@@ -5,6 +5,7 @@ Parametrised over the registry, so a new backend is checked the moment it is reg
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
@@ -89,7 +90,7 @@ def test_available_has_one_row_per_backend_and_device():
             assert row.reason == "" and row.version
         else:
             assert row.reason.strip() and "\n" not in row.reason, row
-        installed = importlib.util.find_spec(backends.REGISTRY[row.backend][2]) is not None
+        installed = importlib.util.find_spec(backends.REGISTRY[row.backend].packages[0]) is not None
         if row.device == "cpu" and installed:
             assert row.ok, row
 
@@ -109,8 +110,8 @@ def test_gpu_rows_match_what_the_frameworks_see():
 
 
 def test_a_missing_framework_is_reported_with_the_install_command(monkeypatch):
-    module, classes, _, extra = backends.REGISTRY["torch"]
-    monkeypatch.setitem(backends.REGISTRY, "torch", (module, classes, "xorbench_no_such_package", extra))
+    missing = dataclasses.replace(backends.REGISTRY["torch"], packages=("xorbench_no_such_package",))
+    monkeypatch.setitem(backends.REGISTRY, "torch", missing)
     row = backends.availability("torch", "cpu")
     assert not row.ok
     assert row.reason == "xorbench_no_such_package is not installed: pip install 'xorbench[torch]'"

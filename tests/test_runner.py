@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 from xorbench import backends
 from xorbench.bench import env as environment
-from xorbench.bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS
+from xorbench.bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2"]
@@ -39,7 +38,7 @@ def runs_of(out: Path) -> pd.DataFrame:
 
 
 def installed(name: str) -> bool:
-    return __import__("importlib.util").util.find_spec(backends.REGISTRY[name][2]) is not None
+    return __import__("importlib.util").util.find_spec(backends.REGISTRY[name].packages[0]) is not None
 
 
 # ------------------------------------------------------------------ the --quick run, all backends
@@ -58,10 +57,10 @@ def quick(tmp_path_factory) -> Path:
 def test_quick_run_writes_every_table_with_the_contract_columns(quick):
     assert list(runs_of(quick).columns) == RUN_COLUMNS
     assert list(pd.read_csv(quick / "timings.csv").columns) == TIMING_COLUMNS
-    assert list(pd.read_csv(quick / "curves.csv").columns) == CURVE_COLUMNS
+    assert list(pd.read_csv(quick / "curves.csv.gz").columns) == CURVE_COLUMNS
     env = json.loads((quick / "env.json").read_text())
     assert set(ENV_KEYS) <= set(env) and env["threads"] == backends.DEFAULT_THREADS
-    assert env["command"].startswith("xorbench run --quick") and env["schema_version"] == 1
+    assert env["command"].startswith("xorbench run --quick") and env["schema_version"] == SCHEMA_VERSION
     assert not list(quick.glob(".*.tmp"))  # no temporary file left behind
 
 
@@ -87,9 +86,9 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
 
 
 def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
-    runs, curves = runs_of(quick), pd.read_csv(quick / "curves.csv")
+    runs, curves = runs_of(quick), pd.read_csv(quick / "curves.csv.gz")
     lengths = curves.groupby(["backend", "device", "mode", "preset", "seed"]).size()
-    trained = runs[runs["status"].isin(FINISHED) & ~runs["method"].str.startswith("convergence from the")]
+    trained = runs[runs["status"].isin(FINISHED) & runs["borrowed_from"].isna()]
     trained = trained[trained["preset"] != "article-bare"]  # the article's own code, timed, keeps no curve
     for row in trained.itertuples():
         key = (row.backend, row.device, row.mode, row.preset, row.seed)
@@ -113,12 +112,13 @@ def test_keras_fit_convergence_comes_from_the_tuned_mode_and_says_so(quick):
     runs = runs_of(quick)
     fit = runs.query("backend == 'keras' and mode == 'idiomatic' and preset == 'matched'")
     seeds = fit[fit["role"] == "convergence"]
-    assert seeds["method"].str.startswith("convergence from the tuned mode").all()
+    assert (seeds["borrowed_from"] == "tuned").all() and (seeds["borrow_difference"] <= 1e-3).all()
     assert seeds["train_s"].isna().all() and seeds["time_to_solve_s"].isna().all()
     tuned = runs.query("backend == 'keras' and mode == 'tuned' and role == 'convergence'").set_index("seed")
     assert (seeds.set_index("seed")["final_loss"] == tuned["final_loss"]).all()
     timing = fit[fit["role"] == "timing"].iloc[0]
-    assert timing["epochs"] == 200 or "stopped" in timing["method"]  # past --quick's 3 s budget, fit stops early
+    stopped = timing["stopped_at_epoch"] == timing["epochs"] and timing["stop_reason"] in ("solved", "budget")
+    assert timing["epochs"] == 200 or stopped  # past --quick's 3 s budget, fit stops early
 
 
 def test_timings_hold_every_repeat_of_every_timing_run(quick):
@@ -126,9 +126,8 @@ def test_timings_hold_every_repeat_of_every_timing_run(quick):
     timed = runs[(runs["role"] == "timing") & runs["status"].isin(FINISHED)]
     counts = timings.groupby(["backend", "device", "mode", "preset"]).size()
     assert len(counts) == len(timed)
-    for row in timed.itertuples():  # as many as the method says, at least --quick's 3 repeats
-        stated = re.search(r"timed in (\d+) windows|(\d+) repeats", row.method)
-        assert counts[row.backend, row.device, row.mode, row.preset] == int(stated[1] or stated[2]) >= 3, row.method
+    for row in timed.itertuples():  # as many as the row says, at least --quick's 3 repeats
+        assert counts[row.backend, row.device, row.mode, row.preset] == row.windows >= 3, row
     assert (timings["epoch_us"] > 0).all() and (timings["window_epochs"] >= 1).all()
 
 
@@ -136,7 +135,7 @@ def test_a_run_too_short_for_its_windows_is_replayed_for_more_of_them(quick):
     """numpy's 200 --quick epochs take ~5 ms: 3 windows of them would span far less than --quick's 0.1 s."""
     runs, timings = runs_of(quick), pd.read_csv(quick / "timings.csv")
     row = runs.query("backend == 'numpy' and mode == 'idiomatic' and preset == 'matched' and role == 'timing'").iloc[0]
-    replays = int(re.search(r"more in (\d+) replays of the run", row["method"])[1])
+    replays = row["replays"]
     windows = timings.query("backend == 'numpy' and mode == 'idiomatic' and preset == 'matched'")
     assert 1 <= replays <= 20 and len(windows) > 3
     timed_s = (windows["epoch_us"] * windows["window_epochs"]).sum() * 1e-6
@@ -187,7 +186,7 @@ def test_an_interrupted_run_keeps_its_finished_rows(tmp_path):
     assert b"interrupted" in err and b"Traceback" not in err
     runs = runs_of(tmp_path)
     assert list(runs["status"]) == ["ok"] * 4 and list(runs["backend"]) == ["numpy"] * 3 + ["torch"]
-    assert set(pd.read_csv(tmp_path / "curves.csv")["backend"]) == {"numpy", "torch"}
+    assert set(pd.read_csv(tmp_path / "curves.csv.gz")["backend"]) == {"numpy", "torch"}
     assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
 
 
@@ -200,7 +199,7 @@ def test_devices_gpu_without_a_gpu_gives_skipped_rows_with_the_reason(tmp_path):
     assert len(runs) == 6 and set(runs["status"]) == {"skipped"} and set(runs["device"]) == {"gpu"}
     reasons = runs.groupby("backend")["reason"].first()
     assert "CuPy" in reasons["numpy"] and "CUDA" in reasons["torch"]
-    assert pd.read_csv(tmp_path / "curves.csv").empty
+    assert pd.read_csv(tmp_path / "curves.csv.gz").empty
 
 
 def test_quick_run_times_the_article_snippet_bare_beside_the_harness_loop(quick):

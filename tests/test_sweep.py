@@ -12,8 +12,8 @@ import pytest
 from xorbench.bench import env
 from xorbench.bench.cli import main
 from xorbench.bench.report import write_report
-from xorbench.bench.sweep import SWEEP_COLUMNS
 from xorbench.bench.sweep_stats import gpu_overtakes, within_factor_from
+from xorbench.bench.tables import SWEEP_COLUMNS
 
 write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,7 +51,7 @@ def test_gpu_cells_are_skipped_with_their_reason_without_a_gpu(tmp_path):
         ["--hidden", "0"],
         ["--hidden", "four"],
         ["--batch", "2"],
-        ["--backends", "jax"],
+        ["--backends", "mxnet"],
         ["--devices", "tpu"],
         ["--modes", "fast"],
         ["--threads", "0"],

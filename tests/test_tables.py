@@ -10,9 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xorbench.bench.job import Job, planned
+from xorbench.bench.measure import Measured, convergence_sources
 from xorbench.bench.stats import max_relative_difference, summarise
-from xorbench.bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, TIMING_COLUMNS, Tables, write_atomic
-from xorbench.bench.worker import Job, Measured, convergence_sources, planned
+from xorbench.bench.tables import (
+    CURVE_COLUMNS,
+    ENV_KEYS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    SWEEP_COLUMNS,
+    TIMING_COLUMNS,
+    Tables,
+    write_atomic,
+)
 
 CONTRACT = (Path(__file__).resolve().parent.parent / "docs" / "TABLES.md").read_text()
 
@@ -26,7 +36,13 @@ def contract_columns(heading: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "heading, columns",
-    [("runs.csv", RUN_COLUMNS), ("timings.csv", TIMING_COLUMNS), ("curves.csv", CURVE_COLUMNS), ("env.json", ENV_KEYS)],
+    [
+        ("runs.csv", RUN_COLUMNS),
+        ("timings.csv", TIMING_COLUMNS),
+        ("curves.csv.gz", CURVE_COLUMNS),
+        ("sweep.csv", SWEEP_COLUMNS),
+        ("env.json", ENV_KEYS),
+    ],
 )
 def test_columns_are_the_ones_docs_tables_promises(heading, columns):
     assert contract_columns(heading) == columns
@@ -46,14 +62,14 @@ def row(**changes) -> dict:
 
 def test_tables_keep_one_curve_per_run_key_the_later_one_winning(tmp_path):
     tables = Tables(tmp_path)
-    tables.add(row(), curve=[0.3, 0.2], timings=[10.0, 12.0], window_epochs=5)
+    tables.add(row(window_epochs=5), curve=[0.3, 0.2], timings=[10.0, 12.0])
     tables.add(row(role="convergence"), curve=[0.3, 0.2, 0.1])
     tables.save()
-    curves = pd.read_csv(tmp_path / "curves.csv")
+    curves = pd.read_csv(tmp_path / "curves.csv.gz")
     assert list(curves["loss"]) == [0.3, 0.2, 0.1]
     assert list(pd.read_csv(tmp_path / "timings.csv")["epoch_us"]) == [10.0, 12.0]
     runs = pd.read_csv(tmp_path / "runs.csv")
-    assert list(runs.columns) == RUN_COLUMNS and list(runs["schema_version"]) == [1, 1]
+    assert list(runs.columns) == RUN_COLUMNS and list(runs["schema_version"]) == [SCHEMA_VERSION] * 2
 
 
 def test_tables_refuse_unknown_columns_and_statuses(tmp_path):
@@ -89,7 +105,8 @@ def test_an_expensive_mode_borrows_convergence_from_the_cheapest_mode_within_bud
 
 
 def test_the_plan_lists_timing_then_seeds_then_the_article():
-    job = Job("keras", "cpu", ("idiomatic", "tuned"), 1, 2, 3, 1.0, 30.0, matched={"seed": 0}, article={"seed": 0})
+    job = Job("run", "keras", "cpu", ("idiomatic", "tuned"), threads=1, spec={}, repeats=3, window_s=1.0, seeds=2,
+              budget_s=30.0, matched={"seed": 0}, article={"seed": 0})  # fmt: skip
     assert planned(job) == [
         ("idiomatic", "matched", 0, "timing"), ("tuned", "matched", 0, "timing"),
         ("idiomatic", "matched", 0, "convergence"), ("idiomatic", "matched", 1, "convergence"),

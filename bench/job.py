@@ -1,0 +1,81 @@
+"""A job, what one worker process measures, and every row it reports (its plan).
+
+The worker follows `planned(job)`, and the manager fills a placeholder row for every planned key
+a worker did not report, so the two can never disagree. Standard library only: the worker imports
+this before its framework, whose import it times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker process measures: one backend on one device, `kind` "run" or "sweep"."""
+
+    kind: str
+    backend: str
+    device: str
+    modes: tuple[str, ...]
+    threads: int
+    spec: dict  # the backend's BackendSpec: a worker can load a backend registered only in its parent
+    repeats: int  # timed windows per timing run / per sweep cell
+    window_s: float  # aim for timed windows about this long
+    # kind "run"
+    seeds: int = 0  # convergence seeds of the matched preset: 0 .. seeds-1
+    budget_s: float = 0.0  # a mode whose full timing run or seeds would take longer is shortened / borrows
+    matched: dict | None = None  # TrainConfig fields; None leaves the preset out
+    article: dict | None = None
+    # kind "sweep"
+    hidden: tuple[int, ...] = ()
+    batch: tuple[int, ...] = ()
+    cell_cap_s: float = 0.0  # an epoch longer than this (measured or extrapolated) skips the cell
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        data = json.loads(text)
+        return cls(**{**data, **{k: tuple(data[k]) for k in ("modes", "hidden", "batch")}})
+
+
+class RunKey(NamedTuple):
+    mode: str
+    preset: str
+    seed: int
+    role: str  # timing | convergence
+
+
+class CellKey(NamedTuple):
+    mode: str
+    hidden: int
+    batch: int
+
+
+def planned(job: Job) -> list:
+    """Every row the job reports, in the order the worker measures them."""
+    return planned_cells(job) if job.kind == "sweep" else planned_runs(job)
+
+
+def planned_runs(job: Job) -> list[RunKey]:
+    """Timing runs of every mode first (they decide who borrows convergence), then seeds, then the article."""
+    keys = []
+    if job.matched is not None:
+        keys += [RunKey(mode, "matched", job.matched["seed"], "timing") for mode in job.modes]
+        keys += [RunKey(mode, "matched", seed, "convergence") for mode in job.modes for seed in range(job.seeds)]
+    if job.article is not None and "idiomatic" in job.modes:
+        keys.append(RunKey("idiomatic", "article", job.article["seed"], "timing"))
+        if job.backend == "numpy" and job.device == "cpu":
+            keys.append(RunKey("idiomatic", "article-bare", job.article["seed"], "timing"))
+    return keys
+
+
+def planned_cells(job: Job) -> list[CellKey]:
+    """(mode, hidden, batch) in the order measured: per mode, by growing work."""
+    grid = sorted(((h, b) for h in job.hidden for b in job.batch), key=lambda c: (c[0] * c[1], c[0]))
+    return [CellKey(mode, h, b) for mode in job.modes for h, b in grid]

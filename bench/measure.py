@@ -1,0 +1,194 @@
+"""Measurement as plain functions: size the windows, time a run, replay it, choose convergence sources.
+
+They take numbers and a trainer and return data; none imports a framework, so they are unit-tested
+with a fake trainer (tests/test_measure.py). The worker (bench/worker.py) calls them in its process.
+A trainer here is anything with setup(config), fit(epochs) -> losses and predict(); `fit_clock`
+times one fit() call and is replaceable, so the window arithmetic can be tested without a clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..backends import LOSS_TARGET, synchronize
+from ..backends.base import make_result
+from .stats import summarise
+
+CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
+MAX_REPLAYS = 20  # a timing run too short for window_s-long windows is replayed this often at most
+PROBES = 2  # short fit() calls that estimate the time per epoch before the windows are sized
+
+
+def timed_fit(trainer, epochs: int) -> tuple[float, np.ndarray]:
+    """One fit(epochs) call as (seconds, losses): the one place an epoch window is timed.
+
+    The device is idle when the clock starts (synchronize) and when it stops (fit returns host data).
+    """
+    synchronize(trainer)
+    start = time.perf_counter()
+    losses = trainer.fit(epochs)
+    return time.perf_counter() - start, losses
+
+
+Clock = Callable[[object, int], tuple[float, np.ndarray]]
+
+
+@dataclass
+class Measured:
+    """One training run as a sequence of timed fit() calls."""
+
+    setup_s: float
+    calls: list[tuple[int, float]] = field(default_factory=list)  # (epochs, seconds) per fit() call
+    losses: list = field(default_factory=list)
+    first_epoch_s: float | None = None
+    window: int | None = None  # epochs per timed window
+    repeats_us: list[float] = field(default_factory=list)  # µs per epoch of each timed window
+    in_run: int = 0  # how many of repeats_us were timed inside the run itself (the rest: replays)
+    stopped_at: int | None = None  # the epoch a timing run stopped at, short of config.epochs
+    stop_reason: str | None = None  # "solved" | "budget"
+    replays: int = 0
+    result: object = None  # backends.TrainResult
+
+    @property
+    def epochs(self) -> int:
+        return sum(n for n, _ in self.calls)
+
+    @property
+    def train_s(self) -> float:
+        return sum(s for _, s in self.calls)
+
+    def time_to_solve(self, epoch: int | None) -> float | None:
+        return time_to_solve(self.setup_s, self.calls, epoch)
+
+    def fit(self, trainer, epochs: int, clock: Clock) -> float:
+        seconds, losses = clock(trainer, epochs)
+        self.calls.append((epochs, seconds))
+        self.losses.append(losses)
+        return seconds
+
+
+def time_to_solve(setup_s: float, calls: list[tuple[int, float]], epoch: int | None) -> float | None:
+    """Build + training time to the end of `epoch`, linear within the fit() call that holds it."""
+    if epoch is None:
+        return None
+    elapsed, done = setup_s, 0
+    for n, seconds in calls:
+        if epoch < done + n:
+            return elapsed + seconds * (epoch - done + 1) / n
+        elapsed, done = elapsed + seconds, done + n
+    return None
+
+
+def probe_epochs(epochs: int, repeats: int) -> int:
+    """Epochs per probe: a few, but leaving most of a short run for the warm-up and timed windows."""
+    return min(5, max(1, (epochs - 1) // (4 * (repeats + 1))))
+
+
+def window_epochs(per_epoch_s: float, epochs_left: int, repeats: int, window_s: float) -> tuple[int, int]:
+    """(window, wanted): epochs per timed window, and how many a window_s-long window would take.
+
+    A warm-up window and `repeats` timed ones must fit in the epochs left, so the window is the
+    smaller of the two; window < wanted means the run is too short and is replayed for more windows.
+    """
+    longest = max(1, epochs_left // (repeats + 1))
+    wanted = max(1, round(window_s / max(per_epoch_s, 1e-9)))
+    return min(longest, wanted), wanted
+
+
+def finish(trainer, config, run: Measured) -> Measured:
+    losses = np.concatenate(run.losses)
+    run.result = make_result(trainer, config.replace(epochs=len(losses)), losses, run.train_s)
+    return run
+
+
+def solved_in(losses) -> bool:
+    return float(np.min(losses)) < LOSS_TARGET
+
+
+def timing_run(
+    trainer, config, repeats: int, window_s: float, budget_s: float, force_full: bool, clock: Clock = timed_fit
+) -> Measured:
+    """Build + first epoch, probes to size the windows, a warm-up window, `repeats` timed windows,
+    then on to config.epochs (or, when the rest would exceed the budget, only until solved)."""
+    n = config.epochs
+    start = time.perf_counter()
+    trainer.setup(config)
+    run = Measured(setup_s=time.perf_counter() - start)
+    run.first_epoch_s = run.setup_s + run.fit(trainer, 1, clock)
+    probe = probe_epochs(n, repeats)
+    per_epoch = min(run.fit(trainer, probe, clock) for _ in range(PROBES)) / probe
+    run.window, wanted = window_epochs(per_epoch, n - run.epochs, repeats, window_s)
+    run.fit(trainer, run.window, clock)  # warm-up: caches, allocator, a compile for this size
+    run.repeats_us = [run.fit(trainer, run.window, clock) / run.window * 1e6 for _ in range(repeats)]
+    run.in_run = repeats
+    rest_s = (n - run.epochs) * summarise(run.repeats_us).median * 1e-6  # the rest of the run, estimated
+    run_to_end(trainer, run, n, force_full or rest_s <= budget_s, budget_s, clock)
+    finish(trainer, config, run)
+    if run.window < wanted and run.stopped_at is None:
+        replay(trainer, config, run, window_s, clock)
+    return run
+
+
+def run_to_end(trainer, run: Measured, n: int, full: bool, budget_s: float, clock: Clock) -> None:
+    """Train on to epoch n in windows; unless `full`, stop once solved or past the budget."""
+    solved = any(solved_in(losses) for losses in run.losses)
+    start = time.perf_counter()
+    while run.epochs < n:
+        if not full and (solved or time.perf_counter() - start > budget_s):
+            run.stopped_at, run.stop_reason = run.epochs, "solved" if solved else "budget"
+            return
+        run.fit(trainer, min(run.window, n - run.epochs), clock)
+        solved = solved or solved_in(run.losses[-1])
+
+
+def replay(trainer, config, run: Measured, window_s: float, clock: Clock = timed_fit) -> None:
+    """More windows for a run too short to make them window_s long: set the trainer up again
+    (untimed; a fresh start, tested) and time the same epochs again, until the windows add up
+    to window_s or MAX_REPLAYS. A burst of noise then hits a few windows, not all of them."""
+    window = run.window
+    while sum(run.repeats_us) * window * 1e-6 < window_s and run.replays < MAX_REPLAYS:
+        trainer.setup(config)
+        clock(trainer, window)  # warm-up after the set-up, as in the run
+        for _ in range(config.epochs // window - 1):
+            run.repeats_us.append(clock(trainer, window)[0] / window * 1e6)
+        run.replays += 1
+
+
+def convergence_run(trainer, config, clock: Clock = timed_fit) -> Measured:
+    """A full run of config.epochs in CHUNKS fit() calls (time-to-solve is interpolated inside one)."""
+    start = time.perf_counter()
+    trainer.setup(config)
+    run = Measured(setup_s=time.perf_counter() - start)
+    chunk = math.ceil(config.epochs / CHUNKS)
+    while run.epochs < config.epochs:
+        run.fit(trainer, min(chunk, config.epochs - run.epochs), clock)
+    return finish(trainer, config, run)
+
+
+def convergence_sources(cost: dict[str, float], budget_s: float) -> dict[str, str]:
+    """For each mode whose seeds would take longer than the budget, the cheapest mode that fits in it.
+
+    Modes left out train their own seeds (also when nothing cheaper fits: slow, but measured).
+    """
+    fits = [mode for mode in cost if cost[mode] <= budget_s]
+    return {mode: min(fits, key=cost.get) for mode in cost if cost[mode] > budget_s and fits}
+
+
+def cell_windows(probe_s: float, repeats: int, window_s: float) -> tuple[int, int]:
+    """A sweep cell's (epochs per window, windows): windows about window_s long, fewer when epochs are slow."""
+    window = max(1, round(window_s / max(probe_s, 1e-9)))
+    windows = max(1, min(repeats, int(repeats * window_s / max(window * probe_s, 1e-9))))
+    return window, windows
+
+
+def extrapolate(largest: tuple[int, float] | None, overhead_s: float, work: int) -> float | None:
+    """A bigger sweep cell's epoch: the fastest epoch as fixed overhead, the rest linear in hidden x batch."""
+    if largest is None:
+        return None
+    known_work, known_s = largest
+    return overhead_s + max(0.0, known_s - overhead_s) * work / known_work

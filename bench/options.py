@@ -1,0 +1,167 @@
+"""The options of `xorbench run` and `xorbench sweep`: one type, one set of defaults, one place that checks them.
+
+Every message names the flag as the user typed it (`--timeout`, not `timeout_s`). Nothing here
+imports a framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import backends as registry  # `backends` is also an option's name
+
+COMMANDS = ("run", "sweep")
+PRESET_CHOICES = ("matched", "article", "all")
+DEVICE_CHOICES = ("cpu", "gpu", "auto")
+SWEEP_HIDDEN = (4, 16, 64, 256, 1024, 4096)
+SWEEP_BATCH = (4, 256, 4096, 65536)
+
+
+@dataclass(frozen=True)
+class Options:
+    """One `xorbench run` or `xorbench sweep`. None: that command's default (DEFAULTS)."""
+
+    command: str = "run"
+    backends: tuple[str, ...] | None = None  # None: every registered backend
+    devices: tuple[str, ...] = ("auto",)
+    modes: tuple[str, ...] = registry.MODES
+    threads: int = registry.DEFAULT_THREADS
+    timeout_s: float | None = None  # per worker
+    out: Path = Path("results")
+    repeats: int | None = None  # timed windows per timing run / per sweep cell
+    window_s: float | None = None  # aim for timed windows this long
+    # run
+    preset: str = "all"
+    optimizer: str | None = None  # None: the matched preset's own (SGD)
+    lr: float | None = None
+    epochs: int | None = None  # matched preset; None: its 2000
+    seeds: int = 20
+    budget_s: float = 30.0  # per backend and mode: longer full runs are shortened or borrow convergence
+    article_scale: float = 1.0  # --quick shortens the article's runs
+    report: bool = True
+    # sweep
+    hidden: tuple[int, ...] = SWEEP_HIDDEN
+    batch: tuple[int, ...] = SWEEP_BATCH
+    cell_cap_s: float = 2.5  # an epoch longer than this (measured or extrapolated) ends or skips a sweep cell
+    argv: str = "xorbench run"  # the command line, for env.json
+
+    def __post_init__(self) -> None:
+        for name, value in DEFAULTS[self.command].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.backends if self.backends is not None else registry.BACKENDS
+
+    def replace(self, **changes) -> Options:
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULTS = {
+    "run": {"timeout_s": 300.0, "repeats": 10, "window_s": 1.0},
+    "sweep": {"timeout_s": 240.0, "repeats": 3, "window_s": 0.1},
+}
+QUICK = {
+    "run": {"epochs": 200, "seeds": 3, "repeats": 3, "budget_s": 3.0, "window_s": 0.1, "article_scale": 0.1},
+    "sweep": {"repeats": 2, "window_s": 0.05, "cell_cap_s": 0.3, "hidden": (4, 64, 1024), "batch": (4, 4096)},
+}
+FLAGS = {"timeout_s": "--timeout", "budget_s": "--budget", "window_s": "window", "article_scale": "article scale",
+         "cell_cap_s": "cell cap"}  # fmt: skip
+
+
+def flag(name: str) -> str:
+    return FLAGS.get(name, f"--{name}")
+
+
+def make(command: str, quick: bool, given: dict, argv: str) -> Options:
+    """Options from what the user gave (None: not given), over --quick's values, over the defaults."""
+    registry.check_choice("command", command, COMMANDS)
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return Options(command=command, argv=argv, **{**(QUICK[command] if quick else {}), **chosen})
+
+
+def names(text: str) -> tuple[str, ...]:
+    """--backends numpy,torch -> ("numpy", "torch"): comma-separated, blanks and repeats dropped."""
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def integers(text: str, name: str) -> tuple[int, ...]:
+    values = []
+    for part in names(text):
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise ValueError(f"--{name} must be comma-separated integers; got {part!r}") from None
+    return tuple(dict.fromkeys(values))
+
+
+def check(options: Options) -> None:
+    """Raise ValueError, naming the flag, for anything that would fail later. Does no work."""
+    check_selection(options)
+    for name in ("threads", "repeats", "seeds"):
+        check_count(name, getattr(options, name))
+    for name in ("timeout_s", "window_s", "budget_s", "article_scale", "cell_cap_s"):
+        if not getattr(options, name) > 0:
+            raise ValueError(f"{flag(name)} must be > 0; got {getattr(options, name)!r}")
+    if options.command == "run":
+        check_run(options)
+    else:
+        check_sweep(options)
+
+
+def check_selection(options: Options) -> None:
+    """--backends/--devices/--modes: at least one each, known names only."""
+    for name in ("backends", "devices", "modes"):
+        if not getattr(options, name) and not (name == "backends" and options.backends is None):
+            raise ValueError(f"--{name} needs at least one name")
+    for name in options.names:
+        registry.spec(name)
+    for device in options.devices:
+        registry.check_choice("device", device, DEVICE_CHOICES)
+    for mode in options.modes:
+        registry.check_choice("mode", mode, registry.MODES)
+
+
+def check_count(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"--{name} must be an integer >= 1; got {value!r}")
+
+
+def check_run(options: Options) -> None:
+    from .plan import jobs, matched_config
+
+    registry.check_choice("preset", options.preset, PRESET_CHOICES)
+    if options.lr is not None and not math.isfinite(options.lr):
+        raise ValueError(f"--lr must be a finite number > 0; got {options.lr!r}")
+    for name in options.names:
+        try:  # TrainConfig checks --optimizer, --lr and --epochs, naming its field
+            matched_config(options, name)
+        except ValueError as error:
+            raise ValueError(f"--{error}" if str(error).split()[0] in ("lr", "epochs") else str(error)) from None
+    if not jobs(options):
+        raise ValueError("nothing to run: the article preset runs in idiomatic mode only (add --modes idiomatic)")
+
+
+def check_sweep(options: Options) -> None:
+    from .plan import jobs
+
+    for name, minimum in (("hidden", 1), ("batch", 4)):
+        values = getattr(options, name)
+        if not values or any(not isinstance(v, int) or v < minimum for v in values):
+            raise ValueError(f"--{name} must be comma-separated integers >= {minimum}; got {values!r}")
+    if not jobs(options):
+        raise ValueError("nothing to sweep: no chosen backend offers the chosen modes")
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".xorbench-probe-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {out} is not writable ({error.strerror or error})") from None

@@ -1,0 +1,161 @@
+"""The rows of every table: one dataclass per table, whose fields are its columns (docs/TABLES.md).
+
+Workers build rows here and send them as dicts; the tables (bench/tables.py) check and write them.
+Imports only the standard library, so a worker can use it without loading pandas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 2  # 2: runs.csv gained the columns after `outputs`; curves.csv became curves.csv.gz
+STATUSES = ("ok", "diverged", "skipped", "error")
+ROLES = ("timing", "convergence")
+CURVES = "curves.csv.gz"
+
+
+@dataclass(kw_only=True)
+class RunRow:
+    """runs.csv: one run, a backend x device x mode x preset x seed (docs/TABLES.md)."""
+
+    schema_version: int = SCHEMA_VERSION
+    backend: str
+    framework_version: str | None = None
+    device: str
+    device_name: str | None = None
+    mode: str
+    preset: str
+    optimizer: str | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    seed: int
+    dtype: str | None = None
+    threads: int | None = None
+    status: str  # ok | diverged | skipped | error
+    reason: str = ""
+    final_loss: float | None = None
+    accuracy: float | None = None
+    solved: bool | None = None
+    epoch_solved: int | None = None
+    train_s: float | None = None
+    epoch_us_median: float | None = None
+    epoch_us_iqr: float | None = None
+    epoch_us_min: float | None = None
+    first_epoch_s: float | None = None
+    time_to_solve_s: float | None = None
+    import_s: float | None = None
+    role: str  # timing | convergence
+    method: str | None = None  # what the mode is, in the backend's words; the report adds how it was timed
+    init: str | None = None
+    outputs: str | None = None
+    windows: int | None = None  # timed windows in timings.csv, replays included
+    window_epochs: int | None = None  # epochs per timed window (one fit() call each)
+    replays: int | None = None  # times the run was set up again to time more windows
+    borrowed_from: str | None = None  # the mode whose seed this convergence row copies
+    borrow_difference: float | None = None  # max relative difference of this mode's and borrowed_from's seed-0 curves
+    stopped_at_epoch: int | None = None  # where a timing run stopped short of its epochs
+    stop_reason: str | None = None  # solved | budget
+
+
+@dataclass(kw_only=True)
+class SweepRow:
+    """sweep.csv: one cell, a backend x device x mode x hidden x batch."""
+
+    schema_version: int = SCHEMA_VERSION
+    backend: str
+    framework_version: str | None = None
+    device: str
+    device_name: str | None = None
+    mode: str
+    hidden: int
+    batch: int
+    work: int | None = None  # hidden x batch
+    optimizer: str | None = None
+    lr: float | None = None
+    dtype: str | None = None
+    threads: int | None = None
+    status: str
+    reason: str = ""
+    setup_s: float | None = None
+    first_epoch_s: float | None = None
+    epoch_us_median: float | None = None
+    epoch_us_min: float | None = None
+    windows: int | None = None
+    window_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        self.work = self.hidden * self.batch
+
+
+@dataclass(kw_only=True)
+class TimingRow:
+    """timings.csv: one timed window of a timing run."""
+
+    backend: str
+    device: str
+    mode: str
+    preset: str
+    repeat: int
+    window_epochs: int | None
+    epoch_us: float
+
+
+@dataclass(kw_only=True)
+class CurveRow:
+    """curves.csv.gz: one epoch's loss of one run."""
+
+    backend: str
+    device: str
+    mode: str
+    preset: str
+    seed: int
+    epoch: int
+    loss: float
+
+
+def columns(row_type: type) -> list[str]:
+    """A table's columns: the row's fields, in order."""
+    return [f.name for f in dataclasses.fields(row_type)]
+
+
+def kinds(row_type: type) -> dict[str, str]:
+    """Column -> int | float | bool | str, from the row's annotations: how a reader parses it."""
+    hints = typing.get_type_hints(row_type)
+    found = {}
+    for name in columns(row_type):
+        options = set(typing.get_args(hints[name])) - {type(None)} or {hints[name]}
+        found[name] = next(t.__name__ for t in (bool, int, float, str) if t in options)
+    return found
+
+
+RUN_COLUMNS = columns(RunRow)
+SWEEP_COLUMNS = columns(SweepRow)
+TIMING_COLUMNS = columns(TimingRow)
+CURVE_COLUMNS = columns(CurveRow)
+ENV_KEYS = [
+    "schema_version", "timestamp", "command", "git_commit", "cpu_model", "cores", "memory_gb", "os", "python",
+    "frameworks", "blas", "gpu", "threads",
+]  # fmt: skip
+TABLES = {"runs.csv": RunRow, "timings.csv": TimingRow, CURVES: CurveRow, "sweep.csv": SweepRow}
+
+
+def make_row(row_type: type, row: dict | object):
+    """A row of `row_type` from a dict (as a worker sends it), refusing unknown columns and statuses."""
+    if isinstance(row, row_type):
+        made = row
+    else:
+        known = {f.name for f in dataclasses.fields(row_type)}
+        unknown = set(row) - known
+        if unknown:
+            raise ValueError(f"unknown {table_name(row_type)} columns: {sorted(unknown)}")
+        made = row_type(**{k: v for k, v in row.items() if k != "schema_version"})  # always this version's
+    status = getattr(made, "status", "ok")
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+    return made
+
+
+def table_name(row_type: type) -> str:
+    return next(name for name, kind in TABLES.items() if kind is row_type)

@@ -1,0 +1,109 @@
+"""bench/measure.py's functions on a fake trainer and a fake clock: no framework, no real time.
+
+A fit(n) call "takes" CALL_S + n * EPOCH_S; the window arithmetic, the stop rules and the replays
+must come out of those numbers exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xorbench.backends import TrainConfig
+from xorbench.bench import measure
+from xorbench.bench.measure import (
+    convergence_run,
+    convergence_sources,
+    probe_epochs,
+    time_to_solve,
+    timing_run,
+    window_epochs,
+)
+
+CALL_S, EPOCH_S = 1e-4, 1e-5  # a fixed cost per fit() call, and a cost per epoch
+
+
+class FakeTrainer:
+    """Loss falls by 1/epoch from 1.0; it solves (loss < 0.01) at epoch `solve_at`."""
+
+    name, device, mode = "fake", "cpu", "idiomatic"
+
+    def __init__(self, solve_at: int = 10**9):
+        self.solve_at, self.setups, self.epoch = solve_at, 0, 0
+
+    def setup(self, config) -> None:
+        self.setups, self.epoch = self.setups + 1, 0
+
+    def fit(self, epochs: int) -> np.ndarray:
+        done = np.arange(self.epoch, self.epoch + epochs)
+        self.epoch += epochs
+        return np.where(done >= self.solve_at, 0.001, 0.25)
+
+    def predict(self) -> np.ndarray:
+        return np.array([[0.0], [1.0], [1.0], [0.0]])
+
+
+def fake_clock(trainer, epochs: int):
+    return CALL_S + epochs * EPOCH_S, trainer.fit(epochs)
+
+
+def test_windows_fit_the_run_or_ask_for_replays():
+    assert window_epochs(per_epoch_s=1e-5, epochs_left=100_000, repeats=9, window_s=0.1) == (10_000, 10_000)
+    assert window_epochs(per_epoch_s=1e-5, epochs_left=2_000, repeats=9, window_s=0.1) == (200, 10_000)
+    assert window_epochs(per_epoch_s=10.0, epochs_left=50, repeats=4, window_s=0.1) == (1, 1)
+    assert probe_epochs(2000, 10) == 5 and probe_epochs(10, 10) == 1
+
+
+def test_a_long_run_is_timed_in_windows_sized_from_the_probes():
+    config = TrainConfig(epochs=20_000)
+    run = timing_run(FakeTrainer(), config, repeats=4, window_s=0.01, budget_s=60, force_full=True, clock=fake_clock)
+    # probes of 5 epochs take 1.5e-4 s: 3e-5 s per epoch, so a 0.01 s window wants 333 epochs
+    assert run.window == 333 and run.replays == 0 and run.in_run == 4
+    assert run.repeats_us == pytest.approx([(CALL_S / 333 + EPOCH_S) * 1e6] * 4)
+    assert run.epochs == 20_000 and run.stopped_at is None
+    assert [n for n, _ in run.calls[:4]] == [1, 5, 5, 333]  # first epoch, 2 probes, warm-up
+
+
+def test_a_short_run_is_replayed_until_its_windows_add_up():
+    trainer = FakeTrainer()
+    config = TrainConfig(epochs=200)
+    run = timing_run(trainer, config, repeats=3, window_s=0.05, budget_s=60, force_full=True, clock=fake_clock)
+    assert run.window == 47  # (200 - 1 - 2 * 5) // 4: the warm-up and 3 windows fit in the run
+    per_replay = 200 // 47 - 1  # windows timed per replay, after its warm-up window
+    timed_s = sum(run.repeats_us) * run.window * 1e-6
+    assert run.replays >= 1 and len(run.repeats_us) == 3 + per_replay * run.replays
+    assert timed_s >= 0.05 or run.replays == measure.MAX_REPLAYS
+    assert trainer.setups == 1 + run.replays and run.epochs == 200  # the run itself is 200 epochs
+
+
+def test_past_its_budget_a_run_stops_once_solved_and_says_where():
+    config = TrainConfig(epochs=10**6)
+    trainer = FakeTrainer(solve_at=3_000)
+    run = timing_run(trainer, config, repeats=3, window_s=0.01, budget_s=1.0, force_full=False, clock=fake_clock)
+    assert run.stop_reason == "solved" and run.stopped_at == run.epochs < 10**6
+    assert run.result.epoch_solved == 3_000 and run.stopped_at >= 3_000
+
+
+def test_the_plain_convergence_run_calls_fit_in_chunks():
+    run = convergence_run(FakeTrainer(solve_at=50), TrainConfig(epochs=100), clock=fake_clock)
+    assert [n for n, _ in run.calls] == [5] * measure.CHUNKS
+    assert run.result.epoch_solved == 50 and run.result.solved
+
+
+def test_time_to_solve_is_build_plus_calls_interpolated_inside_the_solving_call():
+    calls = [(1, 0.5), (10, 2.0), (10, 1.0)]
+    assert time_to_solve(1.0, calls, 0) == pytest.approx(1.5)
+    assert time_to_solve(1.0, calls, 5) == pytest.approx(1.5 + 2.0 * 5 / 10)
+    assert time_to_solve(1.0, calls, None) is None and time_to_solve(1.0, calls, 21) is None
+
+
+def test_an_expensive_mode_borrows_from_the_cheapest_that_fits():
+    assert convergence_sources({"idiomatic": 900.0, "tuned": 2.0, "compiled": 5.0}, 30.0) == {"idiomatic": "tuned"}
+    assert convergence_sources({"idiomatic": 900.0}, 30.0) == {}
+
+
+def test_sweep_cells_size_their_windows_and_extrapolate():
+    assert measure.cell_windows(probe_s=0.001, repeats=3, window_s=0.1) == (100, 3)
+    assert measure.cell_windows(probe_s=1.0, repeats=3, window_s=0.1) == (1, 1)
+    assert measure.extrapolate(None, 0.0, 100) is None
+    assert measure.extrapolate((100, 0.011), 0.001, 1000) == pytest.approx(0.001 + 0.01 * 10)

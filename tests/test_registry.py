@@ -1,0 +1,73 @@
+"""A backend is one module plus one registry entry: everything else comes from the registry.
+
+The fake backend (tests/fixtures/fake_backend.py) is registered here with one BackendSpec, and
+shows up in `list`, in a run's tables (measured in its own worker process) and in the report.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xorbench import backends
+from xorbench.bench import cli, env
+from xorbench.bench.report import write_report
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAKE = backends.BackendSpec(
+    "fake", module="fake_backend", modes=(("idiomatic", "FakeTrainer"),), packages=("numpy",), extra="xorbench",
+    distributions=("numpy",),
+)  # fmt: skip
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES))  # the workers import it too
+    monkeypatch.setitem(backends.REGISTRY, "fake", FAKE)
+    yield
+    sys.modules.pop("fake_backend", None)
+
+
+def test_every_registered_module_offers_the_backend_protocol(require_backend):
+    for name, spec in backends.REGISTRY.items():
+        require_backend(name)
+        assert isinstance(backends.load(name), backends.BackendModule), name
+        assert spec.trainers and spec.packages and spec.extra
+
+
+def test_a_module_without_the_protocol_functions_is_refused(fake, monkeypatch):
+    monkeypatch.setitem(backends.REGISTRY, "broken", backends.BackendSpec(
+        "broken", module="xorbench.backends.base", modes=(("idiomatic", "Trainer"),), packages=("numpy",),
+        extra="xorbench"))  # fmt: skip
+    with pytest.raises(TypeError, match="lacks framework_version"):
+        backends.load("broken")
+
+
+def test_one_registry_entry_puts_a_backend_in_list_run_tables_and_report(fake, tmp_path, capsys):
+    assert "fake" in backends.BACKENDS and backends.modes_of("fake") == ("idiomatic",)
+    assert cli.main(["list"]) == 0
+    assert any(line.split()[:3] == ["fake", "cpu", "available"] for line in capsys.readouterr().out.splitlines())
+    argv = ["run", "--backends", "fake,numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "20"]
+    assert cli.main([*argv, "--seeds", "2", "--repeats", "2", "--no-report", "--out", str(tmp_path)]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    fake_rows = runs[runs["backend"] == "fake"]
+    assert len(fake_rows) == 3 and set(fake_rows["status"]) == {"ok"}, fake_rows[["status", "reason"]]
+    assert (fake_rows["framework_version"] == "fake 1.0").all()
+    numpy_rows = runs[runs["backend"] == "numpy"].set_index(["role", "seed"])
+    same = fake_rows.set_index(["role", "seed"])["final_loss"] == numpy_rows["final_loss"]
+    assert same.all()  # the same maths from the same weights: the same numbers
+    report = write_report(tmp_path).read_text(encoding="utf-8")
+    verdict = report[report.index("## 1. Verdict") : report.index("## 2.")]
+    assert "| fake | cpu | idiomatic |" in verdict
+    assert "numpy" in env.distributions()
+
+
+def test_a_fake_backend_on_a_missing_device_is_skipped_with_its_reason(fake, tmp_path):
+    argv = ["run", "--backends", "fake", "--devices", "gpu", "--preset", "matched", "--epochs", "20", "--seeds", "1"]
+    assert cli.main([*argv, "--repeats", "2", "--no-report", "--out", str(tmp_path)]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert set(runs["status"]) == {"skipped"} and set(runs["reason"]) == {"the fake backend runs on the CPU only"}
