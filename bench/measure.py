@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backends import LOSS_TARGET, synchronize
+from .. import backends
+from ..backends import LOSS_TARGET
 from ..backends.base import make_result
 from .stats import summarise
 
@@ -29,7 +30,7 @@ def timed_fit(trainer, epochs: int) -> tuple[float, np.ndarray]:
 
     The device is idle when the clock starts (synchronize) and when it stops (fit returns host data).
     """
-    synchronize(trainer)
+    backends.synchronize(trainer)
     start = time.perf_counter()
     losses = trainer.fit(epochs)
     return time.perf_counter() - start, losses
