@@ -1,19 +1,34 @@
 """Reading the scaling sweep: where frameworks converge and where the GPU pays.
 
-Pure table logic (pandas in, plain values out), shared by `xorbench sweep`'s
-summary and the report.
+Pure table logic (pandas in, plain values out), and the sentences that say it, shared by
+`xorbench sweep`'s summary and the report.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
+
+from ..backends import REGISTRY, floor_backends  # the registry; imports no framework
 
 HIDDEN = (4, 16, 64, 256, 1024, 4096)
 BATCH = (4, 256, 4096, 65536)
 QUICK_HIDDEN = (4, 64, 1024)
 QUICK_BATCH = (4, 4096)
-FRAMEWORKS = ("numpy", "keras", "torch")  # the floor is a reference, not a contender
 WITHIN = 2.0
+
+
+def frameworks() -> tuple[str, ...]:
+    """The contenders: every registered backend but the floors, which are a reference."""
+    floors = floor_backends()
+    return tuple(name for name in REGISTRY if name not in floors)
+
+
+def __getattr__(name: str):
+    if name == "FRAMEWORKS":  # read when asked, so that a backend registered later counts
+        return frameworks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _ok(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -25,7 +40,7 @@ def _ok(sweep: pd.DataFrame) -> pd.DataFrame:
 def spread(sweep: pd.DataFrame, device: str, mode: str) -> pd.DataFrame:
     """Per (hidden, batch): slowest / fastest per-epoch median among the frameworks measured."""
     ok = _ok(sweep)
-    ok = ok[(ok["device"] == device) & (ok["mode"] == mode) & ok["backend"].isin(FRAMEWORKS)]
+    ok = ok[(ok["device"] == device) & (ok["mode"] == mode) & ok["backend"].isin(frameworks())]
     grouped = ok.groupby(["hidden", "batch"])["epoch_us_median"]
     table = pd.DataFrame({"fastest_us": grouped.min(), "slowest_us": grouped.max(), "backends": grouped.count()})
     table["ratio"] = table["slowest_us"] / table["fastest_us"]
@@ -76,3 +91,49 @@ def gpu_overtakes(sweep: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["backend", "mode", "cells", "hidden", "batch", "speedup", "best_speedup"])
+
+
+@dataclass(frozen=True)
+class Crossovers:
+    """What the sweep found: per (device, mode) where the frameworks come within WITHIN of each
+    other (within_factor_from's answer), and per backend and mode where the GPU overtakes the CPU."""
+
+    within: tuple[tuple[str, str, dict | None], ...]
+    overtakes: tuple[dict, ...]  # gpu_overtakes' rows
+
+
+def crossovers(sweep: pd.DataFrame) -> Crossovers:
+    ok = sweep[sweep["status"] == "ok"]
+    pairs = sorted({(d, m) for d, m in zip(ok["device"], ok["mode"])})
+    within = tuple((device, mode, within_factor_from(sweep, device, mode)) for device, mode in pairs)
+    return Crossovers(within, tuple(gpu_overtakes(sweep).to_dict("records")))
+
+
+def crossover_lines(found: Crossovers) -> list[str]:
+    """The crossovers as plain sentences."""
+    lines = []
+    for device, mode, where in found.within:
+        if where is None:
+            text = "fewer than two frameworks measured"
+        elif where["hidden"] is None:
+            text = f"not within {WITHIN:g}x even at the largest cell compared (ratio {where['ratio']:.3g})"
+        else:
+            work = where["hidden"] * where["batch"]
+            text = (f"within {WITHIN:g}x from hidden {where['hidden']} x batch {where['batch']} (work {work:,}) "
+                    f"upwards (ratio {where['ratio']:.3g} there; {where['cells']} cells compared)")  # fmt: skip
+        lines.append(f"{device}/{mode}: frameworks {text}")
+    if not found.overtakes:
+        lines.append("GPU vs CPU: not measured (no cell timed on both devices)")
+    for row in found.overtakes:
+        if row["hidden"] is None or row["hidden"] != row["hidden"]:  # None or NaN
+            text = f"never overtakes the CPU in {row['cells']} cells (best {row['best_speedup']:.2g}x)"
+        else:
+            text = (f"GPU overtakes the CPU from hidden {int(row['hidden'])} x batch {int(row['batch'])} "
+                    f"({row['speedup']:.2g}x there, best {row['best_speedup']:.2g}x)")  # fmt: skip
+        lines.append(f"{row['backend']}/{row['mode']}: {text}")
+    return lines
+
+
+def summary_lines(sweep: pd.DataFrame) -> list[str]:
+    """The crossover statements of a sweep table, as plain sentences (the sweep command's and the report's)."""
+    return crossover_lines(crossovers(sweep))
