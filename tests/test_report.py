@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import runpy
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from xorbench.bench.report import FIGURES, sig, success_text, wilson, write_report
+from xorbench.backends import REGISTRY, floor_backends
+from xorbench.bench.report import (
+    FIGURES,
+    Group,
+    Summary,
+    load,
+    render_report,
+    sig,
+    success_text,
+    summarise,
+    write_report,
+)
+from xorbench.bench.stats import wilson
+from xorbench.bench.sweep_stats import frameworks as sweep_frameworks
+from xorbench.bench.tables import CURVES, SCHEMA_VERSION
 
 write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +47,7 @@ def rendered(fixture_run) -> str:
 
 @pytest.fixture
 def run_copy(fixture_run, tmp_path) -> Path:
-    for name in ("runs.csv", "timings.csv", "curves.csv", "env.json"):
+    for name in ("runs.csv", "timings.csv", CURVES, "env.json"):
         shutil.copy(fixture_run / name, tmp_path / name)
     return tmp_path
 
@@ -82,7 +99,9 @@ def test_verdict_prints_the_tables_numbers(fixture_run, rendered):
         assert cells[0] == sig(timing.epoch_us_median.iloc[0])
         assert cells[1] == sig(timing.epoch_us_min.iloc[0])
         assert cells[4] == sig(timing.import_s.iloc[0] + timing.first_epoch_s.iloc[0])
-        assert cells[6] == success_text(int(seeds.solved.sum()), len(seeds))
+        lender = set(seeds.borrowed_from.dropna())
+        mark = f" (from {lender.pop()})" if lender else ""
+        assert cells[6] == success_text(int(seeds.solved.sum()), len(seeds)) + mark
     fastest = runs.loc[runs.epoch_us_median.idxmin()]
     assert rows[(fastest.backend, fastest.device, fastest["mode"])][3] == "fastest"
 
@@ -101,10 +120,10 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 def test_largest_curve_difference_is_computed_from_curves_csv(fixture_run, rendered):
-    curves = pd.read_csv(fixture_run / "curves.csv").dropna()
+    curves = pd.read_csv(fixture_run / CURVES).dropna()
     wide = curves.pivot_table(index=["seed", "epoch"], columns=["backend", "device", "mode"], values="loss")
-    largest = max(
-        ((wide[a] - wide[b]).abs() / wide[[a, b]].max(axis=1)).max()
+    largest = max(  # relative to series a, the first of the pair: bench/stats.py's one definition
+        ((wide[a] - wide[b]).abs() / wide[a].abs()).max()
         for i, a in enumerate(wide.columns)
         for b in wide.columns[i + 1 :]
     )
@@ -134,7 +153,7 @@ def test_skipped_and_error_rows_render_with_their_reasons_and_no_nan(fixture_run
     "missing, expected",
     [
         ("timings.csv", "not measured (no timings.csv in this run)"),
-        ("curves.csv", "not measured (no curves.csv in this run)"),
+        (CURVES, f"not measured (no {CURVES} in this run)"),
         ("env.json", "not measured (no env.json in this run)"),
         ("runs.csv", "not measured (no runs.csv in this run)"),
     ],
@@ -145,14 +164,14 @@ def test_a_missing_table_renders_as_not_measured(run_copy, missing, expected):
     report = write_report(run_copy).read_text(encoding="utf-8")
     assert expected in report
     assert not re.search(r"\bnan\b", report, re.IGNORECASE)
-    if missing == "curves.csv":
+    if missing == CURVES:
         assert not (run_copy / "loss_curves.png").exists()
     if missing == "timings.csv":
         assert verdict(report)[("keras", "cpu", "idiomatic")][3] == "not measured (no timings.csv in this run)"
 
 
 def test_header_only_tables_render_as_not_measured(run_copy):
-    for name in ("runs.csv", "timings.csv", "curves.csv"):
+    for name in ("runs.csv", "timings.csv", CURVES):
         columns = pd.read_csv(run_copy / name, nrows=0).columns
         pd.DataFrame(columns=columns).to_csv(run_copy / name, index=False)
     (run_copy / "env.json").write_text("{not json")
@@ -180,7 +199,8 @@ def test_targets_compare_tuned_numpy_with_the_bare_article_loop_of_the_same_run(
     ratio = tuned_us / 40.0
     assert f"= {sig(ratio)}×" in row
     assert row.rstrip().endswith("| met |" if ratio <= 0.6 else "| missed |")
-    assert "Keras tuned vs `model.fit` | ≤ 0.01× | not measured" in report
+    assert "| keras tuned vs keras idiomatic | ≤ 0.01× | " in report  # the registry's target for keras
+    assert "| torch tuned vs torch idiomatic | ≤ 0.6× | " in report
 
 
 def test_a_backend_timed_on_both_devices_gets_a_gpu_against_cpu_statement(run_copy):
@@ -200,3 +220,122 @@ def test_a_backend_timed_on_both_devices_gets_a_gpu_against_cpu_statement(run_co
     assert re.search(r"\*\*torch idiomatic, GPU vs CPU:\*\* the GPU takes 0\.250× the CPU's time per epoch "
                      r"\(significant, p=[\d.e-]+\)", line), line  # fmt: skip
     assert report.count("GPU vs CPU") == 1  # torch tuned has no GPU time: no statement
+
+
+def methods(report: str) -> dict[tuple, list[str]]:
+    """The methods table: (backend, device, mode, preset, role) -> its sentences."""
+    found: dict[tuple, list[str]] = {}
+    for row in table_rows(report, "### How each number was obtained"):
+        found.setdefault(tuple(row[:5]), []).append(row[5])
+    return found
+
+
+def test_a_newer_schema_version_renders_anyway_with_one_warning_at_the_top(run_copy):
+    runs = pd.read_csv(run_copy / "runs.csv")
+    runs["schema_version"] = SCHEMA_VERSION + 1
+    runs.to_csv(run_copy / "runs.csv", index=False)
+    written = render_report(run_copy)
+    assert len(written.warnings) == 1 and f"schema_version {SCHEMA_VERSION + 1}" in written.warnings[0]
+    report = written.path.read_text(encoding="utf-8")
+    assert report.splitlines()[2] == written.warnings[0]  # under the title, before anything else
+    assert verdict(report)[("numpy", "cpu", "tuned")][3] == "fastest"  # and the numbers are still there
+    assert render_report(write_fixture(run_copy)).warnings == ()  # this version's tables: no warning
+
+
+def test_borrowed_convergence_is_marked_where_it_is_shown(fixture_run, rendered):
+    runs = pd.read_csv(fixture_run / "runs.csv")
+    lent = runs[runs["borrowed_from"].notna()]
+    assert set(zip(lent["backend"], lent["device"], lent["mode"], lent["borrowed_from"])) == {
+        ("keras", "cpu", "idiomatic", "tuned")
+    }
+    rows = verdict(rendered)
+    success, epochs_to_solve, final_loss = borrowed = rows[("keras", "cpu", "idiomatic")][6:9]
+    assert success.startswith("5/6 = ") and success.endswith(" (from tuned)")
+    assert epochs_to_solve.endswith(" (from tuned)") and final_loss.endswith(" (from tuned)")
+    assert rows[("keras", "cpu", "tuned")][6:9] == [c.removesuffix(" (from tuned)") for c in borrowed]
+    assert not any("(from " in c for key, cells in rows.items() if key != ("keras", "cpu", "idiomatic") for c in cells)
+    note = next(line for line in rendered.splitlines() if line.startswith("Borrowed convergence:"))
+    assert "keras (cpu, idiomatic)" in note and "the tuned mode's seeds" in note
+
+
+def test_how_each_number_was_obtained_is_written_from_the_columns(run_copy):
+    runs = pd.read_csv(run_copy / "runs.csv")
+    tuned = (runs["backend"] == "keras") & (runs["mode"] == "tuned") & (runs["role"] == "timing")
+    runs.loc[tuned, ["epochs", "windows", "window_epochs", "replays"]] = [720, 24, 90, 2]
+    stopped = runs[(runs["stopped_at_epoch"].notna())].iloc[0]
+    lent = runs[runs["borrowed_from"].notna()].iloc[0]
+    runs.to_csv(run_copy / "runs.csv", index=False)
+    said = methods(write_report(run_copy).read_text(encoding="utf-8"))
+
+    (timed,) = said[("keras", "cpu", "tuned", "matched", "timing")]
+    assert timed == (
+        "The whole training loop in one XLA-compiled tf.function; timed in 24 windows of 90 epochs (one fit(90) call "
+        "each): 10 in the run; then on to all 720 epochs; then 14 more in 2 replays of the run (set up again from "
+        "its initial weights, untimed)"
+    )
+    (short,) = said[("keras", "cpu", "idiomatic", "matched", "timing")]
+    assert short.startswith(stopped["method"] + "; timed in 7 windows of 200 epochs")
+    assert short.endswith(f"; stopped once solved at epoch {int(stopped['stopped_at_epoch'])} of 2000")
+    (borrowed,) = said[("keras", "cpu", "idiomatic", "matched", "convergence")]
+    assert borrowed.startswith("convergence from the tuned mode (The whole training loop in one XLA-compiled")
+    assert f"whose seed-0 curve in this run matched this mode's to {lent['borrow_difference']:.1g} relative" in borrowed
+    assert said[("torch", "cpu", "tuned", "matched", "convergence")] == [
+        "torch.func computes the gradients and torch.compile fuses step and update; 2000 epochs"
+    ]
+
+
+def test_a_run_stopped_for_its_budget_says_so(run_copy):
+    runs = pd.read_csv(run_copy / "runs.csv")
+    runs.loc[runs["stopped_at_epoch"].notna(), "stop_reason"] = "budget"
+    runs.to_csv(run_copy / "runs.csv", index=False)
+    said = methods(write_report(run_copy).read_text(encoding="utf-8"))
+    (short,) = said[("keras", "cpu", "idiomatic", "matched", "timing")]
+    assert "; stopped at its time budget, unsolved, at epoch 800 of 2000" in short
+
+
+def test_summarise_returns_plain_data_and_writes_nothing(run_copy):
+    before = sorted(p.name for p in run_copy.iterdir())
+    summary = summarise(load(run_copy))
+    assert sorted(p.name for p in run_copy.iterdir()) == before
+    assert isinstance(summary, Summary) and summary.preset == "matched"
+    groups = {g.key: g for g in summary.groups}
+    assert isinstance(groups[("numpy", "cpu", "tuned")], Group) and summary.fastest.key == ("numpy", "cpu", "tuned")
+    stopped = groups[("keras", "cpu", "idiomatic")]
+    assert stopped.epochs == 800 and stopped.borrowed_from == "tuned" and (stopped.solved, stopped.seeds) == (5, 6)
+    assert stopped.success == wilson(5, 6) and stopped.versus.significant
+    assert summary.curves.pairs[0].difference == max(p.difference for p in summary.curves.pairs)
+    assert {t.what for t in summary.targets} >= {"keras tuned vs keras idiomatic", "torch tuned vs torch idiomatic"}
+    assert summary.floor is None and summary.floor_names == floor_backends()
+
+
+def test_an_older_run_with_an_uncompressed_curves_csv_still_renders(run_copy):
+    pd.read_csv(run_copy / CURVES).to_csv(run_copy / "curves.csv", index=False)
+    (run_copy / CURVES).unlink()
+    report = write_report(run_copy).read_text(encoding="utf-8")
+    assert "(runs.csv, timings.csv, curves.csv, env.json)" in report
+    assert "![Loss curves](loss_curves.png)" in report and (run_copy / "loss_curves.png").exists()
+
+
+def test_the_floor_and_the_tuned_targets_come_from_the_registry(run_copy, monkeypatch):
+    extra = dataclasses.replace(REGISTRY["torch"], name="fake", tuned_target=0.5)
+    floor = dataclasses.replace(REGISTRY["numba"], name="torch", floor=True, tuned_target=None)
+    monkeypatch.setitem(REGISTRY, "fake", extra)
+    monkeypatch.setitem(REGISTRY, "torch", floor)  # torch plays the floor: it has a time per epoch here
+    report = write_report(run_copy).read_text(encoding="utf-8")
+    assert "| fake tuned vs fake idiomatic | ≤ 0.5× | not measured (fake/cpu/tuned and fake/cpu/idiomatic" in report
+    assert "torch tuned vs torch idiomatic" not in report
+    runs = pd.read_csv(run_copy / "runs.csv")
+    fastest_torch = runs.loc[(runs["backend"] == "torch") & (runs["role"] == "timing"), "epoch_us_median"].min()
+    assert f"Compiled floor (torch, {sig(fastest_torch)} µs/epoch" in report  # the floor's fastest mode
+    floor_rows = {tuple(r[:3]) for r in table_rows(report, "Compiled floor (torch")}
+    assert ("numpy", "cpu", "tuned") in floor_rows and not any(k[0] == "torch" for k in floor_rows)
+    assert "fake" in sweep_frameworks() and "torch" not in sweep_frameworks()
+
+
+def test_importing_the_report_loads_no_plotting_or_statistics_library():
+    code = (
+        "import sys, xorbench.bench.report\n"
+        "print(sorted(m for m in ('matplotlib', 'scipy', 'torch', 'tensorflow', 'numba') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

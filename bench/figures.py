@@ -1,0 +1,165 @@
+"""Every figure of the report, drawn in one place: one function per figure, from summary data to a PNG.
+
+The inputs are small dataclasses of numbers and ready-made labels; nothing here reads a table or
+formats a number. Matplotlib is imported when a figure is drawn, so importing this (or the
+report) loads no plotting library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DPI = 100
+FIGURES = ("epoch_time.png", "loss_curves.png", "time_breakdown.png")
+SWEEP = "sweep.png"
+STYLES = ("-", "--", ":", "-.")
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One group's timed windows: a row of the time-per-epoch figure."""
+
+    key: tuple  # what its colour is chosen by
+    label: str
+    median_us: float
+    repeats_us: Sequence[float]
+    note: str  # printed beside the row, e.g. "12.0 µs"
+
+
+@dataclass(frozen=True)
+class Band:
+    """One series of loss curves: the median over seeds per epoch and the min-max band."""
+
+    key: tuple
+    label: str
+    epochs: Sequence[float]
+    median: Sequence[float]
+    low: Sequence[float]
+    high: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One group's seconds per part (None where not measured) and the text beside each bar."""
+
+    label: str
+    seconds: tuple[float | None, ...]  # in the order of PARTS
+    notes: tuple[str, ...]
+
+
+PARTS = ("import", "build + first epoch", "steady-state training")
+
+
+@dataclass(frozen=True)
+class SweepLine:
+    """One backend and mode on one device: time per epoch against hidden x batch."""
+
+    device: str
+    backend: str
+    mode: str
+    work: Sequence[int]
+    median_us: Sequence[float]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def colours(keys) -> dict:
+    palette = _pyplot().get_cmap("tab10").colors
+    return {key: palette[i % len(palette)] for i, key in enumerate(sorted(keys))}
+
+
+def save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    _pyplot().close(fig)
+
+
+def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: Path) -> None:
+    """Dots for the timed windows and a bar at the median, slowest on top; a dashed line at the floor."""
+    import numpy as np
+
+    rows = sorted(rows, key=lambda r: r.median_us, reverse=True)
+    colour = colours([r.key for r in rows])
+    fig, ax = _pyplot().subplots(figsize=(8, 0.5 * len(rows) + 1.4))
+    rng = np.random.default_rng(0)
+    for y, row in enumerate(rows):
+        repeats = np.asarray(row.repeats_us, dtype=float)
+        ax.scatter(repeats, y + rng.uniform(-0.15, 0.15, len(repeats)), s=14, alpha=0.6, color=colour[row.key])
+        ax.plot([row.median_us, row.median_us], [y - 0.3, y + 0.3], color="black", lw=2)
+        ax.annotate(f"  {row.note}", (max(repeats, default=row.median_us), y), va="center", fontsize=8)
+    if floor_us is not None:
+        ax.axvline(floor_us, color="grey", ls="--", lw=1)
+        ax.annotate(" compiled floor", (floor_us, len(rows) - 0.6), fontsize=8, color="grey")
+    ax.set_yticks(range(len(rows)), [r.label for r in rows])
+    ax.set_xscale("log")
+    ax.set_xlabel("steady-state time per epoch (µs, log scale); dots: repeats, bar: median")
+    ax.set_title(title)
+    ax.margins(x=0.12)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    save(fig, path)
+
+
+def loss_curves(bands: Sequence[Band], target: float, path: Path) -> None:
+    """Median curve and min-max band per series, log scale, with the solved line."""
+    colour = colours([b.key for b in bands])
+    fig, ax = _pyplot().subplots(figsize=(8, 4.8))
+    for i, band in enumerate(bands):
+        # bands of curves that agree stack up: keep their combined shade light
+        ax.fill_between(band.epochs, band.low, band.high, color=colour[band.key], alpha=0.3 / len(bands), lw=0)
+        ax.plot(band.epochs, band.median, STYLES[i % 4], color=colour[band.key], lw=1.6, label=band.label)
+    ax.axhline(target, color="grey", lw=0.8, ls=":")
+    ax.annotate(f"solved: loss < {target:g}", (0.01, target), xycoords=("axes fraction", "data"),
+                va="bottom", fontsize=8, color="grey")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean squared error (log scale)")
+    ax.set_title("Loss curves, matched preset: median and min–max band over seeds")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(which="both", alpha=0.2)
+    save(fig, path)
+
+
+def time_breakdown(rows: Sequence[Breakdown], path: Path) -> None:
+    """Import, build + first epoch and training side by side per group, log scale."""
+    fig, ax = _pyplot().subplots(figsize=(8, 0.75 * len(rows) + 1.6))
+    height = 0.8 / len(PARTS)
+    for j, name in enumerate(PARTS):
+        bars = [(i + (j - 1) * height, r.seconds[j], r.notes[j]) for i, r in enumerate(rows)]
+        bars = [(y, v, note) for y, v, note in bars if v is not None and v > 0]
+        ax.barh([y for y, _, _ in bars], [v for _, v, _ in bars], height=height, label=name, color=f"C{j}")
+        for y, v, note in bars:
+            ax.annotate(f" {note}", (v, y), va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [r.label for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (log scale); training = the run's epochs × median time per epoch")
+    ax.set_title("Where the time goes")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.grid(axis="x", which="both", alpha=0.25)
+    ax.margins(x=0.15)
+    save(fig, path)
+
+
+def sweep(lines: Sequence[SweepLine], path: Path) -> None:
+    """One log-log panel per device: each backend and mode's time per epoch against hidden x batch."""
+    devices = sorted({line.device for line in lines})
+    fig, axes = _pyplot().subplots(1, len(devices), figsize=(6 * len(devices), 4.2), squeeze=False, sharey=True)
+    colour = colours({(line.backend, line.mode) for line in lines})
+    for ax, device in zip(axes[0], devices):
+        for line in sorted((x for x in lines if x.device == device), key=lambda x: (x.backend, x.mode)):
+            ax.plot(line.work, line.median_us, marker="o", ms=3, lw=1, color=colour[(line.backend, line.mode)],
+                    ls="-" if line.mode == "idiomatic" else "--", label=f"{line.backend} {line.mode}")  # fmt: skip
+        ax.set(xscale="log", yscale="log", title=device, xlabel="work: hidden × batch")
+        ax.grid(which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("time per epoch (µs, median)")
+    save(fig, path)
