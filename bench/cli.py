@@ -68,14 +68,16 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def write_report(out: Path) -> None:
     """The report after a run is a bonus: its failure is a warning, never a failed run."""
     try:
-        from .report import write_report as render
+        from .report import render_report
 
-        path = render(Path(out))
+        written = render_report(Path(out))
     except Exception as error:  # noqa: BLE001  (any failure of the report is a warning here)
         message = str(error).strip().splitlines()
         print(f"warning: report not written ({type(error).__name__}: {message[0] if message else ''})", file=sys.stderr)
         return
-    print(f"report written to {path}")
+    for line in written.warnings:
+        print(line, file=sys.stderr)
+    print(f"report written to {written.path}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -84,9 +86,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"xorbench: error: no runs.csv in {out}/: run `xorbench run --out {out}` first", file=sys.stderr)
         return 2
     try:
-        from .report import write_report
+        from .report import render_report
 
-        path = write_report(out)
+        written = render_report(out)
+        for line in written.warnings:
+            print(line, file=sys.stderr)
         if args.readme:
             from .report import update_readme
 
@@ -96,7 +100,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         message = (str(error).strip().splitlines() or [""])[0]
         print(f"xorbench: error: report failed ({type(error).__name__}: {message})", file=sys.stderr)
         return 1
-    print(f"report written to {path}")
+    print(f"report written to {written.path}")
     return 0
 
 

@@ -57,7 +57,7 @@ def read_table(path: Path, row_type: type) -> pd.DataFrame:
         if types.get(name) in ("int", "float"):
             data[name] = pd.to_numeric(data[name], errors="coerce")
         elif types.get(name) == "str" or name not in types:
-            data[name] = data[name].fillna("").astype(str)
+            data[name] = data[name].astype(object).fillna("").astype(str)
     return data
 
 

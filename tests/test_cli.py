@@ -79,7 +79,7 @@ def test_report_without_tables_is_one_line_and_status_2(tmp_path, capsys):
 
 def fake_report(monkeypatch, render):
     module = types.ModuleType("xorbench.bench.report")
-    module.write_report = render
+    module.render_report = lambda out: types.SimpleNamespace(path=render(out), warnings=())
     monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
 
 
