@@ -49,6 +49,7 @@ REGISTRY = {
         "xorbench[torch]",
     ),
     "numba": ("backends.numba_floor", {"idiomatic": "NumbaTrainer"}, "numba", "xorbench[floor]"),
+    "jax": ("backends.jax_xla", {"idiomatic": "JaxTrainer", "tuned": "JaxTunedTrainer"}, "jax", "xorbench[jax]"),
 }
 BACKENDS = tuple(REGISTRY)
 assert BACKENDS == base.BACKEND_NAMES, "keep base.BACKEND_NAMES in step with the registry"

@@ -95,7 +95,7 @@ _ARTICLE = {
     "torch": TrainConfig(init="framework", optimizer="adam", lr=0.1, eps=1e-8, epochs=5000, dtype="float32"),
 }
 PRESETS = ("matched", "article")
-BACKEND_NAMES = ("numpy", "keras", "torch", "numba")  # the registry's keys (backends/__init__.py)
+BACKEND_NAMES = ("numpy", "keras", "torch", "numba", "jax")  # the registry's keys (backends/__init__.py)
 MATCHED_LR = {"sgd": 2.0, "adam": 0.01}
 
 

@@ -6,6 +6,7 @@ since this test process has long imported everything.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -39,9 +40,11 @@ def test_configs_and_presets_load_no_framework():
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("name", ("numpy", "torch", "keras"))
+@pytest.mark.parametrize("name", ("numpy", "torch", "keras", "jax"))
 def test_training_one_backend_loads_no_other_framework(require_backend, name):
     require_backend(name)
-    own = {"numpy": set(), "torch": {"torch"}, "keras": {"tensorflow", "keras"}}[name]
+    own = {"numpy": set(), "torch": {"torch"}, "keras": {"tensorflow", "keras"}, "jax": {"jax"}}[name]
+    if name == "keras" and importlib.util.find_spec("jax"):
+        own.add("jax")  # TensorFlow's own doing: tensorflow/lite/python/util.py imports jax when installed
     code = f"import backends\nbackends.train(backends.get_trainer({name!r}), backends.TrainConfig(epochs=2))"
     assert set(frameworks_loaded_after(code)) == own

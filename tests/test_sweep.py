@@ -51,7 +51,7 @@ def test_gpu_cells_are_skipped_with_their_reason_without_a_gpu(tmp_path):
         ["--hidden", "0"],
         ["--hidden", "four"],
         ["--batch", "2"],
-        ["--backends", "jax"],
+        ["--backends", "mxnet"],
         ["--devices", "tpu"],
         ["--modes", "fast"],
         ["--threads", "0"],
