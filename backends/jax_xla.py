@@ -174,21 +174,44 @@ def adam(rule: Rule, params, grads, state):
 
 
 def train_step(params, state, X, y, rule: Rule):
-    """One full-batch epoch: the loss of the current weights, then their update."""
+    """One full-batch epoch: [loss, worst |error|] of the current weights, then their update."""
     grads, (mse, worst) = jax.grad(objective, has_aux=True)(params, X, y, rule.factor)
     params, state = (sgd if rule.optimizer == "sgd" else adam)(rule, params, grads, state)
-    return params, state, mse, worst
+    return params, state, jnp.stack([mse, worst])
+
+
+# Epochs per history buffer, and per compiled call in the tuned mode: every shape is static,
+# so one compilation serves every epoch count (as keras_tf's CHUNK does).
+CHUNK = 4096
+
+
+def epoch(i, params, state, history, X, y, rule: Rule):
+    """Train epoch i of a chunk and write its [loss, worst |error|] into row i of the history:
+    the functional form of torch's `losses[epoch] = loss`, so nothing leaves the device until
+    fit() ends."""
+    params, state, metrics = train_step(params, state, X, y, rule)
+    return params, state, history.at[i].set(metrics)
 
 
 @functools.cache
-def compiled_step(rule: Rule):
-    """One jitted step per rule, shared by every trainer, so set-ups for other seeds don't retrace."""
-    return jax.jit(functools.partial(train_step, rule=rule))
+def compiled_epoch(rule: Rule):
+    """One jitted epoch per rule, shared by every trainer, so set-ups for other seeds don't retrace.
+    The history is donated: updated in place rather than copied every epoch."""
+    return jax.jit(functools.partial(epoch, rule=rule), donate_argnames="history")
+
+
+def train_chunk(epochs, params, state, X, y, rule: Rule):
+    """`epochs` (<= CHUNK) epochs as one XLA while loop: the epoch above, carried by lax.fori_loop."""
+    history = jnp.zeros((CHUNK, 2), X.dtype)
+    return lax.fori_loop(0, epochs, lambda i, carry: epoch(i, *carry, X, y, rule), (params, state, history))
 
 
 @functools.cache
-def compiled_forward():
-    return jax.jit(forward)
+def compiled_chunk(rule: Rule):
+    return jax.jit(functools.partial(train_chunk, rule=rule))
+
+
+outputs = jax.jit(forward)
 
 
 # ------------------------------------------------------------------ the trainers
@@ -197,6 +220,7 @@ def compiled_forward():
 class JaxTrainer:
     name = "jax"
     mode = "idiomatic"
+    compiled = staticmethod(compiled_epoch)  # one epoch per call, from a Python loop
 
     def __init__(self, device: str = "cpu"):
         self.device = device
@@ -214,63 +238,42 @@ class JaxTrainer:
         state = jax.device_put((X, y, params, initial_state(self.rule, params)), self.jax_device)
         self.X, self.y, self.params, self.state = jax.block_until_ready(state)  # set-up is not billed to fit()
         self.max_errors = np.empty(0)
-        self.step = compiled_step(self.rule)
-
-    def fit(self, epochs: int) -> np.ndarray:
-        losses, worst = [], []
-        for _ in range(epochs):
-            self.params, self.state, mse, error = self.step(self.params, self.state, self.X, self.y)
-            losses.append(mse)
-            worst.append(error)
-        losses, worst = jax.device_get((losses, worst))  # once, at the end: no host sync per epoch
-        self.max_errors = np.asarray(worst, dtype=np.float64).reshape(epochs)
-        return np.asarray(losses, dtype=np.float64).reshape(epochs)
-
-    def predict(self) -> np.ndarray:
-        return np.asarray(compiled_forward()(self.params, self.X), dtype=np.float64)
-
-
-CHUNK = 4096  # epochs per compiled call at most
-
-
-def train_loop(params, state, X, y, epochs, rule: Rule):
-    """`epochs` (<= CHUNK) steps as one XLA while loop, each epoch's loss written into a
-    CHUNK-long buffer: every shape is static, so one compilation serves every epoch count."""
-
-    def epoch(i, carry):
-        params, state, losses, worst = carry
-        params, state, mse, error = train_step(params, state, X, y, rule)
-        return params, state, losses.at[i].set(mse), worst.at[i].set(error)
-
-    buffer = jnp.zeros(CHUNK, X.dtype)
-    return lax.fori_loop(0, epochs, epoch, (params, state, buffer, buffer))
-
-
-@functools.cache
-def compiled_loop(rule: Rule):
-    return jax.jit(functools.partial(train_loop, rule=rule))
-
-
-class JaxTunedTrainer(JaxTrainer):
-    """Every epoch of a fit() in one compiled call: a lax.fori_loop over the jitted step.
-
-    The idiomatic trainer pays a Python-to-XLA dispatch per epoch, more than the arithmetic
-    of the step itself; here the loop runs inside XLA, carrying weights and optimizer state,
-    and each epoch's loss and worst error are still recorded.
-    """
-
-    mode = "tuned"
-
-    def setup(self, config: TrainConfig) -> None:
-        super().setup(config)
-        self.loop = compiled_loop(self.rule)
+        self.step = self.compiled(self.rule)
 
     def fit(self, epochs: int) -> np.ndarray:
         chunks = []
         for start in range(0, epochs, CHUNK):
             n = min(CHUNK, epochs - start)
-            self.params, self.state, losses, worst = self.loop(self.params, self.state, self.X, self.y, np.int32(n))
-            chunks.append((losses, worst, n))
-        chunks = jax.device_get(chunks)  # waits for the device, so timing is real
-        self.max_errors = np.concatenate([np.empty(0), *(worst[:n] for _, worst, n in chunks)])
-        return np.concatenate([np.empty(0), *(losses[:n] for losses, _, n in chunks)])
+            chunks.append((self.train(n), n))
+        # The device is waited for here, once per CHUNK epochs, so timing is real. (np.asarray, not
+        # jax.device_get: on the CPU it is a view of memory already on the host, ~20 µs faster per call.)
+        history = np.concatenate([np.empty((0, 2)), *(np.asarray(h)[:n] for h, n in chunks)]).astype(np.float64)
+        self.max_errors = np.ascontiguousarray(history[:, 1])
+        return np.ascontiguousarray(history[:, 0])
+
+    def train(self, epochs: int):
+        """Train `epochs` (<= CHUNK) epochs; their history, still on the device."""
+        history = jnp.zeros((CHUNK, 2), self.X.dtype, device=self.jax_device)
+        for i in range(epochs):
+            self.params, self.state, history = self.step(i, self.params, self.state, history, self.X, self.y)
+        return history
+
+    def predict(self) -> np.ndarray:
+        return np.asarray(outputs(self.params, self.X), dtype=np.float64)
+
+
+class JaxTunedTrainer(JaxTrainer):
+    """Every epoch of a fit() in one compiled call: the same epoch, looped by lax.fori_loop.
+
+    The idiomatic trainer pays a Python-to-XLA dispatch per epoch, more than the arithmetic
+    of the step itself; here the loop runs inside XLA, carrying weights and optimizer state,
+    and each epoch's loss and worst error are still recorded. (fit() calls longer than CHUNK
+    epochs take one call per CHUNK.)
+    """
+
+    mode = "tuned"
+    compiled = staticmethod(compiled_chunk)  # up to CHUNK epochs per call
+
+    def train(self, epochs: int):
+        self.params, self.state, history = self.step(epochs, self.params, self.state, self.X, self.y)
+        return history
