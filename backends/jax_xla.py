@@ -1,4 +1,4 @@
-"""JAX, used the usual way: parameters as a tuple of arrays, jax.value_and_grad, jax.jit.
+"""JAX, used the usual way: parameters as a tuple of arrays, jax.grad, a jax.jit step per epoch.
 
 Named jax_xla.py, not jax.py, which would shadow the real package.
 
