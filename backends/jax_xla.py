@@ -11,10 +11,13 @@ op or jax.devices() call, not at `import jax`), from the environment:
 `thread_env(n)` returns exactly these; `set_threads(n)` writes them into os.environ, so
 it pins the pool from inside the worker as long as it runs before jax's first op, as
 bench/worker.start_backend already does (load, set_threads, then unavailable_reason). A
-harness that prefers to set them in the worker's environment before it starts uses
-`thread_env(n)`. Once the backend has started, `set_threads` raises RuntimeError if
-the count differs, like keras_tf's. (The `intra_op_parallelism_threads=1` often quoted
-with that flag is not an XLA flag: XLA ignores it without the `--`, and aborts with it.)
+harness that prefers to set them in the worker's environment before it starts can use
+`thread_env(n)`, or, to keep jax out of its own process (importing this module imports
+jax, though it starts no backend), the two lines above. Once the backend has started,
+`set_threads` raises RuntimeError if the count differs, like keras_tf's.
+
+(The `intra_op_parallelism_threads=1` often quoted with that flag is not an XLA flag:
+XLA ignores it without the `--`, and aborts on it with them.)
 """
 
 from __future__ import annotations
