@@ -121,6 +121,16 @@ register(
         floor=True,
     )
 )
+register(
+    BackendSpec(
+        "jax",
+        module=f"{__name__}.jax_xla",
+        modes=(("idiomatic", "JaxTrainer"), ("tuned", "JaxTunedTrainer")),
+        packages=("jax",),
+        extra="xorbench[jax]",
+        distributions=("jax", "jaxlib"),
+    )
+)
 
 
 def __getattr__(name: str):

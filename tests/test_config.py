@@ -61,7 +61,7 @@ def test_default_config_is_valid_and_frozen():
 
 
 BAD_TRAINER = [
-    (dict(name="jax"), "backend", tuple(backends.BACKENDS)),
+    (dict(name="mxnet"), "backend", tuple(backends.BACKENDS)),
     (dict(name="numpy", device="tpu"), "device", ("cpu", "gpu")),
     (dict(name="numpy", mode="fast"), "mode", ("idiomatic", "tuned")),
 ]
@@ -105,7 +105,7 @@ def test_preset_rejects_bad_names_and_overrides(args, overrides, field, allowed)
 
 def test_matched_preset_rejects_an_unknown_backend():
     with pytest.raises(ValueError, match="backend"):
-        backends.preset("matched", "jax")
+        backends.preset("matched", "mxnet")
 
 
 # Diverging runs. A huge learning rate in float32 mostly *saturates* the sigmoids (loss stuck
@@ -128,7 +128,7 @@ def test_non_finite_loss_is_reported_as_diverged_not_raised(new_trainer, name):
     assert not result.solved
 
 
-@pytest.mark.parametrize("name", ("numpy", "keras", "numba"))
+@pytest.mark.parametrize("name", ("numpy", "keras", "numba", "jax"))
 def test_float32_adam_overflow_is_reported_as_diverged(new_trainer, name):
     # lr=1e38 fits in float32 but a few steps of it do not.
     config = backends.preset("matched", name, optimizer="adam", lr=1e38, epochs=20)

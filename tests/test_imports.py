@@ -39,10 +39,10 @@ def test_configs_and_presets_load_no_framework():
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("name", ("numpy", "torch", "keras"))
+@pytest.mark.parametrize("name", ("numpy", "torch", "keras", "jax"))
 def test_training_one_backend_loads_no_other_framework(require_backend, name):
     require_backend(name)
-    own = {"numpy": set(), "torch": {"torch"}, "keras": {"tensorflow", "keras"}}[name]
+    own = {"numpy": set(), "torch": {"torch"}, "keras": {"tensorflow", "keras"}, "jax": {"jax"}}[name]
     # What the framework drags in by itself is not ours to avoid: TensorFlow's tf.lite imports
     # jax whenever jax is installed beside it.
     own |= set(frameworks_loaded_after("import tensorflow")) if name == "keras" else set()

@@ -9,7 +9,7 @@ from xorbench import backends
 # of operations (packed biases, XLA fusion, compiled kernels). Measured here over the epochs
 # below: at most ~5e-6 relative (SGD) and ~2e-5 (Adam); the bounds leave a 5x margin.
 RTOL = {"sgd": 2e-5, "adam": 1e-4}
-EPOCHS = {"numpy": 1000, "torch": 500, "keras": 150, "numba": 1000}
+EPOCHS = {"numpy": 1000, "torch": 500, "keras": 150, "numba": 1000, "jax": 1000}
 
 
 def curve(name: str, mode: str, optimizer: str, seed: int = 1) -> backends.TrainResult:
@@ -22,7 +22,7 @@ def max_relative_difference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-@pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
+@pytest.mark.parametrize("name", ["numpy", "torch", "keras", "jax"])
 def test_tuned_mode_gives_the_idiomatic_curve(name, optimizer):
     pytest.importorskip(backends.REGISTRY[name].packages[0])
     idiomatic, tuned = curve(name, "idiomatic", optimizer), curve(name, "tuned", optimizer)
@@ -45,7 +45,7 @@ def test_numba_floor_offers_only_its_idiomatic_mode():
         backends.get_trainer("numba", mode="tuned")
 
 
-@pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
+@pytest.mark.parametrize("name", ["numpy", "torch", "keras", "jax"])
 def test_tuned_fit_continues_training_like_one_long_fit(name):
     pytest.importorskip(backends.REGISTRY[name].packages[0])
     config = backends.preset("matched", name, seed=3, epochs=20)
