@@ -19,13 +19,14 @@ STYLES = ("-", "--", ":", "-.")
 
 @dataclass(frozen=True)
 class Timed:
-    """One group's timed windows: a row of the time-per-epoch figure."""
+    """One group's processes: a row of the time-per-epoch figure."""
 
     key: tuple  # what its colour is chosen by
     label: str
     median_us: float
-    repeats_us: Sequence[float]
+    values_us: Sequence[float]  # one per fresh process
     note: str  # printed beside the row, e.g. "12.0 µs"
+    interval_us: tuple[float, float] | None = None  # the median's 95% interval, where there is one
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def save(fig, path: Path) -> None:
 
 
 def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: Path) -> None:
-    """Dots for the timed windows and a bar at the median, slowest on top; a dashed line at the floor."""
+    """A dot per process, a bar at the median and a line over its 95% interval, slowest on top; a dashed
+    line at the floor."""
     import numpy as np
 
     rows = sorted(rows, key=lambda r: r.median_us, reverse=True)
@@ -92,24 +94,27 @@ def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: 
     fig, ax = _pyplot().subplots(figsize=(8, 0.5 * len(rows) + 1.4))
     rng = np.random.default_rng(0)
     for y, row in enumerate(rows):
-        repeats = np.asarray(row.repeats_us, dtype=float)
-        ax.scatter(repeats, y + rng.uniform(-0.15, 0.15, len(repeats)), s=14, alpha=0.6, color=colour[row.key])
+        values = np.asarray(row.values_us, dtype=float)
+        if row.interval_us is not None:
+            ax.plot(row.interval_us, [y, y], color="black", lw=1, alpha=0.6)
+        ax.scatter(values, y + rng.uniform(-0.15, 0.15, len(values)), s=14, alpha=0.6, color=colour[row.key])
         ax.plot([row.median_us, row.median_us], [y - 0.3, y + 0.3], color="black", lw=2)
-        ax.annotate(f"  {row.note}", (max(repeats, default=row.median_us), y), va="center", fontsize=8)
+        right = max([*values, *(row.interval_us or ())], default=row.median_us)
+        ax.annotate(f"  {row.note}", (right, y), va="center", fontsize=8)
     if floor_us is not None:
         ax.axvline(floor_us, color="grey", ls="--", lw=1)
         ax.annotate(" compiled floor", (floor_us, len(rows) - 0.6), fontsize=8, color="grey")
     ax.set_yticks(range(len(rows)), [r.label for r in rows])
     ax.set_xscale("log")
-    ax.set_xlabel("steady-state time per epoch (µs, log scale); dots: repeats, bar: median")
+    ax.set_xlabel("time per epoch (µs, log scale); dots: processes, bar: median, line: its 95% interval")
     ax.set_title(title)
     ax.margins(x=0.12)
     ax.grid(axis="x", which="both", alpha=0.3)
     save(fig, path)
 
 
-def loss_curves(bands: Sequence[Band], target: float, path: Path) -> None:
-    """Median curve and min-max band per series, log scale, with the solved line."""
+def loss_curves(bands: Sequence[Band], target: float, path: Path, seeds: str = "") -> None:
+    """Median curve and min-max band per series, log scale, with the solved line; `seeds` says which."""
     colour = colours([b.key for b in bands])
     fig, ax = _pyplot().subplots(figsize=(8, 4.8))
     for i, band in enumerate(bands):
@@ -122,7 +127,7 @@ def loss_curves(bands: Sequence[Band], target: float, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean squared error (log scale)")
-    ax.set_title("Loss curves, matched preset: median and min–max band over seeds")
+    ax.set_title(f"Loss curves, matched preset: median and min–max band over {seeds or 'seeds'}")
     ax.legend(fontsize=8, frameon=False)
     ax.grid(which="both", alpha=0.2)
     save(fig, path)

@@ -1,44 +1,44 @@
-"""Render `REPORT.md` and its figures from a run's tables alone (docs/TABLES.md): load, summarise, draw, render.
+"""Render `REPORT.md`, its figures and README's headline from a run's tables alone (docs/TABLES.md).
 
-`load` reads the tables through their one schema (the row dataclasses behind bench/tables.py);
-`summarise` is pure and turns them into plain data; `draw` hands that data to bench/figures.py;
-`render` writes the Markdown. The report knows nothing about frameworks: a backend is a name in a
-table, and which backend is the compiled floor, or has a target for its tuned mode, comes from the
-registry (xorbench.backends, which imports no framework). Whatever is missing is printed as
+Load and summarise live in bench/summary.py (plain data, no Markdown); this module draws that data
+with bench/figures.py and renders it as Markdown: compute, then draw, then print. The report knows
+nothing about frameworks: a backend is a name in a table. Whatever is missing is printed as
 "not measured (reason)".
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures
-from .stats import ALPHA, Comparison, mann_whitney, median, relative_difference, wilson
-from .sweep_stats import Crossovers, crossover_lines, crossovers
-from .tables import CURVES, SCHEMA_VERSION, CurveRow, RunRow, SweepRow, TimingRow, kinds, read_table, write_atomic
+from .stats import FASTER, FEW, MIN_PROCESSES, SAME, SLOWER, Versus, wilson
+from .summary import (
+    KEY,
+    THREADS_SLACK,
+    Choices,
+    Group,
+    Method,
+    Pair,
+    Summary,
+    Target,
+    as_float,
+    load,
+    measured,
+    read_summary,
+    summarise,
+)
+from .sweep_stats import crossover_lines
+from .tables import write_atomic
 
-KEY = ["backend", "device", "mode"]
-FINISHED = ("ok", "diverged")  # statuses whose rows carry measurements
 FIGURES = figures.FIGURES
-LEGACY_CURVES = "curves.csv"  # schema 1 wrote the curves uncompressed
 README_START, README_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
-# The article's own numpy snippet is a yardstick for the harness, not a backend: these two targets
-# concern it (groups are (backend, device, mode) of the matched preset; mode "article"/"article-bare"
-# names those presets' idiomatic timing rows). The tuned modes' targets come from the registry.
-ARTICLE_TARGETS = (
-    (("numpy", "cpu", "tuned"), ("numpy", "cpu", "article-bare"), 0.6, "NumPy tuned vs the article's own loop"),
-    (("numpy", "cpu", "article"), ("numpy", "cpu", "article-bare"), 1.1, "the article's loop in the harness vs bare"),
-)
 ARTICLE_NOTE = (
     "The article claims that all three of its snippets learn XOR. Each is run here as written, with two changes "
     "that Keras 3 forced on its TensorFlow snippet: the inputs are NumPy arrays instead of Python lists, and "
@@ -49,111 +49,21 @@ ENV_CAVEAT = (
     "the ratios between backends are what carries over, and only roughly."
 )
 RELATIVE = "Relative difference = |a − b| / |a|, series a being the reference (bench/stats.py, as everywhere here)."
-
-
-# ---------------------------------------------------------------- load
-
-
-@dataclass
-class Loaded:
-    """A run's tables as read from its folder: the one container the report reads."""
-
-    runs: pd.DataFrame | None = None
-    timings: pd.DataFrame | None = None
-    curves: pd.DataFrame | None = None
-    sweep: pd.DataFrame | None = None
-    env: dict | None = None
-    curves_name: str = CURVES  # the curves file read (an older run has an uncompressed one)
-    missing: dict[str, str] = field(default_factory=dict)  # file name -> why it is not usable
-    warnings: list[str] = field(default_factory=list)  # one line each, for the reader and the CLI
-
-
-def required(row_type: type) -> list[str]:
-    """The columns a table cannot do without: the row fields that have no default."""
-    return [f.name for f in dataclasses.fields(row_type) if f.default is f.default_factory is dataclasses.MISSING]
-
-
-def read(path: Path, row_type: type) -> tuple[pd.DataFrame | None, str | None]:
-    """A table through its schema, every schema column present (empty where the file lacks it); or why not."""
-    name = path.name
-    try:
-        data = read_table(path, row_type)
-    except FileNotFoundError:
-        return None, f"no {name} in this run"
-    except pd.errors.EmptyDataError:
-        return None, f"{name} is empty"
-    absent = [c for c in required(row_type) if c not in data.columns]
-    if absent:
-        return None, f"{name} lacks columns {', '.join(absent)}"
-    if data.empty:
-        return None, f"{name} has no rows"
-    for column, kind in kinds(row_type).items():
-        if column not in data.columns:
-            data[column] = "" if kind == "str" else np.nan
-    return data, None
-
-
-def read_env(out_dir: Path) -> tuple[dict | None, str | None]:
-    try:
-        return json.loads((out_dir / "env.json").read_text()), None
-    except FileNotFoundError:
-        return None, "no env.json in this run"
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return None, f"env.json is not valid JSON ({error.__class__.__name__})"
-
-
-def load(out_dir: Path, *, curves: bool = True, sweep: bool = True) -> Loaded:
-    """Read a run's folder; `curves`/`sweep` False skip those tables (the README headline needs neither)."""
-    out_dir, loaded = Path(out_dir), Loaded()
-    if not (out_dir / CURVES).exists() and (out_dir / LEGACY_CURVES).exists():
-        loaded.curves_name = LEGACY_CURVES
-    wanted = {"runs.csv": ("runs", RunRow), "timings.csv": ("timings", TimingRow)}
-    if curves:
-        wanted[loaded.curves_name] = ("curves", CurveRow)
-    for name, (attribute, row_type) in wanted.items():
-        data, why = read(out_dir / name, row_type)
-        setattr(loaded, attribute, data)
-        if why:
-            loaded.missing[name] = why
-    loaded.env, why = read_env(out_dir)
-    if why:
-        loaded.missing["env.json"] = why
-    if sweep:
-        loaded.sweep, why = read(out_dir / "sweep.csv", SweepRow)
-        if why:
-            loaded.missing["sweep.csv"] = why
-    if loaded.runs is not None:
-        loaded.runs = upgrade(loaded.runs)
-    loaded.warnings = newer_schema(loaded)
-    return loaded
-
-
-BORROWED_V1 = r"^convergence from the (\S+) mode"  # how schema 1 said, in `method` only, what was borrowed
-
-
-def upgrade(runs: pd.DataFrame) -> pd.DataFrame:
-    """Schema-1 rows in schema-2 terms, where the facts can be read back: which mode a row borrows from."""
-    runs = runs.copy()
-    old = (runs["schema_version"].fillna(1) < 2) & (runs["borrowed_from"] == "")
-    found = runs["method"].str.extract(BORROWED_V1, expand=False).fillna("")
-    runs.loc[old, "borrowed_from"] = found[old]
-    return runs
-
-
-def newer_schema(loaded: Loaded) -> list[str]:
-    """One warning line when a table was written by a newer xorbench than this one; else none."""
-    tables = {"runs.csv": loaded.runs, "sweep.csv": loaded.sweep}
-    versions = {name: data["schema_version"].max() for name, data in tables.items() if data is not None}
-    if loaded.env is not None:
-        versions["env.json"] = loaded.env.get("schema_version")
-    newer = {name: int(v) for name, v in versions.items() if as_float(v) is not None and float(v) > SCHEMA_VERSION}
-    if not newer:
-        return []
-    which = ", ".join(f"{name} (schema_version {v})" for name, v in newer.items())
-    return [
-        f"warning: {which} from a newer xorbench; this one reads schema_version {SCHEMA_VERSION}: "
-        "rendered anyway, leaving out the columns it does not know"
-    ]
+VERDICT_NOTE = (
+    "µs/epoch is b of the line fit(W) seconds = a + b·W, fitted by least squares in each fresh worker process to "
+    "its timed windows of two or more lengths; per-call µs is a, what one fit() call costs whatever its epochs. "
+    "Each figure is the median over the row's processes, started round-robin across rows; its 95% interval is a "
+    "percentile bootstrap of that median over the processes (with five processes it is their range). A row is "
+    "called slower or faster than another only where the bootstrap interval of the ratio of their medians lies "
+    f"wholly above or below 1, and only with at least {MIN_PROCESSES} processes on each side; the windows within "
+    "one process share its luck and decide nothing. Start-up: import + build + first epoch in a fresh process. "
+    "Time-to-solve, cold: in a fresh process, from the build through the first solved epoch, compilation "
+    "included, import apart; warm: the same seed set up and trained again in that process, compiled already; "
+    "n: the processes that solved. MB to train this net: the median over processes of the peak resident memory "
+    f"of the whole worker process (interpreter, framework and training). Solved: loss below {LOSS_TARGET:g} (which "
+    "implies 100% accuracy); success is over the convergence seeds."
+)
+VERDICT_WORDS = {SLOWER: "slower", FASTER: "faster", SAME: "same within noise"}
 
 
 # ---------------------------------------------------------------- formatting
@@ -173,10 +83,6 @@ def loss_text(x: float) -> str:
 
 def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
-
-
-def measured(x) -> bool:
-    return x is not None and not (isinstance(x, float | np.floating) and not math.isfinite(x))
 
 
 def cell(x, text=sig, why: str = "not recorded") -> str:
@@ -202,568 +108,42 @@ def success_text(k: int, n: int) -> str:
     return f"{k}/{n} = {pct(k / n)} ({pct(low)}–{pct(high)})"
 
 
-def as_int(x) -> int | None:
-    x = as_float(x)
-    return int(x) if x is not None else None
+def interval_text(interval: tuple | None) -> str:
+    return f"{sig(interval[0])}–{sig(interval[1])}" if interval is not None else ""
 
 
-def as_float(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+def with_interval(x: float | None, interval: tuple | None, processes: int, why: str) -> str:
+    """A median with its 95% interval, or why it has none."""
+    if not measured(x):
+        return f"not measured ({why})"
+    if interval is None:
+        return f"{sig(x)} (1 process, no interval)" if processes <= 1 else sig(x)
+    return f"{sig(x)} ({interval_text(interval)})"
 
 
-# ---------------------------------------------------------------- summary data
+def counted(x: float | None, n: int, why: str) -> str:
+    return f"{sig(x)} (n={n})" if measured(x) else f"not measured ({why})"
 
 
-@dataclass(frozen=True)
-class Group:
-    """One backend × device × mode of one preset, summarised from runs.csv and timings.csv."""
+def verdict_words(v: Versus) -> str:
+    if v.verdict == FEW:
+        return f"too few processes to tell ({v.n_a} and {v.n_b}; {MIN_PROCESSES} each needed)"
+    return VERDICT_WORDS[v.verdict]
 
-    key: tuple
-    status: str  # "ok" when anything was measured, else the status of its rows (skipped, error)
-    us: float | None = None  # median steady-state µs per epoch
-    us_min: float | None = None  # the fastest window's µs per epoch
-    import_s: float | None = None
-    first_epoch_s: float | None = None
-    epochs: int | None = None  # epochs the timing run trained
-    time_to_solve_s: float | None = None
-    solved: int = 0
-    seeds: int = 0
-    epochs_to_solve: float | None = None
-    final_loss: float | None = None
-    success: tuple[float, float] | None = None  # 95% Wilson interval of solved / seeds
-    repeats: tuple[float, ...] = ()  # µs per epoch of each timed window
-    borrowed_from: str = ""  # the mode whose seeds gave success, epochs-to-solve and final loss
-    borrow_difference: float | None = None
-    ratio: float | None = None  # µs per epoch / the fastest group's
-    versus: Comparison | None = None  # against the fastest group's windows; None for it and the untimed
 
-    @property
-    def startup_s(self) -> float | None:
-        return self.import_s + self.first_epoch_s if measured(self.import_s) and measured(self.first_epoch_s) else None
+def ratio_text(v: Versus) -> str:
+    """B/A with its interval: "1.23× (1.20–1.27)"."""
+    interval = f" ({sig(v.low)}–{sig(v.high)})" if v.low is not None else ""
+    return f"{sig(v.ratio)}×{interval}"
 
-    @property
-    def training_s(self) -> float | None:
-        return self.us * self.epochs * 1e-6 if measured(self.us) and measured(self.epochs) else None
 
-    @property
-    def total_s(self) -> float:
-        return self.startup_s + self.training_s
+def versus_text(v: Versus) -> str:
+    return f"{ratio_text(v)}: {verdict_words(v)}"
 
 
-@dataclass(frozen=True)
-class Pair:
-    """Group a against group b: their time-per-epoch ratio and the Mann-Whitney verdict on their windows."""
-
-    a: Group
-    b: Group
-    comparison: Comparison
-
-    @property
-    def ratio(self) -> float:
-        return self.a.us / self.b.us
-
-
-@dataclass(frozen=True)
-class Method:
-    """How one kind of row was obtained: the columns its sentence in the methods table is written from."""
-
-    key: tuple
-    preset: str
-    role: str
-    method: str  # the mode, in the backend's words (schema 1: the whole sentence)
-    legacy: bool = False  # schema 1: `method` already says everything
-    epochs: int | None = None  # epochs trained
-    windows: int | None = None
-    window_epochs: int | None = None
-    replays: int | None = None
-    in_run: int | None = None  # windows timed in the run itself, the rest in its replays
-    stopped_at_epoch: int | None = None
-    stop_reason: str = ""
-    of_epochs: int | None = None  # the epochs a stopped run was to train
-    borrowed_from: str = ""
-    borrow_difference: float | None = None
-    source_method: str = ""  # what the lending mode is
-    seed: int | None = None  # the seed whose curves were compared
-    compared_epochs: int | None = None
-    seeds: int | None = None
-    seeds_cost_s: float | None = None  # what training every seed of this mode would take
-
-
-@dataclass(frozen=True)
-class ArticleRow:
-    key: tuple
-    status: str  # "ok", or the statuses of rows that all failed
-    config: tuple[tuple[str, object], ...] = ()
-    outputs: tuple[float, ...] | None = None  # of the lowest seed; None when runs.csv has none
-    accuracy: float | None = None
-    final_loss: float | None = None
-    train_s: float | None = None
-    learned: int = 0  # seeds at 100% accuracy
-    seeds: int = 0
-
-
-@dataclass(frozen=True)
-class Target:
-    what: str
-    target: float
-    a: tuple
-    b: tuple
-    a_us: float | None
-    b_us: float | None
-
-    @property
-    def ratio(self) -> float:
-        return self.a_us / self.b_us
-
-
-@dataclass(frozen=True, eq=False)
-class CurveBand:
-    key: tuple
-    seeds: int
-    epochs: np.ndarray
-    median: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-
-
-@dataclass(frozen=True)
-class CurvePair:
-    a: tuple
-    b: tuple
-    seeds: int
-    difference: float  # the largest relative difference, |a − b| / |a|
-    seed: int
-    epoch: int
-
-
-@dataclass(frozen=True)
-class Curves:
-    bands: tuple[CurveBand, ...] = ()
-    pairs: tuple[CurvePair, ...] = ()  # largest difference first
-    why: str | None = None  # why there are none
-
-
-@dataclass(frozen=True)
-class Choices:
-    """What the "which to choose when" statements are computed from."""
-
-    timed: tuple[Group, ...] = ()  # by time per epoch
-    first_start: Group | None = None  # the fastest to start among the timed
-    payback_epochs: float | None = None  # after which the fastest per epoch has paid back its later start
-    whole: tuple[Group, ...] = ()  # by start-up + training
-    modes: tuple[Pair, ...] = ()  # each other mode against the idiomatic one
-    devices: tuple[Pair, ...] = ()  # the GPU against the CPU
-    converged: tuple[Group, ...] = ()
-    apart: tuple[Group, ...] = ()  # success interval entirely below the best one's
-
-
-@dataclass(frozen=True)
-class Sweep:
-    cells: int = 0
-    failed: int = 0
-    lines: tuple[figures.SweepLine, ...] = ()
-    crossovers: Crossovers | None = None
-    why: str | None = None
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Everything the report says, as data: no Markdown, no figures, no files."""
-
-    preset: str
-    groups: tuple[Group, ...]
-    fastest: Group | None
-    untested: str  # why a Mann-Whitney comparison could not be made
-    problems: tuple[tuple, ...]  # (backend, device, mode, preset, status, reason, runs) of rows not ok
-    methods: tuple[Method, ...]
-    choices: Choices
-    curves: Curves
-    article: tuple[ArticleRow, ...]
-    targets: tuple[Target, ...]
-    floor: Group | None  # the fastest group of a floor backend (the registry says which backends are floors)
-    floor_names: tuple[str, ...]
-    bare_us: dict  # (backend, device) -> the article's own loop, timed bare, µs per epoch
-    environment: tuple[tuple[str, object], ...] | None
-    sweep: Sweep
-    missing: dict
-    warnings: tuple[str, ...]
-    curves_name: str
-    timestamp: str | None
-    commit: str | None
-
-
-# ---------------------------------------------------------------- summarise
-
-
-def summarise(loaded: Loaded) -> Summary:
-    """The report's content, computed from the loaded tables: pure, plain data."""
-    runs, env = loaded.runs, loaded.env or {}
-    presets = list(dict.fromkeys(runs["preset"])) if runs is not None else []
-    preset = "matched" if "matched" in presets or not presets else presets[0]
-    untested = loaded.missing.get("timings.csv", "no repeats in timings.csv")
-    groups = ()
-    if runs is not None:
-        groups = against_fastest(summarise_groups(runs[runs["preset"] == preset], loaded.timings, preset))
-    timed = [g for g in groups if measured(g.us)]
-    floors = floor_backends()
-    return Summary(
-        preset=preset,
-        groups=groups,
-        fastest=min(timed, key=lambda g: g.us) if timed else None,
-        untested=untested,
-        problems=problems_of(runs) if runs is not None else (),
-        methods=methods_of(runs) if runs is not None else (),
-        choices=choices_of(groups),
-        curves=curves_of(loaded),
-        article=article_of(runs) if runs is not None else (),
-        targets=targets_of(runs) if runs is not None else (),
-        floor=min((g for g in timed if g.key[0] in floors), key=lambda g: g.us, default=None),
-        floor_names=floors,
-        bare_us=bare_of(runs) if runs is not None else {},
-        environment=environment_of(loaded.env) if loaded.env is not None else None,
-        sweep=sweep_of(loaded),
-        missing=dict(loaded.missing),
-        warnings=tuple(loaded.warnings),
-        curves_name=loaded.curves_name,
-        timestamp=env.get("timestamp"),
-        commit=env.get("git_commit"),
-    )
-
-
-def truthy(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
-
-
-def median_of(values: pd.Series) -> float | None:
-    return median(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
-
-
-def trained(rows: pd.DataFrame) -> pd.Series:
-    """Epochs each run trained: where it stopped short, else its epochs."""
-    return rows["stopped_at_epoch"].where(rows["stopped_at_epoch"].notna(), rows["epochs"])
-
-
-def trained_one(row: pd.Series | None) -> int | None:
-    if row is None:
-        return None
-    stopped = as_int(row["stopped_at_epoch"])
-    return stopped if stopped is not None else as_int(row["epochs"])
-
-
-def repeats_of(timings: pd.DataFrame | None, preset: str, key: tuple) -> tuple[float, ...]:
-    if timings is None:
-        return ()
-    backend, device, mode = key
-    chosen = (timings["preset"] == preset) & (timings["backend"] == backend) & (timings["device"] == device)
-    return tuple(timings.loc[chosen & (timings["mode"] == mode), "epoch_us"].dropna().to_numpy(dtype=float))
-
-
-def summarise_groups(runs: pd.DataFrame, timings: pd.DataFrame | None, preset: str) -> tuple[Group, ...]:
-    groups = []
-    for key, rows in runs.groupby(KEY, sort=True):
-        done = rows[rows["status"].isin(FINISHED)]
-        if done.empty:
-            groups.append(Group(key, status="/".join(sorted(set(rows["status"])))))
-            continue
-        timing = done[done["role"] == "timing"] if (done["role"] == "timing").any() else done
-        seeds = done[done["role"] == "convergence"] if (done["role"] == "convergence").any() else done
-        solved = truthy(seeds["solved"])
-        epochs = median_of(trained(timing))
-        lenders = sorted(set(seeds["borrowed_from"]) - {""})
-        groups.append(
-            Group(
-                key,
-                "ok",
-                us=median_of(timing["epoch_us_median"]),
-                us_min=median_of(timing["epoch_us_min"]),
-                import_s=median_of(timing["import_s"]),
-                first_epoch_s=median_of(timing["first_epoch_s"]),
-                epochs=int(epochs) if epochs is not None else None,
-                time_to_solve_s=median_of(done["time_to_solve_s"]),
-                solved=int(solved.sum()),
-                seeds=len(seeds),
-                epochs_to_solve=median_of(seeds["epoch_solved"][solved]),
-                final_loss=median_of(seeds["final_loss"]),
-                success=wilson(int(solved.sum()), len(seeds)),
-                repeats=repeats_of(timings, preset, key),
-                borrowed_from="/".join(lenders),
-                borrow_difference=pd.to_numeric(seeds["borrow_difference"]).max() if lenders else None,
-            )
-        )
-    return tuple(groups)
-
-
-def against_fastest(groups: tuple[Group, ...]) -> tuple[Group, ...]:
-    """Each timed group with its ratio to the fastest and, but for the fastest, the test against it."""
-    timed = [g for g in groups if measured(g.us)]
-    if not timed:
-        return groups
-    fastest = min(timed, key=lambda g: g.us)
-    return tuple(
-        dataclasses.replace(
-            g,
-            ratio=g.us / fastest.us,
-            versus=None if g.key == fastest.key else mann_whitney(g.repeats, fastest.repeats),
-        )
-        if measured(g.us)
-        else g
-        for g in groups
-    )
-
-
-def problems_of(runs: pd.DataFrame) -> tuple[tuple, ...]:
-    bad = runs[runs["status"] != "ok"]
-    if bad.empty:
-        return ()
-    counted = bad.groupby([*KEY, "preset", "status", "reason"], sort=True).size().reset_index(name="runs")
-    return tuple(tuple(row) for row in counted.itertuples(index=False))
-
-
-def choices_of(groups: tuple[Group, ...]) -> Choices:
-    timed = tuple(sorted((g for g in groups if measured(g.us)), key=lambda g: g.us))
-    if not timed:
-        return Choices()
-    fast = timed[0]
-    started = sorted((g for g in timed if measured(g.startup_s)), key=lambda g: g.startup_s)
-    first = started[0] if started else None
-    payback = None
-    if first is not None and measured(fast.startup_s) and fast.startup_s > first.startup_s:
-        if first.versus is not None and first.versus.significant:
-            payback = (fast.startup_s - first.startup_s) / ((first.us - fast.us) * 1e-6)
-    by_key = {g.key: g for g in timed}
-    modes = [(g, by_key.get((b, d, "idiomatic"))) for (b, d, m), g in sorted(by_key.items()) if m != "idiomatic"]
-    devices = [(g, by_key.get((b, "cpu", m))) for (b, d, m), g in sorted(by_key.items()) if d == "gpu"]
-    whole = [g for g in groups if measured(g.startup_s) and measured(g.training_s)]
-    converged = tuple(g for g in groups if g.seeds)
-    best = max(converged, key=lambda g: g.solved / g.seeds) if converged else None
-    return Choices(
-        timed=timed,
-        first_start=first,
-        payback_epochs=payback,
-        whole=tuple(sorted(whole, key=lambda g: g.total_s)),
-        modes=tuple(Pair(a, b, mann_whitney(a.repeats, b.repeats)) for a, b in modes if b is not None),
-        devices=tuple(Pair(a, b, mann_whitney(a.repeats, b.repeats)) for a, b in devices if b is not None),
-        converged=converged,
-        apart=tuple(g for g in converged if g.success[1] < best.success[0]) if best else (),
-    )
-
-
-# ---------------------------------------------------------------- summarise: how each number was obtained
-
-
-def methods_of(runs: pd.DataFrame) -> tuple[Method, ...]:
-    """The distinct ways rows were obtained, from their columns (and their group's timing row)."""
-    used = runs[(runs["method"] != "") & runs["status"].isin(FINISHED)]
-    ok = runs[runs["status"] == "ok"]
-    key4 = [*KEY, "preset"]
-    timing = {key: rows.iloc[0] for key, rows in ok[ok["role"] == "timing"].groupby(key4, sort=False)}
-    seeds = runs[runs["role"] == "convergence"].groupby(key4).size().to_dict()
-    preset_epochs = runs.groupby("preset")["epochs"].max().to_dict()
-    found = {method_of(row, timing, seeds, as_int(preset_epochs.get(row["preset"]))) for _, row in used.iterrows()}
-    return tuple(found)
-
-
-def method_of(row: pd.Series, timing: dict, seeds: dict, preset_epochs: int | None) -> Method:
-    key, preset, role = (row["backend"], row["device"], row["mode"]), row["preset"], row["role"]
-    base = Method(key, preset, role, row["method"])
-    if not (row["schema_version"] >= 2):  # NaN too: a table from before the columns existed
-        return dataclasses.replace(base, legacy=True)
-    epochs = trained_one(row)
-    if row["borrowed_from"]:
-        return borrowed_method(base, row, timing, seeds, preset_epochs)
-    if role != "timing":
-        return dataclasses.replace(base, epochs=epochs)
-    windows, window, replays = as_int(row["windows"]), as_int(row["window_epochs"]), as_int(row["replays"])
-    stopped = as_int(row["stopped_at_epoch"])
-    of = next((n for n in (as_int(row["epochs"]), preset_epochs) if n and stopped and n > stopped), None)
-    return dataclasses.replace(
-        base,
-        epochs=epochs,
-        windows=windows,
-        window_epochs=window,
-        replays=replays,
-        in_run=windows_in_run(windows, window, replays, epochs),
-        stopped_at_epoch=stopped,
-        stop_reason=row["stop_reason"],
-        of_epochs=of,
-    )
-
-
-def windows_in_run(windows: int | None, window: int | None, replays: int | None, epochs: int | None) -> int | None:
-    """Windows timed in the run itself: each replay times the run's epochs again in windows, but for its
-    warm-up window (bench/measure.py's replay). None where the columns do not add up to that."""
-    if not (windows and window and replays and epochs):
-        return None
-    in_run = windows - replays * (epochs // window - 1)
-    return in_run if 0 < in_run < windows else None
-
-
-def borrowed_method(base: Method, row: pd.Series, timing: dict, seeds: dict, preset_epochs: int | None) -> Method:
-    backend, device, mode = base.key
-    mine = timing.get((backend, device, mode, base.preset))
-    lender = timing.get((backend, device, row["borrowed_from"], base.preset))
-    both = [trained_one(mine), trained_one(lender)]
-    count = seeds.get((backend, device, mode, base.preset))
-    us = as_float(mine["epoch_us_median"]) if mine is not None else None
-    return dataclasses.replace(
-        base,
-        borrowed_from=row["borrowed_from"],
-        borrow_difference=as_float(row["borrow_difference"]),
-        source_method=lender["method"] if lender is not None else "",
-        seed=as_int(mine["seed"]) if mine is not None else None,
-        compared_epochs=min(both) if None not in both else None,
-        seeds=count,
-        seeds_cost_s=count * preset_epochs * us * 1e-6 if count and preset_epochs and us else None,
-    )
-
-
-# ---------------------------------------------------------------- summarise: curves, article, targets, env, sweep
-
-
-def curves_of(loaded: Loaded) -> Curves:
-    if loaded.curves is None:
-        why = loaded.missing.get(loaded.curves_name, f"no {loaded.curves_name} in this run")
-        return Curves(why=why)
-    curves = loaded.curves[(loaded.curves["preset"] == "matched") & np.isfinite(loaded.curves["loss"])]
-    curves = curves[curves["loss"] > 0]
-    if curves.empty:
-        return Curves(why=f"{loaded.curves_name} has no finite matched-preset losses")
-    bands = []
-    for key, series in curves.groupby(KEY, sort=True):
-        by_epoch = series.groupby("epoch")["loss"]
-        middle = by_epoch.median()
-        low, high = by_epoch.min().to_numpy(), by_epoch.max().to_numpy()
-        bands.append(CurveBand(key, series["seed"].nunique(), middle.index.to_numpy(), middle.to_numpy(), low, high))
-    return Curves(tuple(bands), curve_differences(curves))
-
-
-def curve_differences(curves: pd.DataFrame) -> tuple[CurvePair, ...]:
-    """For every pair of series, the largest relative loss difference at a shared (seed, epoch)."""
-    series = {key: rows.set_index(["seed", "epoch"])["loss"] for key, rows in curves.groupby(KEY, sort=True)}
-    keys = list(series)
-    found = []
-    for i, a in enumerate(keys):
-        for b in keys[i + 1 :]:
-            both = pd.concat([series[a], series[b]], axis=1, join="inner", keys=["a", "b"]).dropna()
-            if both.empty:
-                continue
-            difference = relative_difference(both["a"].to_numpy(), both["b"].to_numpy())
-            seed, epoch = both.index[int(np.argmax(difference))]
-            seeds = both.index.get_level_values("seed").nunique()
-            found.append(CurvePair(a, b, seeds, float(difference.max()), int(seed), int(epoch)))
-    return tuple(sorted(found, key=lambda p: p.difference, reverse=True))
-
-
-def article_of(runs: pd.DataFrame) -> tuple[ArticleRow, ...]:
-    rows = []
-    for key, group in runs[runs["preset"] == "article"].groupby(KEY, sort=True):
-        done = group[group["status"].isin(FINISHED)].sort_values("seed")
-        if done.empty:
-            rows.append(ArticleRow(key, "/".join(sorted(set(group["status"])))))
-            continue
-        first = done.iloc[0]
-        given = [name for name in ("optimizer", "lr", "epochs", "dtype") if measured(first[name]) and first[name] != ""]
-        config = tuple((name, first[name]) for name in given)
-        rows.append(
-            ArticleRow(
-                key,
-                "ok",
-                config=config,
-                outputs=outputs_of(first["outputs"]),
-                accuracy=median_of(done["accuracy"]),
-                final_loss=median_of(done["final_loss"]),
-                train_s=median_of(done["train_s"]),
-                learned=int((done["accuracy"] == 1.0).sum()),
-                seeds=len(done),
-            )
-        )
-    return tuple(rows)
-
-
-def outputs_of(text: str) -> tuple[float, ...] | None:
-    if not str(text).strip():
-        return None
-    values = re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf", str(text))
-    return tuple(float(v) for v in values)
-
-
-def timing_us(runs: pd.DataFrame, key: tuple) -> float | None:
-    """Median µs/epoch of a timing row: mode "article"/"article-bare" name those presets' idiomatic rows."""
-    backend, device, mode = key
-    preset = mode if mode.startswith("article") else "matched"
-    mode = "idiomatic" if mode.startswith("article") else mode
-    rows = runs[(runs["backend"] == backend) & (runs["device"] == device) & (runs["mode"] == mode)]
-    rows = rows[(rows["preset"] == preset) & (rows["status"] == "ok") & (rows["role"] == "timing")]
-    return median_of(rows["epoch_us_median"])
-
-
-def targets() -> list[tuple]:
-    """(numerator group, denominator group, target ratio, what it says): the article's two, the registry's."""
-    tuned = [
-        ((name, "cpu", "tuned"), (name, "cpu", "idiomatic"), spec.tuned_target, f"{name} tuned vs {name} idiomatic")
-        for name, spec in REGISTRY.items()
-        if spec.tuned_target is not None
-    ]
-    return [ARTICLE_TARGETS[0], *tuned, ARTICLE_TARGETS[1]]
-
-
-def targets_of(runs: pd.DataFrame) -> tuple[Target, ...]:
-    return tuple(Target(what, target, a, b, timing_us(runs, a), timing_us(runs, b)) for a, b, target, what in targets())
-
-
-def bare_of(runs: pd.DataFrame) -> dict:
-    bare = runs[(runs["preset"] == "article-bare") & (runs["status"] == "ok")]
-    found = {(b, d): timing_us(runs, (b, d, "article-bare")) for b, d in zip(bare["backend"], bare["device"])}
-    return {key: us for key, us in found.items() if us is not None}
-
-
-def environment_of(env: dict) -> tuple[tuple[str, object], ...]:
-    return (
-        ("CPU", env.get("cpu_model")),
-        ("cores", env.get("cores")),
-        ("memory GB", env.get("memory_gb")),
-        ("OS", env.get("os")),
-        ("Python", env.get("python")),
-        ("BLAS", env.get("blas")),
-        ("GPU", gpu_text(env.get("gpu"))),
-        ("threads", env.get("threads")),
-        *[(f"{name} version", version) for name, version in sorted((env.get("frameworks") or {}).items())],
-        ("git commit", env.get("git_commit")),
-        ("command", f"`{env['command']}`" if env.get("command") else None),
-        ("timestamp", env.get("timestamp")),
-    )
-
-
-def gpu_text(gpu) -> str:
-    if not isinstance(gpu, dict) or not gpu.get("name"):
-        return "no GPU recorded"
-    return f"{gpu['name']} (driver {gpu['driver']})" if gpu.get("driver") else str(gpu["name"])
-
-
-SWEEP_WHY = {  # the sweep section's words for what load() found
-    "no sweep.csv in this run": "no sweep.csv",
-    "sweep.csv is empty": "no sweep.csv",
-    "sweep.csv has no rows": "sweep.csv has no finished cells",
-}
-
-
-def sweep_of(loaded: Loaded) -> Sweep:
-    if loaded.sweep is None:
-        why = loaded.missing.get("sweep.csv", "no sweep.csv")
-        return Sweep(why=SWEEP_WHY.get(why, why))
-    sweep = loaded.sweep
-    ok = sweep[sweep["status"] == "ok"].assign(work=lambda f: f["hidden"] * f["batch"])
-    if ok.empty:
-        return Sweep(why="sweep.csv has no finished cells")
-    lines = []
-    for (device, backend, mode), cells in ok.groupby(["device", "backend", "mode"], sort=True):
-        cells = cells.sort_values(["work", "hidden"])
-        lines.append(figures.SweepLine(device, backend, mode, tuple(cells["work"]), tuple(cells["epoch_us_median"])))
-    return Sweep(len(ok), int((sweep["status"] != "ok").sum()), tuple(lines), crossovers(sweep))
+def borrowed(g: Group) -> str:
+    """The mark on a number that comes from another mode's seeds."""
+    return f" (from {g.borrowed_from})" if g.borrowed_from else ""
 
 
 # ---------------------------------------------------------------- draw
@@ -779,7 +159,7 @@ def draw(summary: Summary, out_dir: Path) -> frozenset[str]:
     drawn = set()
     timed = [g for g in summary.groups if measured(g.us)]
     if timed:
-        rows = [figures.Timed(g.key, label(g.key), g.us, g.repeats, f"{sig(g.us)} µs") for g in timed]
+        rows = [figures.Timed(g.key, label(g.key), g.us, g.values, f"{sig(g.us)} µs", g.us_ci) for g in timed]
         floor = summary.floor.us if summary.floor is not None else None
         figures.epoch_time(rows, floor, f"Time per epoch, {summary.preset} preset", out_dir / "epoch_time.png")
         drawn.add("epoch_time.png")
@@ -788,7 +168,7 @@ def draw(summary: Summary, out_dir: Path) -> frozenset[str]:
             figures.Band(b.key, f"{label(b.key)}, {b.seeds} seeds", b.epochs, b.median, b.low, b.high)
             for b in summary.curves.bands
         ]
-        figures.loss_curves(bands, LOSS_TARGET, out_dir / "loss_curves.png")
+        figures.loss_curves(bands, LOSS_TARGET, out_dir / "loss_curves.png", seeds_text(summary.curves.shared_seeds))
         drawn.add("loss_curves.png")
     shown = [g for g in summary.groups if g.status == "ok"]
     if any(measured(s) for g in shown for s in (g.import_s, g.first_epoch_s, g.training_s)):
@@ -803,6 +183,14 @@ def draw(summary: Summary, out_dir: Path) -> frozenset[str]:
 def breakdown(g: Group) -> figures.Breakdown:
     seconds = tuple(float(s) if measured(s) else None for s in (g.import_s, g.first_epoch_s, g.training_s))
     return figures.Breakdown(label(g.key), seconds, tuple(f"{sig(s)} s" if s else "" for s in seconds))
+
+
+def seeds_text(seeds: tuple[int, ...]) -> str:
+    if not seeds:
+        return "each series' own seeds"
+    if len(seeds) > 3 and seeds == tuple(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
 
 
 # ---------------------------------------------------------------- render
@@ -830,38 +218,55 @@ def render(summary: Summary, drawn: frozenset[str] = frozenset()) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def borrowed(g: Group) -> str:
-    """The mark on a number that comes from another mode's seeds."""
-    return f" (from {g.borrowed_from})" if g.borrowed_from else ""
+VERDICT_HEADER = [
+    "backend", "device", "mode", "µs/epoch (median over processes; 95% interval)", "× fastest (95% interval)",
+    "vs fastest", "per-call µs", "start-up s (95% interval)", "time-to-solve s, cold (n)",
+    "time-to-solve s, warm (n)", "success (95% Wilson)", "median epochs-to-solve", "median final loss",
+    "MB to train this net (peak RSS)",
+]  # fmt: skip
+
+
+def against_text(g: Group, summary: Summary) -> tuple[str, str]:
+    """The × fastest and vs fastest cells."""
+    if not measured(g.us) or summary.fastest is None:
+        return ("not measured (no time per epoch)",) * 2
+    if g.versus is None:
+        return f"{sig(1.0)}×", "fastest"
+    return ratio_text(g.versus), verdict_words(g.versus)
+
+
+def us_text(g: Group) -> str:
+    """µs per epoch with its interval and the processes behind it."""
+    if not measured(g.us):
+        return "not measured (not timed)"
+    if g.us_ci is None:
+        return f"{sig(g.us)} ({g.processes} process{'es' if g.processes != 1 else ''}, no interval)"
+    return f"{sig(g.us)} ({interval_text(g.us_ci)}), {g.processes} processes"
+
+
+def startup_text(g: Group) -> str:
+    return with_interval(g.startup_s, g.startup_ci, g.processes, "not timed")
 
 
 def verdict_row(g: Group, summary: Summary) -> list[str]:
     if g.status != "ok":
-        return [*g.key] + [f"not measured ({g.status})"] * 9
-    if not measured(g.us) or summary.fastest is None:
-        ratio = versus = "not measured (no time per epoch)"
-    elif g.versus is None:
-        ratio, versus = f"{sig(1.0)}×", "fastest"
-    else:
-        ratio = f"{sig(g.ratio)}×"
-        p, significant = g.versus
-        if p is None:
-            versus = f"not measured ({summary.untested})"
-        else:
-            versus = f"{'slower' if significant else 'indistinguishable'} (p={p:.2g})"
+        return [*g.key] + [f"not measured ({g.status})"] * (len(VERDICT_HEADER) - 3)
+    ratio, versus = against_text(g, summary)
     never = "never solved" if g.seeds else "no runs"
     mark = borrowed(g)
     return [
         *g.key,
-        cell(g.us, why="not timed"),
-        cell(g.us_min, why="not timed"),
+        us_text(g),
         ratio,
         versus,
-        cell(g.startup_s, why="not timed"),
-        cell(g.time_to_solve_s, why=never if not g.solved else "not timed"),
+        cell(g.call_us, why="not fitted"),
+        startup_text(g),
+        counted(g.tts_cold_s, g.tts_cold_n, "never solved" if g.processes else "not timed"),
+        counted(g.tts_warm_s, g.tts_warm_n, "no warm solve run"),
         success_text(g.solved, g.seeds) + mark if g.seeds else "not measured (no seeds)",
         cell(g.epochs_to_solve, lambda x: f"{x:.0f}{mark}", why=never),
         cell(g.final_loss, lambda x: loss_text(x) + mark, why="not recorded"),
+        cell(g.peak_rss_mb, why="not recorded"),
     ]
 
 
@@ -869,22 +274,15 @@ def section_verdict(summary: Summary, drawn: frozenset[str]) -> list[str]:
     lines = [f"## 1. Verdict ({summary.preset} preset)", ""]
     if "runs.csv" in summary.missing:
         return lines + [f"not measured ({summary.missing['runs.csv']})", ""]
-    header = [
-        "backend", "device", "mode", "µs/epoch (median)", "min", "× fastest",
-        f"vs fastest (Mann-Whitney U, α={ALPHA:g})", "start-up s (import + build/first epoch)", "time-to-solve s",
-        "success (95% Wilson)", "median epochs-to-solve", "median final loss",
-    ]  # fmt: skip
     order = sorted(summary.groups, key=lambda g: (g.status != "ok", g.us if measured(g.us) else math.inf, g.key))
-    lines += [md_table(header, [verdict_row(g, summary) for g in order]), ""]
-    lines += [
-        "Time per epoch: steady state after warm-up, median over the timed windows; min: the fastest window, the "
-        "better estimate of a backend's own cost where other load on a shared machine slows some windows (noise "
-        "only ever adds time). "
-        f"A backend is called slower than "
-        f"the fastest only where the two-sided Mann-Whitney U test on the repeats in timings.csv gives p < {ALPHA:g}. "
-        f"Solved: loss below {LOSS_TARGET:g} (which implies 100% accuracy); success is over the convergence seeds.",
-        "",
-    ]
+    lines += [md_table(VERDICT_HEADER, [verdict_row(g, summary) for g in order]), "", VERDICT_NOTE, ""]
+    flagged = [g for g in summary.groups if g.threads_exceeded]
+    if flagged:
+        lines += [
+            "**Threads:** CPU time exceeded wall time × threads by more than "
+            f"{THREADS_SLACK:g} for " + ", ".join(label(g.key) for g in flagged) + " (section 4, Threads).",
+            "",
+        ]
     lines += borrowed_note(summary.groups)
     if "epoch_time.png" in drawn:
         lines += ["![Time per epoch](epoch_time.png)", ""]
@@ -894,16 +292,25 @@ def section_verdict(summary: Summary, drawn: frozenset[str]) -> list[str]:
     return lines
 
 
-def borrowed_note(groups: tuple[Group, ...]) -> list[str]:
-    said = []
-    for g in (g for g in groups if g.borrowed_from):
-        matched = ""
-        if measured(g.borrow_difference):
-            matched = f" (the two modes' curves in this run matched to {g.borrow_difference:.1g} relative)"
-        said.append(
-            f"{label(g.key)}: success, epochs-to-solve and final loss (marked “from {g.borrowed_from}”) are those "
-            f"of the {g.borrowed_from} mode's seeds{matched}, not this mode's own seeds."
+def checked_text(g: Group) -> str:
+    """What of the borrowing mode's own curves was compared with the lender's."""
+    if not measured(g.borrow_difference):
+        return ""
+    if g.borrow_checked_seeds:
+        return (
+            f"; its own curves were compared with {g.borrowed_from}'s on {g.borrow_checked_seeds} seeds × "
+            f"{g.borrow_checked_epochs:,} epochs: max relative difference {g.borrow_difference:.1g}"
         )
+    return f" (the two modes' curves in this run matched to {g.borrow_difference:.1g} relative)"
+
+
+def borrowed_note(groups: tuple[Group, ...]) -> list[str]:
+    said = [
+        f"{label(g.key)}: success, epochs-to-solve and final loss (marked “from {g.borrowed_from}”) are those "
+        f"of the {g.borrowed_from} mode's seeds, not this mode's own seeds{checked_text(g)}."
+        for g in groups
+        if g.borrowed_from
+    ]
     return ["Borrowed convergence: " + " ".join(said), ""] if said else []
 
 
@@ -930,6 +337,8 @@ def method_text(m: Method) -> str:
         return m.method
     if m.borrowed_from:
         return borrowed_text(m)
+    if m.processes:
+        return processes_text(m)
     if m.role != "timing":
         return f"{m.method}; {m.epochs} epochs" if m.epochs else m.method
     if m.preset == "article-bare":
@@ -951,9 +360,28 @@ def method_text(m: Method) -> str:
     return text
 
 
+def processes_text(m: Method) -> str:
+    """A schema-3 timing row: its fresh processes, what each did, and how its costs were fitted."""
+    text = f"{m.method}; timed in {m.processes} fresh worker processes, started round-robin with the other rows'"
+    if m.solved_in == m.processes:
+        text += "; each trained its seed until solved, from cold and then warm"
+    elif m.solved_in:
+        text += f"; {m.solved_in} of them trained their seed until solved, from cold and then warm (the others only "
+        text += "started up: training to solved in every process would exceed the budget)"
+    lengths = " and ".join(f"{n:,}" for n in m.window_lengths)
+    windows = f"{m.windows} windows" if m.windows else "windows"
+    text += f"; then {windows} per process" + (f" of {lengths} epochs" if lengths else "")
+    return text + " (one fit(W) call each), fitted with seconds = a + b·W"
+
+
 def borrowed_text(m: Method) -> str:
     text = f"convergence from the {m.borrowed_from} mode" + (f" ({m.source_method})" if m.source_method else "")
-    if measured(m.borrow_difference):
+    if measured(m.borrow_difference) and m.compared_seeds:
+        text += (
+            f"; this mode's own curves matched {m.borrowed_from}'s to {m.borrow_difference:.1g} relative (max) on "
+            f"{m.compared_seeds} seeds × {m.compared_epochs:,} epochs"
+        )
+    elif measured(m.borrow_difference):
         seed = f"seed-{m.seed} " if m.seed is not None else ""
         text += f", whose {seed}curve in this run matched this mode's to {m.borrow_difference:.1g} relative"
         text += f" over {m.compared_epochs} epochs" if m.compared_epochs else ""
@@ -965,54 +393,53 @@ def borrowed_text(m: Method) -> str:
 # ---------------------------------------------------------------- render: which to choose when
 
 
-def versus_text(comparison: Comparison, why_untested: str) -> str:
-    p, significant = comparison
-    if p is None:
-        return f"not tested ({why_untested})"
-    return f"{'significant' if significant else 'indistinguishable'}, p={p:.2g}"
-
-
 def choose(summary: Summary) -> list[str]:
     """Statements computed from the numbers, for a reader choosing a backend."""
     found = summary.choices
     if not found.timed:
         return ["not measured (no backend has a time per epoch)"]
     return [
-        *choose_by_speed(found, summary.untested),
+        *choose_by_speed(found),
+        *choose_by_start(found),
         *choose_by_run_length(found),
-        *choose_mode(found.modes, summary.untested),
-        *choose_device(found.devices, summary.untested),
+        *choose_mode(found.modes),
+        *choose_device(found.devices),
         *choose_by_convergence(found),
     ]
 
 
-def choose_by_speed(found: Choices, untested: str) -> list[str]:
+def choose_by_speed(found: Choices) -> list[str]:
     fast, others = found.timed[0], found.timed[1:]
-    slower = [g for g in others if g.versus.significant]
-    tied = [g for g in others if g.versus.p is not None and not g.versus.significant]
-    unknown = [g for g in others if g.versus.p is None]
-    text = f"**Fastest per epoch** (lowest median): {label(fast.key)}, {sig(fast.us)} µs/epoch."
-    if slower:
-        text += " Significantly faster than " + ", ".join(f"{label(g.key)} ({sig(g.ratio)}×)" for g in slower) + "."
-    if tied:
-        text += " Indistinguishable from " + ", ".join(label(g.key) for g in tied) + "."
-    if unknown:
-        text += f" Not tested ({untested}) against " + ", ".join(label(g.key) for g in unknown) + "."
-    said, first = [text], found.first_start
+    text = f"**Fastest per epoch** (lowest median over processes): {label(fast.key)}, {sig(fast.us)} µs/epoch"
+    text += f" ({interval_text(fast.us_ci)})." if fast.us_ci else "."
+    said = {
+        SLOWER: "Slower, the ratio's 95% interval above 1:",
+        SAME: "Same within noise (the ratio's interval holds 1):",
+        FEW: f"Too few processes to tell ({MIN_PROCESSES} each needed):",
+    }
+    for verdict, words in said.items():
+        chosen = [g for g in others if g.versus.verdict == verdict]
+        if chosen:
+            text += f" {words} " + ", ".join(f"{label(g.key)} ({ratio_text(g.versus)})" for g in chosen) + "."
+    return [text]
+
+
+def choose_by_start(found: Choices) -> list[str]:
+    fast, first = found.timed[0], found.first_start
     if first is None:
-        return said
-    said.append(
+        return []
+    said = [
         f"**Fastest start-up:** {label(first.key)}, {sig(first.startup_s)} s "
-        f"(import {sig(first.import_s)} s + build and first epoch {sig(first.first_epoch_s)} s)."
-    )
+        f"(import {cell(first.import_s)} s + build and first epoch {cell(first.first_epoch_s)} s)."
+    ]
     if not measured(fast.startup_s):
         return said
     if fast.startup_s <= first.startup_s:
         return said + [f"{label(fast.key)} is fastest both to start and per epoch: it wins at every run length."]
     if found.payback_epochs is None:
         return said + [
-            f"{label(first.key)} starts fastest and its time per epoch is not significantly longer than "
-            f"{label(fast.key)}'s ({versus_text(first.versus, untested)}): nothing here favours "
+            f"{label(first.key)} starts fastest and its time per epoch is not shown to be longer than "
+            f"{label(fast.key)}'s ({versus_text(first.versus)}): nothing here favours "
             f"{label(fast.key)} at any run length."
         ]
     return said + [
@@ -1034,27 +461,27 @@ def choose_by_run_length(found: Choices) -> list[str]:
     heavy = [g for g in found.whole if g.startup_s > g.training_s]
     if heavy:
         said.append(
-            "**Start-up outweighs training** (start-up > the run's epochs × time per epoch) for "
+            "**Start-up outweighs training** (start-up > the preset's epochs × time per epoch) for "
             + ", ".join(f"{label(g.key)} ({sig(g.startup_s)} s vs {sig(g.training_s)} s)" for g in heavy)
             + "."
         )
     return said
 
 
-def choose_mode(pairs: tuple[Pair, ...], untested: str) -> list[str]:
+def choose_mode(pairs: tuple[Pair, ...]) -> list[str]:
     """Each non-idiomatic mode against the idiomatic mode of the same backend and device."""
     return [
-        f"**{p.a.key[0]} on {p.a.key[1]}:** {p.a.key[2]} takes {sig(p.ratio)}× the idiomatic time per epoch "
-        f"({versus_text(p.comparison, untested)})."
+        f"**{p.b.key[0]} on {p.b.key[1]}:** {p.b.key[2]} takes {ratio_text(p.versus)} the idiomatic time per epoch: "
+        f"{verdict_words(p.versus)}."
         for p in pairs
     ]
 
 
-def choose_device(pairs: tuple[Pair, ...], untested: str) -> list[str]:
+def choose_device(pairs: tuple[Pair, ...]) -> list[str]:
     """Each backend and mode timed on both devices: the GPU's time per epoch against the CPU's."""
     return [
-        f"**{p.a.key[0]} {p.a.key[2]}, GPU vs CPU:** the GPU takes {sig(p.ratio)}× the CPU's time per epoch "
-        f"({versus_text(p.comparison, untested)})."
+        f"**{p.b.key[0]} {p.b.key[2]}, GPU vs CPU:** the GPU takes {ratio_text(p.versus)} the CPU's time per epoch: "
+        f"{verdict_words(p.versus)}."
         for p in pairs
     ]
 
@@ -1089,7 +516,7 @@ def section_curves(summary: Summary, drawn: frozenset[str]) -> list[str]:
     if curves.why:
         return lines + [f"not measured ({curves.why})", ""]
     if "loss_curves.png" in drawn:
-        lines += ["![Loss curves](loss_curves.png)", ""]
+        lines += ["![Loss curves](loss_curves.png)", "", drawn_text(summary), ""]
     if not curves.pairs:
         return lines + ["Largest relative difference: not measured (fewer than two series share a seed)", ""]
     top = curves.pairs[0]
@@ -1108,7 +535,23 @@ def section_curves(summary: Summary, drawn: frozenset[str]) -> list[str]:
     return lines
 
 
-def article_cells(row: ArticleRow) -> list[str]:
+def drawn_text(summary: Summary) -> str:
+    """Which seeds and epochs the figure draws, and the series drawn over fewer epochs."""
+    curves = summary.curves
+    if curves.shared_seeds:
+        shared = seeds_text(curves.shared_seeds)
+        text = f"Drawn: {shared}, the seeds every series has, so that every band is over the same seeds."
+    else:
+        text = "Drawn: each series over its own seeds (no seed is shared by every series)."
+    last = max(int(b.epochs.max()) for b in curves.bands)
+    lenders = {g.key: g.borrowed_from for g in summary.groups if g.borrowed_from}
+    for b in (b for b in curves.bands if int(b.epochs.max()) < last):
+        why = f" (its own curves, checked against {lenders[b.key]}'s)" if b.key in lenders else ""
+        text += f" {label(b.key)} is drawn to epoch {int(b.epochs.max()):,} only{why}."
+    return text
+
+
+def article_cells(row) -> list[str]:
     if row.status != "ok":
         failed = [f"not measured ({row.status}, see above)"] * 5
         return [*row.key, *failed, "learns XOR", f"not measured ({row.status})"]
@@ -1150,36 +593,119 @@ def section_time(summary: Summary, drawn: frozenset[str]) -> list[str]:
     shown = [g for g in summary.groups if g.status == "ok"]
     if not shown:
         return lines + [f"not measured ({summary.missing.get('runs.csv', 'no finished runs')})", ""]
-    header = ["backend", "device", "mode", "import s", "build + first epoch s", "steady-state training s", "epochs"]
+    header = ["backend", "device", "mode", "import s", "build + first epoch s", "start-up s (95% interval)",
+              "steady-state training s", "epochs"]  # fmt: skip
     rows = [
-        [*g.key, cell(g.import_s), cell(g.first_epoch_s), cell(g.training_s), cell(g.epochs, lambda x: f"{x:,}")]
+        [*g.key, cell(g.import_s), cell(g.first_epoch_s), startup_text(g), cell(g.training_s),
+         cell(g.epochs, lambda x: f"{x:,}")]
         for g in shown
-    ]
+    ]  # fmt: skip
     if "time_breakdown.png" in drawn:
         lines += ["![Where the time goes](time_breakdown.png)", ""]
-    return lines + [
+    lines += [
         md_table(header, rows),
         "",
-        f"Training is the {summary.preset} preset's epochs × the median steady-state time per epoch; import is "
-        "measured in a fresh process; build + first epoch includes tracing, compilation and warm-up.",
+        f"Medians over each row's processes. Training is the {summary.preset} preset's epochs × the median time per "
+        "epoch; import is measured in a fresh process; build + first epoch includes tracing, compilation and "
+        "warm-up.",
         "",
     ]
+    return lines + section_cache(shown) + section_memory(shown) + section_threads(shown)
+
+
+def section_cache(shown: list[Group]) -> list[str]:
+    cached = [g for g in shown if measured(g.startup_cold_cache_s) or measured(g.startup_warm_cache_s)]
+    if not cached:
+        return []
+    rows = [
+        [*g.key, cell(g.startup_cold_cache_s, why="no process started cold"),
+         cell(g.startup_warm_cache_s, why="no process started warm")]
+        for g in cached
+    ]  # fmt: skip
+    return [
+        "### Start-up with a cold and a warm compile cache",
+        "",
+        md_table([*KEY, "start-up s, cold cache", "start-up s, warm cache"], rows),
+        "",
+        "Medians over the processes that started with an empty (cold) or an already filled (warm) on-disk "
+        "compile cache (torch.compile's, for instance): what a first run on a machine costs, and what every "
+        "later one does.",
+        "",
+    ]
+
+
+def mb(x) -> str:
+    return cell(x, why="not recorded")
+
+
+def section_memory(shown: list[Group]) -> list[str]:
+    rows = [[*g.key, mb(g.rss_import_mb), mb(g.rss_build_mb), mb(g.peak_rss_mb)] for g in shown]
+    header = [*KEY, "MB after import", "MB after build", "peak MB, training included"]
+    if any(measured(g.device_peak_mb) for g in shown):
+        rows = [[*row, cell(g.device_peak_mb, why="not on a GPU")] for row, g in zip(rows, shown)]
+        header.append("device peak MB (the framework's own count)")
+    return [
+        "### Memory",
+        "",
+        md_table(header, rows),
+        "",
+        "Resident memory of the whole worker process (RSS), median over processes: after the framework's import, "
+        "after the first build, and its peak while training.",
+        "",
+    ]
+
+
+def section_threads(shown: list[Group]) -> list[str]:
+    def flag(g: Group) -> str:
+        if g.threads_exceeded is None:
+            return "not measured (no CPU ratio or thread count)"
+        threads = f"{g.threads} thread" + ("s" if g.threads != 1 else "")
+        return f"exceeds its {threads}" if g.threads_exceeded else "within its threads"
+
+    rows = [[*g.key, cell(g.threads, str), cell(g.cpu_ratio, why="not recorded"), flag(g)] for g in shown]
+    return [
+        "### Threads",
+        "",
+        md_table([*KEY, "threads", "CPU time / wall time", "flag"], rows),
+        "",
+        "CPU time / wall time of the worker process over each timed window, median over windows and processes. "
+        f"Above the row's thread count by more than {THREADS_SLACK:g}, more threads ran than the setting allows "
+        "(a framework's own pool, say), and the row is flagged.",
+        "",
+    ]
+
+
+TARGET_WORDS = {
+    "met": "met",
+    "missed": "missed",
+    "undecided": "undecided (the 95% interval spans the target)",
+    "met on the medians": "met on the medians (no interval: too few processes)",
+    "missed on the medians": "missed on the medians (no interval: too few processes)",
+}
 
 
 def target_row(t: Target) -> list[str]:
     if t.a_us is None or t.b_us is None:
         missing = " and ".join("/".join(k) for k, v in ((t.a, t.a_us), (t.b, t.b_us)) if v is None)
         return [t.what, f"≤ {t.target:g}×", f"not measured ({missing} not timed)", "not measured"]
-    ratio = f"{sig(t.a_us)} / {sig(t.b_us)} µs = {sig(t.ratio)}×"
-    return [t.what, f"≤ {t.target:g}×", ratio, "met" if t.ratio <= t.target else "missed"]
+    interval = f" ({sig(t.versus.low)}–{sig(t.versus.high)})" if t.versus and t.versus.low is not None else ""
+    ratio = f"{sig(t.a_us)} / {sig(t.b_us)} µs = {sig(t.ratio)}×{interval}"
+    return [t.what, f"≤ {t.target:g}×", ratio, TARGET_WORDS[t.verdict]]
 
 
 def section_targets(summary: Summary) -> list[str]:
     lines = ["## 5. Tuned modes: targets and the compiled floor", ""]
     if "runs.csv" in summary.missing:
         return lines + [f"not measured ({summary.missing['runs.csv']})", ""]
-    header = ["comparison (same run)", "target", "ratio", "verdict"]
-    lines += [md_table(header, [target_row(t) for t in summary.targets]), ""]
+    header = ["comparison (same run)", "target", "ratio (95% interval)", "verdict"]
+    lines += [
+        md_table(header, [target_row(t) for t in summary.targets]),
+        "",
+        "A target is met where the whole 95% interval of the ratio (over the two rows' processes) is at or below "
+        f"it, missed where the whole interval is above it; a row timed in fewer than {MIN_PROCESSES} processes (the "
+        "article presets are timed in one) has no interval, and its verdict is on the medians alone.",
+        "",
+    ]
     floor, names = summary.floor, summary.floor_names
     if floor is None:
         how = "; ".join(f"no {n} timing row; pip install '{REGISTRY[n].extra}'" for n in names)
@@ -1250,39 +776,55 @@ def write_report(out_dir: Path) -> Path:
 # ---------------------------------------------------------------- README's headline table
 
 
-def headline_name(g: Group) -> str:
-    backend, device, mode = g.key
+def headline_name(row: pd.Series) -> str:
+    backend, device, mode = row["backend"], row["device"], row["mode"]
     name = f"{backend} floor" if backend in floor_backends() else f"{backend} ({mode})"
     return name if device == "cpu" else f"{name} on {device}"
 
 
-def headline_rows(summary: Summary) -> list[list[str]]:
-    rows = []
-    for g in sorted((g for g in summary.groups if measured(g.us)), key=lambda g: g.us):
-        backend, device, mode = g.key
-        us = f"{sig(g.us)}; {cell(g.us_min, why='not timed')}"
-        bare = summary.bare_us.get((backend, device))
-        if mode == "idiomatic" and bare is not None:
-            us += f" ({sig(bare)} for the article's own code, timed bare)"
-        solved = f"{g.solved}/{g.seeds}{borrowed(g)}" if g.seeds else "not measured (no seeds)"
-        rows.append([headline_name(g), us, cell(g.startup_s, why="not timed"), solved])
-    return rows
+def headline_figure(x, low, high) -> str:
+    """A median and its interval from summary.csv's cells; the median alone where there is no interval."""
+    x, low, high = as_float(x), as_float(low), as_float(high)
+    if x is None:
+        return "not measured (not timed)"
+    return f"{sig(x)} ({sig(low)}–{sig(high)})" if low is not None and high is not None else sig(x)
+
+
+def headline_cells(row: pd.Series, bare: dict) -> list[str]:
+    us = headline_figure(row["epoch_us"], row["epoch_us_ci_low"], row["epoch_us_ci_high"])
+    if row["mode"] == "idiomatic" and (row["backend"], row["device"]) in bare:
+        us += f"; {sig(bare[row['backend'], row['device']])} for the article's own code, timed bare"
+    startup = headline_figure(row["startup_s"], row["startup_ci_low"], row["startup_ci_high"])
+    seeds, success = as_float(row["seeds"]), as_float(row["success"])
+    mark = f" (from {row['borrowed_from']})" if row["borrowed_from"] else ""
+    solved = f"{int(success)}/{int(seeds)}{mark}" if seeds and success is not None else "not measured (no seeds)"
+    return [headline_name(row), us, startup, solved]
 
 
 def headline(out_dir: Path) -> str:
-    """README's headline table, rendered from a run's folder: one row per timed backend and mode, fastest first."""
-    summary = summarise(load(out_dir, curves=False, sweep=False))
-    if "runs.csv" in summary.missing:
-        raise ValueError(f"no headline table: {summary.missing['runs.csv']}")
-    seeds = {g.seeds for g in summary.groups if measured(g.us)}
-    solved = f"solved, {seeds.pop()} seeds" if len(seeds) == 1 else "solved"
+    """README's headline table, from a run's summary.csv (computed from runs.csv where the run has none):
+    one row per timed backend and mode of the matched preset, fastest first."""
+    rows, why = read_summary(Path(out_dir))
+    if rows is None:
+        raise ValueError(f"no headline table: {why}")
+    rows = rows.assign(epoch_us=pd.to_numeric(rows["epoch_us"], errors="coerce"))
+    bare = rows[(rows["preset"] == "article-bare") & rows["epoch_us"].notna()]
+    bare = {(b, d): us for b, d, us in zip(bare["backend"], bare["device"], bare["epoch_us"])}
+    timed = rows[(rows["preset"] == "matched") & rows["epoch_us"].notna()].sort_values("epoch_us", kind="stable")
+    seeds = {int(s) for s in pd.to_numeric(timed["seeds"], errors="coerce").dropna()}
+    processes = {int(p) for p in pd.to_numeric(timed["processes"], errors="coerce").dropna()}
+    over, interval = "median over processes", "95% interval"
+    if processes == {1}:
+        over, interval = "median", "one process: no interval"
+    elif len(processes) == 1:
+        over = f"median over {processes.pop()} processes"
     header = [
         "backend (mode)",
-        f"µs per epoch, {summary.preset} preset (median; fastest window)",
-        "start-up s (import + build + first epoch)",
-        solved,
+        f"µs per epoch, matched preset ({over}; {interval})",
+        f"start-up s (import + build + first epoch; {interval})",
+        f"solved, {seeds.pop()} seeds" if len(seeds) == 1 else "solved",
     ]
-    return md_table(header, headline_rows(summary))
+    return md_table(header, [headline_cells(row, bare) for _, row in timed.iterrows()])
 
 
 def update_readme(readme: Path, out_dir: Path) -> bool:

@@ -1,5 +1,5 @@
-"""README's headline table is rendered from a results folder, between marker comments, and the
-committed README agrees with the committed results/."""
+"""README's headline table is rendered from a results folder's summary.csv, between marker comments, and
+the committed README agrees with the committed results/."""
 
 from __future__ import annotations
 
@@ -23,18 +23,42 @@ def fixture_run(tmp_path_factory) -> Path:
     return write_fixture(tmp_path_factory.mktemp("fixture"))
 
 
-def test_the_headline_lists_every_timed_mode_fastest_first_with_the_tables_numbers(fixture_run):
+def test_the_headline_lists_every_timed_mode_fastest_first_with_summary_csvs_numbers(fixture_run):
     table = headline(fixture_run).splitlines()
-    assert table[0].startswith("| backend (mode) | µs per epoch, matched preset (median; fastest window) |")
-    assert table[0].endswith("| solved, 6 seeds |")
+    assert table[0] == (
+        "| backend (mode) | µs per epoch, matched preset (median over 5 processes; 95% interval) "
+        "| start-up s (import + build + first epoch; 95% interval) | solved, 6 seeds |"
+    )
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
-    runs = pd.read_csv(fixture_run / "runs.csv")
-    timing = runs[(runs["role"] == "timing") & (runs["preset"] == "matched")].sort_values("epoch_us_median")
-    assert [r[0] for r in rows] == [f"{b} ({m})" for b, m in zip(timing["backend"], timing["mode"])]
-    for row, (_, run) in zip(rows, timing.iterrows()):
-        assert row[1] == f"{sig(run['epoch_us_median'])}; {sig(run['epoch_us_min'])}"
-        assert row[2] == sig(run["import_s"] + run["first_epoch_s"])
+    summary = pd.read_csv(fixture_run / "summary.csv")
+    timed = summary[(summary["preset"] == "matched") & summary["epoch_us"].notna()].sort_values("epoch_us")
+    assert [r[0] for r in rows] == [f"{b} ({m})" for b, m in zip(timed["backend"], timed["mode"])]
+    for row, (_, s) in zip(rows, timed.iterrows()):
+        assert row[1] == f"{sig(s['epoch_us'])} ({sig(s['epoch_us_ci_low'])}–{sig(s['epoch_us_ci_high'])})"
+        assert row[2] == f"{sig(s['startup_s'])} ({sig(s['startup_ci_low'])}–{sig(s['startup_ci_high'])})"
+        lender = f" (from {s['borrowed_from']})" if isinstance(s["borrowed_from"], str) else ""
+        assert row[3] == f"{int(s['success'])}/{int(s['seeds'])}{lender}"
     assert dict((r[0], r[3]) for r in rows)["keras (idiomatic)"] == "5/6 (from tuned)"
+
+
+def test_the_headline_reads_summary_csv_and_computes_it_only_for_a_run_without_one(fixture_run, tmp_path):
+    for name in ("runs.csv", "timings.csv", "summary.csv"):
+        (tmp_path / name).write_bytes((fixture_run / name).read_bytes())
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    summary.loc[(summary["backend"] == "numpy") & (summary["mode"] == "tuned"), "epoch_us"] = 11.5
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    assert "| numpy (tuned) | 11.5 (" in headline(tmp_path)
+    (tmp_path / "summary.csv").unlink()
+    assert headline(tmp_path) == headline(fixture_run)
+
+
+def test_a_run_timed_in_one_process_has_a_headline_without_intervals(fixture_run, tmp_path):
+    runs = pd.read_csv(fixture_run / "runs.csv")
+    runs = runs[~((runs["role"] == "timing") & (runs["preset"] == "matched") & (runs["process"] > 0))]
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    table = headline(tmp_path).splitlines()
+    assert "(median; one process: no interval)" in table[0]
+    assert "–" not in "".join(table[2:])
 
 
 def test_update_readme_replaces_only_the_marked_block_and_is_idempotent(fixture_run, tmp_path):
