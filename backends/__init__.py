@@ -45,6 +45,7 @@ class BackendSpec:
     distributions: tuple[str, ...] = ()  # whose versions env.json records
     floor: bool = False  # the compiled reference floor, not a contender
     tuned_target: float | None = None  # the report checks tuned / idiomatic time per epoch against this
+    compile_cache_env: str | None = None  # where the framework keeps its on-disk compile cache, if it has one
 
     @property
     def trainers(self) -> dict[str, str]:
@@ -108,6 +109,7 @@ register(
         extra="xorbench[torch]",
         distributions=("torch",),
         tuned_target=0.6,
+        compile_cache_env="TORCHINDUCTOR_CACHE_DIR",
     )
 )
 register(

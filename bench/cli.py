@@ -104,6 +104,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two result folders: per row, B's time per epoch over A's with its interval, and a verdict."""
+    from .compare import main as compare
+
+    return compare(Path(args.a), Path(args.b), args.fail_above)
+
+
 def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     """The options `run` and `sweep` share."""
     all_backends, modes = ",".join(backends.BACKENDS), ",".join(backends.MODES)
@@ -126,7 +133,8 @@ def add_run(sub) -> None:
     run.add_argument("--lr", type=float, help="matched preset's learning rate (default: 2.0 for sgd, 0.01 for adam)")
     run.add_argument("--epochs", type=int, help="matched preset's epochs per run (default: 2000)")
     run.add_argument("--seeds", type=int, help="seeds for the convergence statistics (default: 20)")
-    run.add_argument("--repeats", type=int, help="timed windows per timing run (default: 10)")
+    run.add_argument("--processes", type=int, help="fresh worker processes per timed backend and mode (default: 5)")
+    run.add_argument("--repeats", type=int, help="timed windows per timing process, two lengths in turn (default: 8)")
     run.add_argument("--quick", action="store_true", help="a smoke run (about a minute): 200 epochs, 3 seeds, ...")
     run.add_argument(
         "--budget", type=float, metavar="S", help="seconds per backend and mode before runs are shortened (default: 30)"
@@ -155,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="results", metavar="DIR", help="the run's folder (default: results)")
     report.add_argument("--readme", metavar="FILE", help="also rewrite FILE's headline table from the run's tables")
     report.set_defaults(func=cmd_report)
+    compare = sub.add_parser("compare", help="two runs' results side by side: B/A per row, faster, slower or same")
+    compare.add_argument("a", metavar="A", help="the baseline results folder")
+    compare.add_argument("b", metavar="B", help="the results folder compared with it")
+    compare.add_argument("--fail-above", type=float, metavar="PCT",
+                         help="exit 1 when a row is slower by more than PCT percent, beyond the noise")  # fmt: skip
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 

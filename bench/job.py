@@ -15,7 +15,11 @@ from typing import NamedTuple
 
 @dataclass(frozen=True)
 class Job:
-    """What one worker process measures: one backend on one device, `kind` "run" or "sweep"."""
+    """What one worker process measures: one backend on one device.
+
+    kind "time": one mode's matched-preset timing in one fresh process (`process` of `processes`);
+    kind "run": the convergence seeds of every mode, and the article presets; kind "sweep": cells.
+    """
 
     kind: str
     backend: str
@@ -25,11 +29,18 @@ class Job:
     spec: dict  # the backend's BackendSpec: a worker can load a backend registered only in its parent
     repeats: int  # timed windows per timing run / per sweep cell
     window_s: float  # aim for timed windows about this long
-    # kind "run"
+    # kinds "time" and "run"
     seeds: int = 0  # convergence seeds of the matched preset: 0 .. seeds-1
-    budget_s: float = 0.0  # a mode whose full timing run or seeds would take longer is shortened / borrows
+    budget_s: float = 0.0  # a mode whose seeds or solve runs would take longer borrows / solves less
     matched: dict | None = None  # TrainConfig fields; None leaves the preset out
     article: dict | None = None
+    # kind "time"
+    process: int = 0  # which of the row's fresh processes this is; its solve runs train seed `process`
+    start_order: int = 0  # this process's place among all the run's processes, as started
+    solve: bool = True  # train to solved (cold, then warm) in this process
+    compile_cache: str = ""  # the on-disk compile cache this process starts with: cold | warm | ""
+    # kind "run": what training every seed of each mode would take (from the time jobs), for borrowing
+    costs: dict | None = None
     # kind "sweep"
     hidden: tuple[int, ...] = ()
     batch: tuple[int, ...] = ()
@@ -59,14 +70,15 @@ class CellKey(NamedTuple):
 
 def planned(job: Job) -> list:
     """Every row the job reports, in the order the worker measures them."""
+    if job.kind == "time":
+        return [RunKey(job.modes[0], "matched", job.process, "timing")]
     return planned_cells(job) if job.kind == "sweep" else planned_runs(job)
 
 
 def planned_runs(job: Job) -> list[RunKey]:
-    """Timing runs of every mode first (they decide who borrows convergence), then seeds, then the article."""
+    """The convergence seeds of every mode, then the article presets."""
     keys = []
     if job.matched is not None:
-        keys += [RunKey(mode, "matched", job.matched["seed"], "timing") for mode in job.modes]
         keys += [RunKey(mode, "matched", seed, "convergence") for mode in job.modes for seed in range(job.seeds)]
     if job.article is not None and "idiomatic" in job.modes:
         keys.append(RunKey("idiomatic", "article", job.article["seed"], "timing"))

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,14 +30,18 @@ from .job import Job, planned
 WORKER = "xorbench.bench.worker"
 
 
-def worker_env(threads: int) -> dict[str, str]:
+def worker_env(job: Job, caches: Path) -> dict[str, str]:
+    """The worker's environment: threads pinned, and for a backend with an on-disk compile cache, a
+    cache the run controls: `caches`/shared, filled by the first process and found full by "warm"
+    ones, or a new empty folder for a "cold" one after the first."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Start-up is measured cold: torch.compile's on-disk caches would let a second run start
-    # several seconds faster than a first one on a fresh machine.
-    env.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[name] = str(threads)  # pools sized at start-up; backends.set_threads pins the rest
+        env[name] = str(job.threads)  # pools sized at start-up; backends.set_threads pins the rest
+    variable = job.spec.get("compile_cache_env")
+    if variable:
+        fresh = job.compile_cache == "cold" and job.process > 0
+        env[variable] = str(caches / (f"cold-{job.start_order}" if fresh else "shared"))
     return env
 
 
@@ -58,30 +62,39 @@ def last_line(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def run_worker(job: Job, timeout_s: float, on_event: Callable[[dict], None]) -> tuple[bool, str]:
+def run_worker(job: Job, timeout_s: float, on_event: Callable[[dict], None], caches: Path) -> tuple[bool, str]:
     """Run one worker to the end; call on_event(event) for each event. Return (finished, why not)."""
     with tempfile.NamedTemporaryFile(prefix=f"xorbench-{job.backend}-{job.device}-", suffix=".log") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            env=worker_env(job.threads), text=True, bufsize=1,
+            env=worker_env(job, caches), text=True, bufsize=1,
         )  # fmt: skip
         lines: queue.Queue = queue.Queue()
         reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put(None)], daemon=True)
         reader.start()
+        ended = False  # the worker closed its output: let it exit by itself rather than kill it
         try:
             proc.stdin.write(job.to_json() + "\n")
             proc.stdin.flush()
             finished, why = follow(proc, lines, time.monotonic() + timeout_s, timeout_s, on_event)
+            ended = not why
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            code = proc.wait()
+            code = stop(proc, grace_s=5 if ended else 0)
             reader.join(timeout=5)
         if not finished:
             why = why or f"worker {describe_exit(code)}"
             stderr = last_line(Path(log.name))
             why += f"; last stderr line: {stderr}" if stderr else ""
         return finished, why
+
+
+def stop(proc, grace_s: float) -> int:
+    """The worker's exit status, killing it if it has not exited within grace_s."""
+    try:
+        return proc.wait(timeout=grace_s) if grace_s else proc.wait(timeout=0.01)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def follow(proc, lines: queue.Queue, deadline: float, timeout_s: float, on_event) -> tuple[bool, str]:
@@ -138,26 +151,28 @@ class Manager:
         self.timeout_s, self.save_row, self.placeholder = timeout_s, save_row, placeholder
         self.console = console or Console(stderr=True)
 
-    def execute(self, jobs: list[Job]) -> bool:
-        """Run every job; True when interrupted (SIGINT or SIGTERM), everything finished kept."""
+    def execute(self, jobs: Iterable[Job], total: int) -> bool:
+        """Run every job (`jobs` may be built as earlier ones finish; `total` rows in all); True when
+        interrupted (SIGINT or SIGTERM), everything finished kept."""
         previous = signal.signal(signal.SIGTERM, _interrupt)
         progress = Progress(
             SpinnerColumn(), TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=self.console, refresh_per_second=4,
         )  # fmt: skip
         try:
-            with progress:
-                task = progress.add_task("starting", total=sum(len(planned(job)) for job in jobs))
+            with progress, tempfile.TemporaryDirectory(prefix="xorbench-caches-") as caches:
+                task = progress.add_task("starting", total=total)
                 for job in jobs:
-                    self.run_job(job, progress, task)
+                    self.run_job(job, progress, task, Path(caches))
         except KeyboardInterrupt:
             return True
         finally:
             signal.signal(signal.SIGTERM, previous)
         return False
 
-    def run_job(self, job: Job, progress: Progress, task) -> Outcome:
-        outcome, label, started = Outcome(job), f"{job.backend}/{job.device}", time.perf_counter()
+    def run_job(self, job: Job, progress: Progress, task, caches: Path) -> Outcome:
+        outcome, started = Outcome(job), time.perf_counter()
+        label = f"{job.backend}/{job.device}" + (f"/{job.modes[0]} #{job.process + 1}" if job.kind == "time" else "")
         progress.update(task, description=f"{label} · importing")
 
         def on_event(event: dict) -> None:
@@ -171,7 +186,7 @@ class Manager:
                 outcome.done.add(self.save_row(event))
                 progress.advance(task)
 
-        finished, outcome.why = run_worker(job, self.timeout_s, on_event)
+        finished, outcome.why = run_worker(job, self.timeout_s, on_event, caches)
         for key in outcome.missing:
             self.placeholder(outcome, key)
             progress.advance(task)

@@ -193,3 +193,54 @@ def extrapolate(largest: tuple[int, float] | None, overhead_s: float, work: int)
         return None
     known_work, known_s = largest
     return overhead_s + max(0.0, known_s - overhead_s) * work / known_work
+
+
+@dataclass
+class Window:
+    epochs: int
+    seconds: float
+    cpu_ratio: float  # process CPU time / wall time during the window
+
+
+def timed_window(trainer, epochs: int, clock: Clock = timed_fit, cpu=time.process_time) -> Window:
+    """One timed fit(epochs) call, with the process's CPU time over it (threads actually used)."""
+    cpu_start = cpu()
+    seconds, _ = clock(trainer, epochs)
+    return Window(epochs, seconds, (cpu() - cpu_start) / seconds if seconds > 0 else float("nan"))
+
+
+def solve_run(trainer, config, budget_s: float, clock: Clock = timed_fit) -> Measured:
+    """Set up and train in CHUNKS fit() calls until solved, config.epochs, or budget_s of training."""
+    start = time.perf_counter()
+    trainer.setup(config)
+    run = Measured(setup_s=time.perf_counter() - start)
+    run.first_epoch_s = run.setup_s + run.fit(trainer, 1, clock)
+    chunk = math.ceil(config.epochs / CHUNKS)
+    while run.epochs < config.epochs and not solved_in(run.losses[-1]) and run.train_s < budget_s:
+        run.fit(trainer, min(chunk, config.epochs - run.epochs), clock)
+    return finish(trainer, config, run)
+
+
+def window_lengths(per_epoch_s: float, window_s: float, epochs: int) -> tuple[int, int]:
+    """(short, long) epochs per window: long lasts about window_s (at most one run), short a quarter of it.
+
+    Two lengths let fit(W) seconds = a + b * W separate the cost of a call (a) from an epoch's (b)."""
+    long = max(4, min(epochs - 1, round(window_s / max(per_epoch_s, 1e-9))))  # after a set-up's warm-up epoch
+    return max(1, long // 4), long
+
+
+def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clock = timed_fit) -> tuple[list, int]:
+    """`count` timed windows, short and long in turn, on a trainer set up for config; (windows, replays).
+
+    A window that would run past config.epochs starts a replay instead: set up again (untimed) from
+    the initial weights and a warm-up epoch, so every window trains inside the run it times."""
+    windows, replays, trained = [], 0, config.epochs  # trained: epochs since the last set-up; force one first
+    for i in range(count):
+        epochs = lengths[i % 2]
+        if trained + epochs > config.epochs:
+            trainer.setup(config)
+            clock(trainer, 1)
+            trained, replays = 1, replays + 1
+        windows.append(timed_window(trainer, epochs, clock))
+        trained += epochs
+    return windows, replays - 1

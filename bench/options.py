@@ -40,6 +40,7 @@ class Options:
     lr: float | None = None
     epochs: int | None = None  # matched preset; None: its 2000
     seeds: int = 20
+    processes: int = 5  # fresh worker processes per timed row
     budget_s: float = 30.0  # per backend and mode: longer full runs are shortened or borrow convergence
     article_scale: float = 1.0  # --quick shortens the article's runs
     report: bool = True
@@ -63,11 +64,19 @@ class Options:
 
 
 DEFAULTS = {
-    "run": {"timeout_s": 300.0, "repeats": 10, "window_s": 1.0},
+    "run": {"timeout_s": 300.0, "repeats": 8, "window_s": 0.2},
     "sweep": {"timeout_s": 240.0, "repeats": 3, "window_s": 0.1},
 }
 QUICK = {
-    "run": {"epochs": 200, "seeds": 3, "repeats": 3, "budget_s": 3.0, "window_s": 0.1, "article_scale": 0.1},
+    "run": {
+        "epochs": 200,
+        "seeds": 3,
+        "processes": 2,
+        "repeats": 4,
+        "budget_s": 3.0,
+        "window_s": 0.05,
+        "article_scale": 0.1,
+    },
     "sweep": {"repeats": 2, "window_s": 0.05, "cell_cap_s": 0.3, "hidden": (4, 64, 1024), "batch": (4, 4096)},
 }
 FLAGS = {"timeout_s": "--timeout", "budget_s": "--budget", "window_s": "window", "article_scale": "article scale",
@@ -103,7 +112,7 @@ def integers(text: str, name: str) -> tuple[int, ...]:
 def check(options: Options) -> None:
     """Raise ValueError, naming the flag, for anything that would fail later. Does no work."""
     check_selection(options)
-    for name in ("threads", "repeats", "seeds"):
+    for name in ("threads", "repeats", "seeds", "processes"):
         check_count(name, getattr(options, name))
     for name in ("timeout_s", "window_s", "budget_s", "article_scale", "cell_cap_s"):
         if not getattr(options, name) > 0:

@@ -44,17 +44,58 @@ def devices(options: Options) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def jobs(options: Options) -> list[Job]:
-    """One job per backend and device, in the order given; none where nothing is planned."""
+def jobs(options: Options, costs: dict | None = None) -> list[Job]:
+    """Every job of a run or sweep, in the order started: for a run, the timing processes round-robin
+    across rows (A B C A B C ...), so a slow spell of the machine falls on every row alike, then one
+    convergence-and-article job per backend and device. `costs`: see run_jobs."""
+    if options.command == "sweep":
+        return [job for job in per_device(options, "sweep") if planned(job)]
+    return time_jobs(options) + run_jobs(options, costs or {})
+
+
+def per_device(options: Options, kind: str, modes: tuple[str, ...] | None = None) -> list[Job]:
+    """One job of `kind` per backend and device (for every chosen mode the backend offers)."""
     found = []
     for name in options.names:
-        modes = tuple(m for m in options.modes if m in registry.modes_of(name))
-        common = dict(modes=modes, threads=options.threads, spec=dataclasses.asdict(registry.spec(name)),
+        offered = tuple(m for m in modes or options.modes if m in registry.modes_of(name))
+        common = dict(modes=offered, threads=options.threads, spec=dataclasses.asdict(registry.spec(name)),
                       repeats=options.repeats, window_s=options.window_s)  # fmt: skip
-        for device in devices(options) if modes else ():
-            job = Job(options.command, name, device, **common, **kind_fields(options, name))
-            if planned(job):  # e.g. the numba floor has no article snippet
-                found.append(job)
+        found += [Job(kind, name, device, **common, **kind_fields(options, name)) for device in devices(options)]
+    return [job for job in found if job.modes]
+
+
+def time_jobs(options: Options) -> list[Job]:
+    """One job per process and timed row (backend x device x mode), rows interleaved round-robin."""
+    if options.preset not in ("matched", "all"):
+        return []
+    rows = [(job, mode) for job in per_device(options, "time") for mode in job.modes]
+    found = []
+    for process in range(options.processes):
+        for job, mode in rows:
+            cache = compile_cache(job, process)
+            found.append(dataclasses.replace(job, modes=(mode,), process=process, start_order=len(found),
+                                             compile_cache=cache))  # fmt: skip
+    return found
+
+
+def compile_cache(job: Job, process: int) -> str:
+    """The on-disk compile cache a timing process starts with, for backends that have one: the first
+    process fills the shared cache (cold), odd processes find it full (warm), even ones start empty."""
+    if not job.spec.get("compile_cache_env"):
+        return ""
+    return "warm" if process % 2 else "cold"
+
+
+def run_jobs(options: Options, costs: dict[tuple[str, str], dict[str, float]]) -> list[Job]:
+    """One job per backend and device for the convergence seeds and the article presets.
+
+    `costs[(backend, device)][mode]`: what training every seed of that mode would take, from the
+    timing processes; a mode over the budget borrows its statistics from the cheapest one within it."""
+    found = []
+    for job in per_device(options, "run"):
+        job = dataclasses.replace(job, costs=costs.get((job.backend, job.device)) or {})
+        if planned(job):  # e.g. the numba floor has no article snippet
+            found.append(job)
     return found
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2  # 2: runs.csv gained the columns after `outputs`; curves.csv became curves.csv.gz
+SCHEMA_VERSION = 3  # 2: runs.csv gained windows .. stop_reason; curves.csv.gz. 3: per-process timing, summary.csv
 STATUSES = ("ok", "diverged", "skipped", "error")
 ROLES = ("timing", "convergence")
 CURVES = "curves.csv.gz"
@@ -57,6 +57,58 @@ class RunRow:
     borrow_difference: float | None = None  # max relative difference of this mode's and borrowed_from's seed-0 curves
     stopped_at_epoch: int | None = None  # where a timing run stopped short of its epochs
     stop_reason: str | None = None  # solved | budget
+    # Timing rows: one per fresh worker process (schema 3). `seed` is the seed its solve runs trained.
+    process: int | None = None  # 0 .. processes-1 within this backend x device x mode
+    start_order: int | None = None  # when this process started among all of the run's processes (0, 1, ...)
+    epoch_us: float | None = None  # b of fit(W) seconds = a + b * W over this process's windows, in µs
+    call_us: float | None = None  # a: the fixed cost of one fit() call, in µs
+    startup_s: float | None = None  # import + build + first epoch in this fresh process
+    compile_cache: str | None = None  # the on-disk compile cache this process started with: cold | warm | ""
+    time_to_solve_cold_s: float | None = None  # fresh process: build + training until solved (import apart)
+    time_to_solve_warm_s: float | None = None  # compiled already: training only, until solved
+    rss_import_mb: float | None = None  # resident memory after the framework's import
+    rss_build_mb: float | None = None  # ... after the first build
+    peak_rss_mb: float | None = None  # the process's peak resident memory, training included
+    device_peak_mb: float | None = None  # the framework's peak device memory (GPU only)
+    cpu_ratio: float | None = None  # process CPU time / wall time over the timed windows (median)
+    # Convergence rows of a mode whose statistics are borrowed: what of its own curve was compared
+    borrow_checked_seeds: int | None = None
+    borrow_checked_epochs: int | None = None
+
+
+@dataclass(kw_only=True)
+class SummaryRow:
+    """summary.csv: one row per backend x device x mode x preset, over its processes and seeds.
+
+    Figures are medians over processes; *_ci_low/_high a 95% bootstrap interval of that median."""
+
+    schema_version: int = SCHEMA_VERSION
+    backend: str
+    device: str
+    mode: str
+    preset: str
+    processes: int | None = None  # timing processes that finished ok
+    epoch_us: float | None = None
+    epoch_us_ci_low: float | None = None
+    epoch_us_ci_high: float | None = None
+    call_us: float | None = None
+    startup_s: float | None = None
+    startup_ci_low: float | None = None
+    startup_ci_high: float | None = None
+    startup_cold_cache_s: float | None = None
+    startup_warm_cache_s: float | None = None
+    time_to_solve_cold_s: float | None = None
+    time_to_solve_cold_n: int | None = None
+    time_to_solve_warm_s: float | None = None
+    time_to_solve_warm_n: int | None = None
+    success: int | None = None  # seeds solved
+    seeds: int | None = None
+    epochs_to_solve: float | None = None  # median over solved seeds
+    peak_rss_mb: float | None = None
+    cpu_ratio: float | None = None
+    threads: int | None = None
+    threads_exceeded: bool | None = None  # cpu_ratio > threads + 0.25
+    borrowed_from: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -100,6 +152,8 @@ class TimingRow:
     repeat: int
     window_epochs: int | None
     epoch_us: float
+    process: int | None = None  # the timing process (runs.csv `process`) this window came from
+    cpu_ratio: float | None = None  # process CPU time / wall time during this window
 
 
 @dataclass(kw_only=True)
@@ -132,13 +186,15 @@ def kinds(row_type: type) -> dict[str, str]:
 
 RUN_COLUMNS = columns(RunRow)
 SWEEP_COLUMNS = columns(SweepRow)
+SUMMARY_COLUMNS = columns(SummaryRow)
 TIMING_COLUMNS = columns(TimingRow)
 CURVE_COLUMNS = columns(CurveRow)
 ENV_KEYS = [
     "schema_version", "timestamp", "command", "git_commit", "cpu_model", "cores", "memory_gb", "os", "python",
     "frameworks", "blas", "gpu", "threads",
 ]  # fmt: skip
-TABLES = {"runs.csv": RunRow, "timings.csv": TimingRow, CURVES: CurveRow, "sweep.csv": SweepRow}
+TABLES = {"runs.csv": RunRow, "timings.csv": TimingRow, CURVES: CurveRow, "sweep.csv": SweepRow,
+          "summary.csv": SummaryRow}  # fmt: skip
 
 
 def make_row(row_type: type, row: dict | object):

@@ -4,18 +4,20 @@ every finished row in the tables, fill the rows that never came, print the summa
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+from collections.abc import Iterator
 
 from rich.console import Console
 from rich.table import Table
 
 from .. import backends as registry
 from . import env as environment
-from .job import CellKey, RunKey
+from .job import CellKey, Job, RunKey, planned
 from .manager import Manager, Outcome
 from .options import Options
-from .plan import jobs
+from .plan import jobs, run_jobs, time_jobs
 from .rows import RunRow, SweepRow
 from .tables import Tables, write_env
 
@@ -30,9 +32,10 @@ def execute(options: Options) -> int:
     tables.save()  # fresh, empty tables: nothing of an earlier run survives
     save, fill = (save_run, fill_run) if options.command == "run" else (save_cell, fill_cell)
     manager = Manager(options.timeout_s, lambda event: save(tables, event), lambda o, key: fill(tables, o, key))
+    total = sum(len(planned(job)) for job in jobs(options))
     interrupted = True  # until the manager returns
     try:
-        interrupted = manager.execute(jobs(options))
+        interrupted = manager.execute(scheduled(options, tables), total)
     finally:
         tables.save()
         if options.command == "run":
@@ -43,12 +46,50 @@ def execute(options: Options) -> int:
         print(f"xorbench: interrupted; the {done} finished rows are saved in {out}", file=sys.stderr)
         return 130
     if options.command == "run":
+        from .summary import write_summary
+
+        write_summary(out)
         print_run_summary(tables.runs, Console() if sys.stdout.isatty() else Console(width=120))
     else:
         print_sweep_summary(tables.cells)
     print(f"{'tables' if options.command == 'run' else 'sweep.csv'} written to {out}/ in "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     return 0
+
+
+def scheduled(options: Options, tables: Tables) -> Iterator[Job]:
+    """The jobs in order, each decided as late as possible from what the tables hold by then: a timing
+    process trains to solved only while its row's solve runs fit the budget, and the convergence jobs
+    learn what each mode's seeds would cost."""
+    if options.command == "sweep":
+        yield from jobs(options)
+        return
+    for job in time_jobs(options):
+        spent = [r.time_to_solve_cold_s + (r.time_to_solve_warm_s or 0) for r in timing_rows(tables, job)
+                 if r.time_to_solve_cold_s is not None]  # fmt: skip
+        yield dataclasses.replace(job, solve=job.process == 0 or sum(spent) + max(spent, default=0) <= job.budget_s)
+    yield from run_jobs(options, seed_costs(tables, options))
+
+
+def timing_rows(tables: Tables, job: Job) -> list[RunRow]:
+    return [r for r in tables.runs if (r.backend, r.device, r.mode, r.role) == (job.backend, job.device,
+            job.modes[0], "timing") and r.preset == "matched" and r.status == "ok"]  # fmt: skip
+
+
+def seed_costs(tables: Tables, options: Options) -> dict[tuple[str, str], dict[str, float]]:
+    """(backend, device) -> mode -> seconds to train every convergence seed in full, from the timing rows."""
+    from .stats import median
+
+    costs: dict[tuple[str, str], dict[str, float]] = {}
+    for row in tables.runs:
+        if row.role == "timing" and row.preset == "matched" and row.status == "ok" and row.epoch_us is not None:
+            costs.setdefault((row.backend, row.device), {}).setdefault(row.mode, []).append(row.epoch_us)
+    return {key: {mode: options.seeds * row_epochs(options) * median(us) * 1e-6 for mode, us in modes.items()}
+            for key, modes in costs.items()}  # fmt: skip
+
+
+def row_epochs(options: Options) -> int:
+    return options.epochs or registry.TrainConfig().epochs
 
 
 def save_run(tables: Tables, event: dict) -> RunKey:
@@ -71,6 +112,7 @@ def fill_run(tables: Tables, outcome: Outcome, key: RunKey) -> None:
         backend=job.backend, framework_version=outcome.framework_version, device=job.device, mode=key.mode,
         preset=key.preset, optimizer=config.optimizer, lr=config.lr, epochs=config.epochs, seed=config.seed,
         dtype=config.dtype, init=config.init, threads=job.threads, status=status, reason=reason, role=key.role,
+        **({"process": job.process, "start_order": job.start_order} if job.kind == "time" else {}),
     ))  # fmt: skip
     tables.save()
 
@@ -90,29 +132,33 @@ def number(x: float) -> str:
 
 
 def print_run_summary(rows: list[RunRow], console: Console) -> None:
-    """Per backend, device and mode of the matched preset: its timing run and its convergence seeds."""
+    """Per backend, device and mode of the matched preset: its timing processes and its convergence seeds."""
+    from .stats import median
+
     table = Table(title="matched preset", title_justify="left")
-    for column in ("backend", "device", "mode", "µs/epoch", "IQR", "start s", "solved", "epochs", "status"):
+    for column in ("backend", "device", "mode", "µs/epoch", "processes", "start s", "solved", "epochs", "status"):
         table.add_column(column, justify="left" if column in ("backend", "device", "mode", "status") else "right")
     matched = [r for r in rows if r.preset == "matched"]
     for key in dict.fromkeys((r.backend, r.device, r.mode) for r in matched):
         group = [r for r in matched if (r.backend, r.device, r.mode) == key]
-        timing = next((r for r in group if r.role == "timing" and r.epoch_us_median is not None), None)
+        timed = [r for r in group if r.role == "timing" and r.epoch_us is not None]
         seeds = [r for r in group if r.role == "convergence" and r.status in ("ok", "diverged")]
         solved = sorted(r.epoch_solved for r in seeds if r.solved)
+        us, start = median([r.epoch_us for r in timed]), median([r.startup_s for r in timed])
         table.add_row(
             *key,
-            number(timing.epoch_us_median) if timing else "-",
-            number(timing.epoch_us_iqr) if timing else "-",
-            f"{timing.import_s + timing.first_epoch_s:.2f}" if timing else "-",
+            number(us) if us is not None else "-",
+            str(len(timed)),
+            f"{start:.2f}" if start is not None else "-",
             solved_text(seeds, solved),
             str(solved[len(solved) // 2]) if solved else "-",
             "/".join(sorted({r.status for r in group})),
         )
     console.print(table)
     console.print(
-        "µs/epoch: median of the timed windows (IQR); start: import + build + first epoch; "
-        f"solved: convergence seeds reaching loss < {registry.LOSS_TARGET:g}; epochs: median epochs to solve"
+        "µs/epoch: per-epoch cost b of fit(W) = a + b·W, median over the timing processes; start: import + build + "
+        f"first epoch (median); solved: convergence seeds reaching loss < {registry.LOSS_TARGET:g}; epochs: median "
+        "epochs to solve. Intervals and claims: REPORT.md"
     )
 
 

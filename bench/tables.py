@@ -100,8 +100,8 @@ class Tables:
             # A later, longer run of the same seed (seed 0 trained in full after a shortened
             # timing run) replaces the earlier curve: the curves table keeps one curve per run key.
             self.curves[(*key, row.seed)] = curve_text((*key, row.seed), curve)
-        for repeat, epoch_us in enumerate(timings or []):
-            self.timings.append(TimingRow(**dict(zip(TIMING_COLUMNS, (*key, repeat, row.window_epochs, epoch_us)))))
+        for repeat, window in enumerate(timings or []):  # {window_epochs, epoch_us[, cpu_ratio]} per timed window
+            self.timings.append(TimingRow(**dict(zip(TIMING_COLUMNS, (*key, repeat))), process=row.process, **window))
         return row
 
     def add_cell(self, row: dict | SweepRow) -> SweepRow:

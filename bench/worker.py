@@ -9,7 +9,8 @@ A job is of kind "run" (timing, convergence and article runs: RunSession) or "sw
 sweep_cells); both measure with bench/measure.py's functions and follow the job's plan.
 
 Test hooks: XORBENCH_TEST_CRASH=<backend> makes that backend's worker die of SIGSEGV, and
-XORBENCH_TEST_HANG=<backend> makes it sleep forever, right after its first finished row.
+XORBENCH_TEST_HANG=<backend> makes it sleep forever, right after its first finished row;
+XORBENCH_TEST_SLOW=<backend>:<process> slows one timing process down.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import os
 import sys
 import time
 
-from .job import CellKey, Job, RunKey, planned_cells, planned_runs
+from .job import CellKey, Job, RunKey, planned, planned_cells, planned_runs
 from .rows import RunRow, SweepRow
 
 # Where a cheap mode's curve stands in for an expensive mode's convergence statistics, this
 # run's seed-0 curves of the two modes must agree this closely (the tests pin 2e-5 / 1e-4).
 BORROW_RTOL = 1e-3
+CHECK_SEEDS = 3  # a borrowing mode's own curves are compared with the lender's on this many seeds
 EXTRAPOLATE_FROM_S = 0.01  # a sweep cell's epoch must take this long to predict a bigger cell's
 
 
@@ -69,7 +71,7 @@ def one_line(error: BaseException) -> str:
 
 
 class RunSession:
-    """The "run" kind: every planned run of one backend on one device, in the plan's order."""
+    """Kinds "time" and "run" of one backend on one device: rows of runs.csv, in the plan's order."""
 
     def __init__(self, job: Job, channel: Channel, module, import_s: float):
         from .. import backends
@@ -78,19 +80,14 @@ class RunSession:
         self.backends = backends
         self.version = module.framework_version()
         self.device_name = module.device_name(job.device)
-        self.timing: dict[str, object] = {}  # mode -> its matched timing run (measure.Measured), None if failed
         self.seeds: dict[tuple[str, int], RunRow] = {}  # (mode, seed) -> its own convergence row
+        self.curves: dict[tuple[str, int], object] = {}  # (mode, seed) -> its own loss curve
 
     def run(self) -> None:
         from .measure import convergence_sources
 
         keys = planned_runs(self.job)
-        for key in keys:
-            if key.preset == "matched" and key.role == "timing":
-                self.progress(key, "timing")
-                self.timing[key.mode] = self.timed(key, self.config(key), force_full=False)
-        cost = {m: self.seeds_cost(run) for m, run in self.timing.items() if run is not None}
-        sources = convergence_sources(cost, self.job.budget_s)
+        sources = convergence_sources(self.job.costs or {}, self.job.budget_s)
         converge = [k for k in keys if k.role == "convergence"]
         for key in sorted(converge, key=lambda k: k.mode in sources):  # the sources train first
             self.progress(key, f"seed {key.seed + 1}/{self.job.seeds}")
@@ -98,7 +95,7 @@ class RunSession:
         for key in keys:
             if key.preset.startswith("article"):
                 self.progress(key, "the article's own loop, bare" if key.preset == "article-bare" else "")
-                self.bare_article(key) if key.preset == "article-bare" else self.timed(key, self.config(key), True)
+                self.bare_article(key) if key.preset == "article-bare" else self.timed(key, self.config(key))
 
     # -------------------------------------------------------------- the runs
 
@@ -109,19 +106,75 @@ class RunSession:
     def trainer(self, mode: str):
         return self.backends.get_trainer(self.job.backend, self.job.device, mode)
 
-    def seeds_cost(self, run) -> float:
-        """What training every seed of this mode in full would take, builds and compiles aside."""
-        from .stats import summarise
+    def time_process(self, rss_import_mb: float) -> None:
+        """Kind "time": start-up, the solve runs (cold, then warm) and two-length windows, in this fresh process."""
+        from .measure import timed_fit, window_lengths, windows_of
 
-        return self.job.seeds * self.job.matched["epochs"] * summarise(run.repeats_us).median * 1e-6
+        job, key = self.job, planned(self.job)[0]
+        config = self.config(key)
+        self.progress(key, f"process {job.process + 1}")
+        try:
+            trainer = slowed(self.trainer(key.mode), f"{job.backend}:{job.process}")
+            cold, warm, rss_build_mb = self.solve_runs(trainer, config)
+            per_epoch = min(timed_fit(trainer, 5)[0] for _ in range(2)) / 5  # probes size the windows
+            windows, replays = windows_of(trainer, config, window_lengths(per_epoch, job.window_s, config.epochs),
+                                          job.repeats)  # fmt: skip
+        except Exception as error:  # one broken process must not stop the others
+            self.emit(self.row(key, config, status="error", reason=one_line(error), process=job.process,
+                               start_order=job.start_order))  # fmt: skip
+            return
+        memory = dict(rss_import_mb=rss_import_mb, rss_build_mb=rss_build_mb, peak_rss_mb=peak_rss_mb(),
+                      device_peak_mb=device_peak_mb(self.module, job.device))  # fmt: skip
+        row = self.row(key, config, **self.outcome(cold), **self.windows_fields(windows, replays), **memory,
+                       **self.startup_fields(cold, warm))  # fmt: skip
+        timings = [{"window_epochs": w.epochs, "epoch_us": w.seconds / w.epochs * 1e6, "cpu_ratio": w.cpu_ratio}
+                   for w in windows]  # fmt: skip
+        self.emit(row, timings=timings)
 
-    def timed(self, key: RunKey, config, force_full: bool):
+    def solve_runs(self, trainer, config):
+        """The cold run (build, compile and train until solved) and, set up again, the warm one."""
+        from .measure import solve_run
+
+        budget = self.job.budget_s if self.job.solve else 0.0  # 0: build and one epoch, for start-up only
+        cold = solve_run(trainer, config, budget)
+        rss_build_mb = rss_mb()
+        warm = solve_run(trainer, config, budget) if self.job.solve else None
+        return cold, warm, rss_build_mb
+
+    def startup_fields(self, cold, warm) -> dict:
+        from .measure import time_to_solve
+
+        job, epoch = self.job, cold.result.epoch_solved
+        warm_epoch = warm.result.epoch_solved if warm is not None else None
+        return dict(
+            process=job.process, start_order=job.start_order, compile_cache=job.compile_cache, import_s=self.import_s,
+            first_epoch_s=cold.first_epoch_s, startup_s=self.import_s + cold.first_epoch_s,
+            time_to_solve_cold_s=cold.time_to_solve(epoch) if job.solve else None,
+            time_to_solve_warm_s=time_to_solve(0.0, warm.calls, warm_epoch) if warm is not None else None,
+            stopped_at_epoch=cold.epochs if cold.epochs < cold.result.config.epochs or not job.solve else None,
+            stop_reason=("solved" if epoch is not None else "budget") if job.solve else "start-up only",
+        )  # fmt: skip
+
+    @staticmethod
+    def windows_fields(windows, replays: int) -> dict:
+        from .stats import fit_call_and_epoch, summarise
+
+        stats = summarise([w.seconds / w.epochs * 1e6 for w in windows])
+        call_s, epoch_s = fit_call_and_epoch([w.epochs for w in windows], [w.seconds for w in windows])
+        ratios = sorted(w.cpu_ratio for w in windows)
+        return dict(epoch_us=epoch_s * 1e6, call_us=call_s * 1e6, epoch_us_median=stats.median,
+                    epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=len(windows),
+                    window_epochs=max(w.epochs for w in windows), replays=replays,
+                    cpu_ratio=ratios[len(ratios) // 2])  # fmt: skip
+
+    def timed(self, key: RunKey, config):
+        """An article preset's run, timed in windows as it trains all its epochs (one process)."""
         from .measure import timing_run
         from .stats import summarise
 
         job = self.job
         try:
-            run = timing_run(self.trainer(key.mode), config, job.repeats, job.window_s, job.budget_s, force_full)
+            run = timing_run(self.trainer(key.mode), config, job.repeats, job.window_s, job.budget_s, True)
         except Exception as error:  # one broken mode must not stop the others
             self.emit(self.row(key, config, status="error", reason=one_line(error)))
             return None
@@ -129,52 +182,65 @@ class RunSession:
         row = self.row(
             key, config, **self.outcome(run), epoch_us_median=stats.median, epoch_us_iqr=stats.iqr,
             epoch_us_min=stats.min, first_epoch_s=run.first_epoch_s, import_s=self.import_s, windows=stats.n,
-            window_epochs=run.window, replays=run.replays, stopped_at_epoch=run.stopped_at,
-            stop_reason=run.stop_reason,
+            window_epochs=run.window, replays=run.replays, process=0, startup_s=self.import_s + run.first_epoch_s,
+            epoch_us=stats.median,
         )  # fmt: skip
-        self.emit(row, run.result.losses, run.repeats_us)
+        timings = [{"window_epochs": run.window, "epoch_us": us} for us in run.repeats_us]
+        self.emit(row, run.result.losses, timings)
         return run
 
     def convergence(self, key: RunKey, source: str | None) -> None:
         from .measure import convergence_run
 
-        config, timing = self.config(key), self.timing.get(key.mode)
-        if timing is None:
-            self.emit(self.row(key, config, status="error", reason="not run: this mode's timing run failed"))
-        elif source is not None:
+        config = self.config(key)
+        if source is not None:
             self.borrowed(key, config, source)
-        elif key.seed == self.job.matched["seed"] and timing.stopped_at is None:
-            row = self.row(key, config, **self.outcome(timing))  # the timing run is this seed's full run
-            self.seeds[key.mode, key.seed] = row
-            self.emit(row)
-        else:
-            try:
-                run = convergence_run(self.trainer(key.mode), config)
-            except Exception as error:
-                self.emit(self.row(key, config, status="error", reason=one_line(error)))
-                return
-            self.seeds[key.mode, key.seed] = row = self.row(key, config, **self.outcome(run))
-            self.emit(row, run.result.losses)
+            return
+        try:
+            run = convergence_run(self.trainer(key.mode), config)
+        except Exception as error:
+            self.emit(self.row(key, config, status="error", reason=one_line(error)))
+            return
+        row = self.row(key, config, **self.outcome(run))
+        self.seeds[key.mode, key.seed], self.curves[key.mode, key.seed] = row, run.result.losses
+        self.emit(dataclasses.replace(row, time_to_solve_s=None), run.result.losses)  # timing processes time it
 
     def borrowed(self, key: RunKey, config, source: str) -> None:
-        """This seed's statistics from `source`, whose seed-0 curve in this run matched this mode's."""
+        """This seed's statistics from `source`. On the first CHECK_SEEDS seeds this mode trains as
+        many epochs as the budget allows, and its curves must match the lender's to BORROW_RTOL."""
+        theirs = self.seeds.get((source, key.seed))
+        if theirs is None:
+            self.emit(self.row(key, config, status="error", reason=f"the {source} mode's run of this seed failed"))
+            return
+        difference, seeds, epochs, curve = self.borrow_check(key, config, source)
+        if not difference <= BORROW_RTOL:
+            reason = (f"not borrowed: the curves of {key.mode} and {source} differ by {difference:.2g} relative "
+                      f"over {seeds} seeds x {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
+            self.emit(self.row(key, config, status="error", reason=reason, borrowed_from=source))
+            return
+        copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "outputs")
+        check = dict(borrow_difference=difference, borrow_checked_seeds=seeds, borrow_checked_epochs=epochs)
+        row = self.row(key, config, **{k: getattr(theirs, k) for k in copied}, borrowed_from=source, **check)
+        self.emit(row, curve)
+
+    def borrow_check(self, key: RunKey, config, source: str) -> tuple[float, int, int, object]:
+        """(max relative difference, seeds, epochs, this seed's own curve or None) of this mode against
+        `source` on seeds 0..CHECK_SEEDS-1, each trained as many epochs as a third of the budget buys."""
+        from .measure import convergence_run
         from .stats import max_relative_difference
 
-        theirs = self.seeds.get((source, key.seed))
-        mine, lender = self.timing[key.mode], self.timing[source]
-        difference = max_relative_difference(mine.result.losses, lender.result.losses)
-        if theirs is None:
-            reason = f"the {source} mode's run of this seed failed"
-        elif not difference <= BORROW_RTOL:
-            epochs = min(mine.epochs, lender.epochs)
-            reason = (f"not borrowed: this run's seed-{self.job.matched['seed']} curves of {key.mode} and {source} "
-                      f"differ by {difference:.2g} relative over {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
-        else:
-            copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "outputs")
-            row = self.row(key, config, **{k: getattr(theirs, k) for k in copied})
-            self.emit(dataclasses.replace(row, borrowed_from=source, borrow_difference=difference))
-            return
-        self.emit(self.row(key, config, status="error", reason=reason, borrowed_from=source))
+        cost = (self.job.costs or {}).get(key.mode, 0.0)  # every seed in full
+        per_epoch_s = cost / max(1, self.job.seeds * config.epochs)
+        epochs = max(1, min(config.epochs, int(self.job.budget_s / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
+        seeds = min(CHECK_SEEDS, self.job.seeds)
+        for seed in range(seeds):
+            if (key.mode, seed) not in self.curves:
+                run = convergence_run(self.trainer(key.mode), config.replace(seed=seed, epochs=epochs))
+                self.curves[key.mode, seed] = run.result.losses
+        differences = [max_relative_difference(self.curves[source, s], self.curves[key.mode, s]) for s in range(seeds)
+                       if (source, s) in self.curves]  # fmt: skip
+        difference = max(differences) if differences else float("nan")
+        return difference, seeds, epochs, self.curves.get((key.mode, key.seed)) if key.seed < seeds else None
 
     def bare_article(self, key: RunKey) -> None:
         """The article's snippet verbatim, timed with nothing of xorbench around it: the yardstick
@@ -190,7 +256,7 @@ class RunSession:
             epoch_us_median=stats.median, epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=stats.n,
             window_epochs=config.epochs, replays=0,
         )  # fmt: skip
-        self.emit(row, timings=repeats)
+        self.emit(row, timings=[{"window_epochs": config.epochs, "epoch_us": us} for us in repeats])
 
     # -------------------------------------------------------------- rows
 
@@ -293,6 +359,42 @@ def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
             "window_epochs": window}  # fmt: skip
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def device_peak_mb(module, device: str) -> float | None:
+    """The framework's peak device memory, for backends that can tell (an optional module function)."""
+    peak = getattr(module, "device_peak_mb", None)
+    return peak(device) if peak is not None and device != "cpu" else None
+
+
+def slowed(trainer, name: str):
+    """Test hook: XORBENCH_TEST_SLOW=<backend>:<process> makes that timing process's epochs 100 µs
+    slower, as a slow spell of the machine would, to show the median over processes shrugs it off."""
+    if os.environ.get("XORBENCH_TEST_SLOW") != name:
+        return trainer
+    fit = trainer.fit
+
+    def slow_fit(epochs: int):
+        time.sleep(epochs * 1e-4)
+        return fit(epochs)
+
+    trainer.fit = slow_fit
+    return trainer
+
+
 def test_hooks(backend: str) -> None:
     if os.environ.get("XORBENCH_TEST_CRASH") == backend:
         import faulthandler
@@ -338,9 +440,12 @@ def main() -> int:
     if started is None:
         return 0
     module, import_s = started
+    rss_import_mb = rss_mb()
     channel.send("start", framework_version=module.framework_version())
     if job.kind == "sweep":
         sweep_cells(job, channel, module)
+    elif job.kind == "time":
+        RunSession(job, channel, module, import_s).time_process(rss_import_mb)
     else:
         RunSession(job, channel, module, import_s).run()
     channel.send("done")

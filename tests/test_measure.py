@@ -107,3 +107,21 @@ def test_sweep_cells_size_their_windows_and_extrapolate():
     assert measure.cell_windows(probe_s=1.0, repeats=3, window_s=0.1) == (1, 1)
     assert measure.extrapolate(None, 0.0, 100) is None
     assert measure.extrapolate((100, 0.011), 0.001, 1000) == pytest.approx(0.001 + 0.01 * 10)
+
+
+def test_solve_runs_stop_once_solved_and_time_from_the_build():
+    run = measure.solve_run(FakeTrainer(solve_at=30), TrainConfig(epochs=1000), budget_s=60, clock=fake_clock)
+    assert run.result.epoch_solved == 30 and run.epochs == 1 + 50  # the first epoch, then one 50-epoch chunk
+    # epoch 30 is the 30th of the second call's 50: that call's time, pro rata
+    assert run.time_to_solve(30) == pytest.approx(run.setup_s + CALL_S + EPOCH_S + (CALL_S + 50 * EPOCH_S) * 30 / 50)
+
+
+def test_windows_come_in_two_lengths_and_never_run_past_the_run():
+    assert measure.window_lengths(per_epoch_s=1e-4, window_s=0.1, epochs=2000) == (250, 1000)
+    assert measure.window_lengths(per_epoch_s=1e-6, window_s=0.1, epochs=2000) == (499, 1999)
+    trainer = FakeTrainer()
+    windows, replays = measure.windows_of(trainer, TrainConfig(epochs=2000), (250, 1000), 6, clock=fake_clock)
+    assert [w.epochs for w in windows] == [250, 1000] * 3
+    # after a set-up's warm-up epoch, 250 + 1000 + 250 fit in 2000 epochs; the next 1000 needs a replay
+    assert replays == 2 and trainer.setups == 3
+    assert all(w.seconds == pytest.approx(CALL_S + w.epochs * EPOCH_S) for w in windows)

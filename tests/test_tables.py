@@ -3,6 +3,7 @@ pure pieces (statistics, time-to-solve, which mode lends its convergence) do wha
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def row(**changes) -> dict:
 
 def test_tables_keep_one_curve_per_run_key_the_later_one_winning(tmp_path):
     tables = Tables(tmp_path)
-    tables.add(row(window_epochs=5), curve=[0.3, 0.2], timings=[10.0, 12.0])
+    windows = [{"window_epochs": 5, "epoch_us": 10.0}, {"window_epochs": 20, "epoch_us": 12.0, "cpu_ratio": 1.0}]
+    tables.add(row(process=0), curve=[0.3, 0.2], timings=windows)
     tables.add(row(role="convergence"), curve=[0.3, 0.2, 0.1])
     tables.save()
     curves = pd.read_csv(tmp_path / "curves.csv.gz")
@@ -104,13 +106,26 @@ def test_an_expensive_mode_borrows_convergence_from_the_cheapest_mode_within_bud
     assert convergence_sources({"idiomatic": 900.0, "tuned": 800.0}, 30.0) == {}  # nothing cheaper fits: own
 
 
-def test_the_plan_lists_timing_then_seeds_then_the_article():
+def test_the_plan_lists_seeds_then_the_article_and_a_time_job_its_one_row():
     job = Job("run", "keras", "cpu", ("idiomatic", "tuned"), threads=1, spec={}, repeats=3, window_s=1.0, seeds=2,
               budget_s=30.0, matched={"seed": 0}, article={"seed": 0})  # fmt: skip
     assert planned(job) == [
-        ("idiomatic", "matched", 0, "timing"), ("tuned", "matched", 0, "timing"),
         ("idiomatic", "matched", 0, "convergence"), ("idiomatic", "matched", 1, "convergence"),
         ("tuned", "matched", 0, "convergence"), ("tuned", "matched", 1, "convergence"),
         ("idiomatic", "article", 0, "timing"),
     ]  # fmt: skip
     assert Job.from_json(job.to_json()) == job
+    timed = dataclasses.replace(job, kind="time", modes=("tuned",), process=3)
+    assert planned(timed) == [("tuned", "matched", 3, "timing")]
+
+
+def test_timing_processes_start_round_robin_across_rows_with_torch_caches_cold_then_warm():
+    from xorbench.bench.options import make
+    from xorbench.bench.plan import time_jobs
+
+    options = make("run", False, {"backends": ("numpy", "torch"), "devices": ("cpu",), "processes": 3}, "xorbench run")
+    order = [(j.backend, j.modes[0], j.process, j.compile_cache) for j in time_jobs(options)]
+    rows = [("numpy", "idiomatic"), ("numpy", "tuned"), ("torch", "idiomatic"), ("torch", "tuned")]
+    assert [o[:2] for o in order] == rows * 3 and [o[2] for o in order] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [o[3] for o in order if o[0] == "torch"] == ["cold", "cold", "warm", "warm", "cold", "cold"]
+    assert [j.start_order for j in time_jobs(options)] == list(range(12))
