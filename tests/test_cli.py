@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
         (["--seeds", "0"], "--seeds must be an integer >= 1"),
         (["--repeats", "-1"], "--repeats must be an integer >= 1"),
         (["--threads", "0"], "--threads must be an integer >= 1"),
+        (["--processes", "0"], "--processes must be an integer >= 1; got 0"),
+        (["--processes", "2.5"], "argument --processes: invalid int value"),
         (["--timeout", "0"], "--timeout must be > 0"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--preset", "article", "--modes", "tuned"], "nothing to run"),
