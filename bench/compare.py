@@ -1,0 +1,145 @@
+"""`xorbench compare A B`: two result folders in; for each row both have, B's time per epoch over A's,
+with its 95% interval over their processes, and "faster", "slower" or "same within noise".
+
+In the spirit of pyperf's compare_to and pytest-benchmark's compare: `compare` is pure (rows in, rows
+out), `render` prints a plain text table, `main` returns the exit status: 2 with one line for a
+missing or malformed folder, 1 when `--fail-above PCT` is given and a row is slower beyond both the
+threshold and the noise, else 0. The rows are summary.csv's; the per-process values behind each
+ratio are the timing rows of runs.csv (bench/summary.py reads both).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .report import sig
+from .rows import RunRow, SummaryRow
+from .stats import FEW, MIN_PROCESSES, SLOWER, Versus, compare_samples
+from .summary import process_values, read, read_env
+
+ROW = ["backend", "device", "mode", "preset"]
+
+
+class Unusable(ValueError):
+    """A folder that cannot be compared, with the one line that says why."""
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One row of both runs: B's per-process µs per epoch against A's."""
+
+    key: tuple  # backend, device, mode, preset
+    a_us: float  # median over A's processes
+    b_us: float
+    versus: Versus  # ratio B / A, its interval, the verdict (with the threshold, if one was given)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What compare reads of one folder: its timing processes by row, and the rows summary.csv has timed."""
+
+    path: Path
+    values: dict  # (backend, device, mode, preset) -> per-process µs per epoch
+    cpu: str | None  # env.json's cpu_model, where there is one
+
+
+def read_run(path: Path) -> Run:
+    """A result folder's runs.csv and summary.csv, or Unusable with the reason."""
+    path = Path(path)
+    if not path.is_dir():
+        raise Unusable(f"{path}: no such folder")
+    tables = {}
+    for name, row_type in (("runs.csv", RunRow), ("summary.csv", SummaryRow)):
+        data, why = read(path / name, row_type)
+        if data is None:
+            hint = " (written at the end of `xorbench run`)" if why.startswith("no ") and name == "summary.csv" else ""
+            raise Unusable(f"{path}: {why}{hint}")
+        tables[name] = data
+    runs, summary = tables["runs.csv"], tables["summary.csv"]
+    timed = summary[pd.to_numeric(summary["epoch_us"], errors="coerce").notna()]
+    timing = runs[(runs["role"] == "timing") & (runs["status"] == "ok")]
+    values = {}
+    for _, row in timed.iterrows():
+        key = tuple(row[c] for c in ROW)
+        chosen = timing[(timing[ROW] == pd.Series(dict(zip(ROW, key)))).all(axis=1)]
+        found = process_values(chosen)
+        values[key] = found if found.size else [float(row["epoch_us"])]  # summary.csv's figure alone
+    env, _ = read_env(path)
+    return Run(path, values, (env or {}).get("cpu_model"))
+
+
+def compare_runs(a: Run, b: Run, threshold: float = 0.0) -> list[Compared]:
+    rows = []
+    for key in sorted(set(a.values) & set(b.values)):
+        versus = compare_samples(a.values[key], b.values[key], threshold)
+        rows.append(Compared(key, float(pd.Series(a.values[key]).median()), float(pd.Series(b.values[key]).median()),
+                             versus))  # fmt: skip
+    return rows
+
+
+def compare(a: Path, b: Path, threshold: float = 0.0) -> list[Compared]:
+    """Every row timed in both folders, by backend, device, mode and preset: B/A of µs per epoch."""
+    return compare_runs(read_run(a), read_run(b), threshold)
+
+
+def verdict_text(v: Versus) -> str:
+    if v.verdict == FEW:
+        return f"too few processes ({v.n_a} and {v.n_b}; {MIN_PROCESSES} needed)"
+    return v.verdict
+
+
+def render(rows: list[Compared], a: str = "A", b: str = "B", only: tuple[list, list] = ([], [])) -> str:
+    """A plain text table, one line per row, like pyperf's compare_to; then the rows only one run has."""
+    header = ["backend", "device", "mode", "preset", f"{a} µs/epoch", f"{b} µs/epoch", "B/A (95% interval)", "verdict"]
+    lines = [header]
+    for row in rows:
+        v = row.versus
+        interval = f" ({sig(v.low)}–{sig(v.high)})" if v.low is not None else ""
+        counts = [f"{sig(row.a_us)} (n={v.n_a})", f"{sig(row.b_us)} (n={v.n_b})"]
+        lines.append([*row.key, *counts, f"{sig(v.ratio)}×{interval}", verdict_text(v)])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    for name, keys in zip((a, b), only):
+        if keys:
+            text.append(f"only in {name}: " + ", ".join("/".join(k) for k in keys))
+    return "\n".join(text) + "\n"
+
+
+def failing(rows: list[Compared], fail_above: float) -> list[Compared]:
+    """The rows slower beyond the noise (interval above 1) and beyond fail_above percent."""
+    return [r for r in rows if r.versus.verdict == SLOWER and r.versus.ratio > 1 + fail_above / 100]
+
+
+def main(a: Path, b: Path, fail_above: float | None = None) -> int:
+    """Compare, print the table, and return the exit status (0, 1 with --fail-above, 2 for a bad folder)."""
+    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
+        print(f"xorbench: error: --fail-above must be a percentage >= 0; got {fail_above}", file=sys.stderr)
+        return 2
+    try:
+        run_a, run_b = read_run(a), read_run(b)
+    except Unusable as error:
+        print(f"xorbench: error: {error}", file=sys.stderr)
+        return 2
+    rows = compare_runs(run_a, run_b)  # the verdicts say what the noise allows; the threshold only fails
+    only = ([k for k in sorted(run_a.values) if k not in run_b.values],
+            [k for k in sorted(run_b.values) if k not in run_a.values])  # fmt: skip
+    print(f"A = {run_a.path}, B = {run_b.path}; B/A < 1: B is faster")
+    if run_a.cpu and run_b.cpu and run_a.cpu != run_b.cpu:
+        print(f"warning: different CPUs ({run_a.cpu} vs {run_b.cpu}): the ratios compare the machines too")
+    print(render(rows, "A", "B", only), end="")
+    if not rows:
+        print("no row is timed in both runs")
+    if fail_above is None:
+        return 0
+    slower = failing(rows, fail_above)
+    if slower:
+        names = ", ".join("/".join(r.key) for r in slower)
+        print(f"slower than A by more than {fail_above:g}% beyond the noise: {names}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,158 @@
+"""`xorbench compare A B`: per row B/A of µs per epoch with its interval over processes and a verdict;
+exit 0, 1 with --fail-above when a row is slower beyond the threshold and the noise, 2 for a bad folder."""
+
+from __future__ import annotations
+
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xorbench.bench.compare import compare, main, render
+from xorbench.bench.stats import FASTER, FEW, SAME, SLOWER
+from xorbench.bench.summary import write_summary
+from xorbench.bench.tables import CURVES
+
+write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
+NUMPY_TUNED = ("numpy", "cpu", "tuned", "matched")
+TORCH_IDIOMATIC = ("torch", "cpu", "idiomatic", "matched")
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory) -> Path:
+    return write_fixture(tmp_path_factory.mktemp("a"))
+
+
+def copy(run: Path, to: Path) -> Path:
+    to.mkdir()
+    for name in ("runs.csv", "timings.csv", CURVES, "env.json", "summary.csv"):
+        shutil.copy(run / name, to / name)
+    return to
+
+
+def scaled(run: Path, to: Path, factors: dict[tuple, float]) -> Path:
+    """A copy of run whose rows' per-process µs per epoch are multiplied by their factor."""
+    copy(run, to)
+    runs = pd.read_csv(to / "runs.csv")
+    for (backend, device, mode, preset), factor in factors.items():
+        chosen = (runs.backend == backend) & (runs.device == device) & (runs["mode"] == mode) & (runs.preset == preset)
+        runs.loc[chosen, ["epoch_us", "epoch_us_median"]] *= factor
+    runs.to_csv(to / "runs.csv", index=False)
+    write_summary(to)
+    return to
+
+
+def with_tight_row(run: Path, to: Path, factor: float) -> Path:
+    """numpy tuned's five processes at 10.00 .. 10.04 µs (times factor): a spread of 0.4%."""
+    copy(run, to)
+    runs = pd.read_csv(to / "runs.csv")
+    chosen = (
+        (runs.backend == "numpy") & (runs["mode"] == "tuned") & (runs.role == "timing") & (runs.preset == "matched")
+    )
+    runs.loc[chosen, "epoch_us"] = [factor * (10.0 + 0.01 * p) for p in runs.loc[chosen, "process"]]
+    runs.to_csv(to / "runs.csv", index=False)
+    write_summary(to)
+    return to
+
+
+def test_a_run_against_itself_is_the_same_within_noise_everywhere(run_a, capsys):
+    rows = compare(run_a, run_a)
+    matched = [r for r in rows if r.key[3] == "matched"]
+    assert {r.key for r in matched} >= {NUMPY_TUNED, TORCH_IDIOMATIC} and len(matched) == 6
+    assert {r.versus.verdict for r in matched} == {SAME}
+    assert all(r.versus.ratio == 1.0 and r.versus.low < 1 < r.versus.high for r in matched)
+    assert {r.versus.verdict for r in rows if r.key[3] == "article"} == {FEW}  # one process each: no claim
+    assert main(run_a, run_a, 0.0) == 0
+    out = capsys.readouterr().out
+    assert "B/A (95% interval)" in out and "too few processes (1 and 1; 3 needed)" in out
+
+
+def test_slower_and_faster_rows_are_called_so(run_a, tmp_path):
+    run_b = scaled(run_a, tmp_path / "b", {NUMPY_TUNED: 1.5, TORCH_IDIOMATIC: 0.5})
+    rows = {r.key: r for r in compare(run_a, run_b)}
+    assert rows[NUMPY_TUNED].versus.verdict == SLOWER and rows[NUMPY_TUNED].versus.ratio == pytest.approx(1.5)
+    assert rows[TORCH_IDIOMATIC].versus.verdict == FASTER and rows[TORCH_IDIOMATIC].versus.ratio == pytest.approx(0.5)
+    assert rows["keras", "cpu", "tuned", "matched"].versus.verdict == SAME
+    table = render(list(rows.values()))
+    line = next(s for s in table.splitlines() if s.startswith("numpy    cpu     tuned"))
+    assert line.endswith("slower") and "1.50× (" in line
+
+
+def test_fail_above_exits_1_only_beyond_both_the_threshold_and_the_noise(run_a, tmp_path, capsys):
+    run_b = scaled(run_a, tmp_path / "b", {NUMPY_TUNED: 1.5, TORCH_IDIOMATIC: 0.5})
+    assert main(run_a, run_b, None) == 0  # no threshold: report only
+    assert main(run_a, run_b, 10.0) == 1  # 50% slower, beyond the noise
+    assert capsys.readouterr().err.endswith("beyond the noise: numpy/cpu/tuned/matched\n")
+    assert main(run_a, run_b, 60.0) == 0  # 50% < 60%
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("numpy    cpu     tuned"))
+    assert line.endswith("slower")  # the verdict says what the noise allows, whatever the threshold
+    assert main(run_b, run_a, 10.0) == 1  # the other way round numpy is faster, torch slower ...
+    assert main(run_b, run_a, 150.0) == 0  # ... by 2×: within a 150% threshold
+
+
+def test_a_small_slowdown_beyond_the_noise_fails_only_a_smaller_threshold(run_a, tmp_path):
+    tight_a = with_tight_row(run_a, tmp_path / "a", 1.0)
+    tight_b = with_tight_row(run_a, tmp_path / "b", 1.05)
+    row = next(r for r in compare(tight_a, tight_b) if r.key == NUMPY_TUNED)
+    assert row.versus.verdict == SLOWER and row.versus.low > 1
+    assert main(tight_a, tight_b, 10.0) == 0  # 5% is beyond the noise but under 10%
+    assert main(tight_a, tight_b, 2.0) == 1
+
+
+def test_noise_alone_never_fails(run_a, tmp_path):
+    run_b = scaled(run_a, tmp_path / "b", {("torch", "cpu", "tuned", "matched"): 1.01})  # within its 2% noise
+    assert main(run_a, run_b, 0.0) == 0
+
+
+def test_rows_only_one_run_has_are_listed_not_compared(run_a, tmp_path, capsys):
+    run_b = copy(run_a, tmp_path / "b")
+    runs = pd.read_csv(run_b / "runs.csv")
+    runs[runs.backend != "keras"].to_csv(run_b / "runs.csv", index=False)
+    write_summary(run_b)
+    assert main(run_a, run_b, None) == 0
+    out = capsys.readouterr().out
+    assert "only in A: keras/cpu/idiomatic/article, keras/cpu/idiomatic/matched, keras/cpu/tuned/matched" in out
+
+
+def broken(folder: Path, name: str, text: str | bytes) -> None:
+    path = folder / name
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda b: shutil.rmtree(b), "no such folder"),
+        (lambda b: (b / "runs.csv").unlink(), "no runs.csv in this run"),
+        (lambda b: (b / "summary.csv").unlink(), "no summary.csv in this run"),
+        (lambda b: broken(b, "summary.csv", "not,a\nsummary,table\n"), "summary.csv lacks columns"),
+        (lambda b: broken(b, "runs.csv", ""), "runs.csv is empty"),
+        (lambda b: broken(b, "runs.csv", b"\xff\xfe\x00garbage\x00\n\xff"), "runs.csv"),
+    ],
+)
+def test_a_missing_or_malformed_folder_is_one_line_and_status_2(run_a, tmp_path, capsys, damage, expected):
+    run_b = copy(run_a, tmp_path / "b")
+    damage(run_b)
+    assert main(run_a, run_b, 10.0) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("xorbench: error: ") and expected in line
+
+
+def test_a_negative_threshold_is_refused_with_status_2(run_a, capsys):
+    assert main(run_a, run_a, -5.0) == 2
+    assert capsys.readouterr().err.startswith("xorbench: error: --fail-above must be a percentage >= 0")
+
+
+def test_importing_compare_loads_no_plotting_or_statistics_library():
+    code = (
+        "import sys, xorbench.bench.compare\n"
+        "print(sorted(m for m in ('matplotlib', 'scipy', 'torch', 'tensorflow') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
