@@ -206,6 +206,19 @@ def test_memory_and_threads_are_shown_and_a_row_over_its_threads_is_flagged(fixt
     assert "**Threads:** CPU time exceeded wall time × threads by more than 0.25 for torch (cpu, idiomatic)" in rendered
 
 
+def test_a_gpu_rows_device_memory_is_shown_beside_its_resident_memory(run_copy):
+    runs = pd.read_csv(run_copy / "runs.csv")
+    tuned = (runs.backend == "torch") & (runs["mode"] == "tuned") & (runs.role == "timing")
+    runs.loc[tuned, "device_peak_mb"] = 12.5
+    runs.to_csv(run_copy / "runs.csv", index=False)
+    report = write_report(run_copy).read_text(encoding="utf-8")
+    peak = sig(processes(runs, ("torch", "cpu", "tuned")).peak_rss_mb.median())
+    assert verdict(report)[("torch", "cpu", "tuned")][MB] == f"{peak} + 12.5 on the device"
+    memory = {tuple(r[:3]): r[3:] for r in table_rows(report, "### Memory")}
+    assert memory[("torch", "cpu", "tuned")][-1] == "12.5"
+    assert memory[("numpy", "cpu", "tuned")][-1] == "not measured (not on a GPU)"
+
+
 def test_torch_start_up_is_shown_with_a_cold_and_a_warm_compile_cache(fixture_run, rendered):
     runs = pd.read_csv(fixture_run / "runs.csv")
     tuned = processes(runs, ("torch", "cpu", "tuned"))
