@@ -703,8 +703,8 @@ TARGET_WORDS = {
     "met": "met",
     "missed": "missed",
     "undecided": "undecided (the 95% interval spans the target)",
-    "met on the medians": "met on the medians (no interval: too few processes)",
-    "missed on the medians": "missed on the medians (no interval: too few processes)",
+    "met on the medians": "met on the medians (too few processes to decide on the interval)",
+    "missed on the medians": "missed on the medians (too few processes to decide on the interval)",
 }
 
 
@@ -726,8 +726,8 @@ def section_targets(summary: Summary) -> list[str]:
         md_table(header, [target_row(t) for t in summary.targets]),
         "",
         "A target is met where the whole 95% interval of the ratio (over the two rows' processes) is at or below "
-        f"it, missed where the whole interval is above it; a row timed in fewer than {MIN_PROCESSES} processes (the "
-        "article presets are timed in one) has no interval, and its verdict is on the medians alone.",
+        f"it, missed where the whole interval is above it; where a row has fewer than {MIN_PROCESSES} processes (the "
+        "article presets are timed in one), the verdict is on the medians alone.",
         "",
     ]
     floor, names = summary.floor, summary.floor_names

@@ -280,7 +280,7 @@ def test_targets_are_decided_on_the_ratio_interval_and_one_process_only_on_the_m
     row = target_line(report, "NumPy tuned vs the article's own loop")
     ratio = tuned.epoch_us.median() / 40.0
     assert f"= {sig(ratio)}× |" in row  # the bare loop is one process: no interval
-    assert row.endswith("| met on the medians (no interval: too few processes) |")
+    assert row.endswith("| met on the medians (too few processes to decide on the interval) |")
     torch = target_line(report, "torch tuned vs torch idiomatic")
     assert torch.startswith("| torch tuned vs torch idiomatic | ≤ 0.6× | ")
     assert re.search(r"= [\d.]+× \([\d.]+–[\d.]+\) \| met \|$", torch)
