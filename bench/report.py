@@ -374,6 +374,8 @@ def processes_text(m: Method) -> str:
     elif m.solved_in:
         text += f"; {m.solved_in} of them trained their seed until solved, from cold and then warm (the others only "
         text += "started up: training to solved in every process would exceed the budget)"
+    if m.solved_in and m.solved is not None and m.solved < m.solved_in:
+        text += f" ({m.solved} of {m.solved_in} solved within the epochs and the budget)"
     lengths = " and ".join(f"{n:,}" for n in m.window_lengths)
     windows = f"{m.windows} windows" if m.windows else "windows"
     text += f"; then {windows} per process" + (f" of {lengths} epochs" if lengths else "")

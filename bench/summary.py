@@ -465,7 +465,8 @@ class Method:
     seeds_cost_s: float | None = None  # what training every seed of this mode would take
     processes: int | None = None  # fresh timing processes (schema 3)
     window_lengths: tuple[int, ...] = ()  # the window lengths those processes timed
-    solved_in: int | None = None  # processes that trained until solved (cold and warm)
+    solved_in: int | None = None  # processes that trained towards solved (cold and warm)
+    solved: int | None = None  # ... and of those, how many solved
 
 
 @dataclass(frozen=True)
@@ -710,6 +711,7 @@ def processes_method(rows: pd.DataFrame, windows: pd.DataFrame | None) -> Method
         processes=len(rows),
         window_lengths=lengths,
         solved_in=int(solving.sum()),
+        solved=int(rows["time_to_solve_cold_s"].notna().sum()),
     )
 
 

@@ -363,8 +363,9 @@ def test_how_each_number_was_obtained_is_written_from_the_columns(fixture_run, r
     (timed,) = said[("keras", "cpu", "tuned", "matched", "timing")]
     assert timed == (
         "The whole training loop in one XLA-compiled tf.function; timed in 5 fresh worker processes, started "
-        "round-robin with the other rows'; each trained its seed until solved, from cold and then warm; then 6 "
-        "windows per process of 100 and 200 epochs (one fit(W) call each), fitted with seconds = a + b·W"
+        "round-robin with the other rows'; each trained its seed until solved, from cold and then warm (4 of 5 "
+        "solved within the epochs and the budget); then 6 windows per process of 100 and 200 epochs (one fit(W) call "
+        "each), fitted with seconds = a + b·W"
     )
     (fit,) = said[("keras", "cpu", "idiomatic", "matched", "timing")]
     assert "; 2 of them trained their seed until solved, from cold and then warm (the others only started up" in fit
