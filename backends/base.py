@@ -19,7 +19,7 @@ import numpy as np
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam")
 INITS = ("glorot", "uniform01", "uniform", "framework")
-OBJECTIVES = ("mse", "half_sse")
+OBJECTIVES = ("mse", "half_sse", "half_mse")
 DEVICES = ("cpu", "gpu")
 MODES = ("idiomatic", "tuned")
 
@@ -61,7 +61,8 @@ class TrainConfig:
     #                       uniform: weights and biases uniform in [-init_range, init_range] (1986 style)
     #                       framework: each framework's own default initialisers (not shared)
     init_range: float = 0.5  # init="uniform" only
-    objective: str = "mse"  # mse: mean over samples; half_sse: 1/2 sum, the article's scratch update
+    objective: str = "mse"  # mse: mean over samples; half_sse: 1/2 sum, the article's scratch update;
+    #                         half_mse: 1/2 mean (the 1986 paper's 1/2 sum, divided by the number of samples)
     samples: int = 4  # 4: the XOR truth table; more: noisy clusters around the corners
 
     def __post_init__(self) -> None:
@@ -81,6 +82,10 @@ class TrainConfig:
         check_choice("dtype", self.dtype, DTYPES)
         check_choice("init", self.init, INITS)
         check_choice("objective", self.objective, OBJECTIVES)
+        if self.momentum and self.optimizer != "sgd":  # Adam has its own first moment (beta1)
+            raise ValueError(
+                f"momentum applies to sgd only; got momentum={self.momentum!r} with optimizer={self.optimizer!r}"
+            )
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -148,6 +153,9 @@ def initial_params(config: TrainConfig) -> Params:
     h = config.hidden
     if config.init == "uniform01":  # the article's order of draws: w_ih, w_ho, b_h, b_o
         w1, w2, b1, b2 = rng.random((2, h)), rng.random((h, 1)), rng.random(h), rng.random(1)
+    elif config.init == "uniform":  # layer by layer, weights before biases: w1, b1, w2, b2
+        r = config.init_range
+        w1, b1, w2, b2 = (rng.uniform(-r, r, shape) for shape in ((2, h), h, (h, 1), 1))
     else:  # glorot
         w1 = rng.uniform(-1, 1, (2, h)) * math.sqrt(6 / (2 + h))
         w2 = rng.uniform(-1, 1, (h, 1)) * math.sqrt(6 / (h + 1))

@@ -63,6 +63,19 @@ class HalfSumSquaredError(keras.losses.Loss):
         return 0.5 * keras.ops.sum(keras.ops.square(y_true - y_pred), axis=-1)
 
 
+class HalfMeanSquaredError(keras.losses.Loss):
+    """1/2 mean of squared errors over the batch: the 1986 paper's 1/2 sum of squares, per sample."""
+
+    def __init__(self):
+        super().__init__(name="half_mse", reduction="sum_over_batch_size")
+
+    def call(self, y_true, y_pred):
+        return 0.5 * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
+
+
+LOSSES = {"mse": keras.losses.MeanSquaredError, "half_sse": HalfSumSquaredError, "half_mse": HalfMeanSquaredError}
+
+
 def same_shape(config: TrainConfig) -> TrainConfig | None:
     """What a built model, its optimizer and its traced functions depend on: the config but for epochs,
     and but for the seed where that only picks the initial weights. None: always build afresh
@@ -94,7 +107,7 @@ class KerasTrainer:
             self.model.layers[0].set_weights([w1, b1])
             self.model.layers[1].set_weights([w2, b2])
             optimizer = self.model.optimizer
-            for variable in optimizer.variables:  # the step count and Adam's moments; the lr is part of the shape
+            for variable in optimizer.variables:  # the step count, Adam's moments or SGD's momentums; lr is in the key
                 if variable is not optimizer.learning_rate:
                     variable.assign(np.zeros(variable.shape, variable.dtype))
             return
@@ -117,15 +130,15 @@ class KerasTrainer:
                 w1, b1, w2, b2 = initial_params(config).astuple()
                 self.model.layers[0].set_weights([w1, b1])
                 self.model.layers[1].set_weights([w2, b2])
-            if config.optimizer == "sgd":
-                optimizer = keras.optimizers.SGD(learning_rate=config.lr)
+            if config.optimizer == "sgd":  # Keras' momentum: m = momentum * m - lr * g; p += m (torch's, times -lr)
+                optimizer = keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum)
             else:
                 optimizer = keras.optimizers.Adam(
                     learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps
                 )
-            loss = "mean_squared_error" if config.objective == "mse" else HalfSumSquaredError()
+            loss = "mean_squared_error" if config.objective == "mse" else LOSSES[config.objective]()
             self.model.compile(optimizer=optimizer, loss=loss)
-        self.to_mse = 1.0 if config.objective == "mse" else 2 / len(self.X)
+        self.to_mse = {"mse": 1.0, "half_sse": 2 / len(self.X), "half_mse": 2.0}[config.objective]
 
     def fit(self, epochs: int) -> np.ndarray:
         # One batch of all samples (the article's default batch size of 32 holds all 4);
@@ -154,7 +167,7 @@ class KerasTunedTrainer(KerasTrainer):
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         model, optimizer = self.model, self.model.optimizer
-        loss_fn = keras.losses.MeanSquaredError() if config.objective == "mse" else HalfSumSquaredError()
+        loss_fn = LOSSES[config.objective]()
         with tf.device(self.tf_device):
             optimizer.build(model.trainable_variables)
             X, y = tf.constant(self.X), tf.constant(self.y)

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from .base import TrainConfig, initial_params, xor_data
-from .numpy_scratch import sigmoid
+from .numpy_scratch import OUTPUT_SCALE, sigmoid
 
 
 def framework_version() -> str:
@@ -41,11 +41,12 @@ def _sigmoid(x):
 
 
 @numba.njit
-def train_loop(X, y, p, m, v, t, epochs, lr, scale, adam, beta1, beta2, eps):
+def train_loop(X, y, p, m, v, t, velocity, epochs, lr, momentum, scale, adam, beta1, beta2, eps):
     """Train `epochs` full-batch epochs in place; return their losses.
 
     p holds every parameter, flattened: w1[r, j] = p[r*h + j], b1[j] = p[2h + j],
-    w2[j] = p[3h + j], b2 = p[4h]; m and v are Adam's moments in the same layout.
+    w2[j] = p[3h + j], b2 = p[4h]; m and v are Adam's moments, velocity SGD's momentum
+    buffer, in the same layout.
     """
     n, h = X.shape[0], (p.shape[0] - 1) // 4
     losses = np.empty(epochs)
@@ -78,6 +79,10 @@ def train_loop(X, y, p, m, v, t, epochs, lr, scale, adam, beta1, beta2, eps):
                 m[k] += (1 - beta1) * (grad[k] - m[k])
                 v[k] += (1 - beta2) * (grad[k] * grad[k] - v[k])
                 p[k] -= lr * (m[k] / (1 - beta1**t)) / (math.sqrt(v[k] / (1 - beta2**t)) + eps)
+        elif momentum != 0:  # heavy ball, as torch.optim.SGD: velocity starts at 0
+            for k in range(p.shape[0]):
+                velocity[k] = momentum * velocity[k] + grad[k]
+                p[k] -= lr * velocity[k]
         else:
             for k in range(p.shape[0]):
                 p[k] -= lr * grad[k]
@@ -98,14 +103,14 @@ class NumbaTrainer:
         self.X, self.y = xor_data(config)
         w1, b1, w2, b2 = initial_params(config).astuple()
         self.p = np.concatenate([w1[0], w1[1], b1, w2[:, 0], b2])
-        self.m, self.v = np.zeros_like(self.p), np.zeros_like(self.p)
+        self.m, self.v, self.velocity = np.zeros_like(self.p), np.zeros_like(self.p), np.zeros_like(self.p)
         self.t = 0
-        self.scale = 2 / len(self.X) if config.objective == "mse" else 1.0
+        self.scale = float(OUTPUT_SCALE[config.objective](len(self.X)))
 
     def fit(self, epochs: int) -> np.ndarray:
         c = self.config
         losses = train_loop(
-            self.X, self.y, self.p, self.m, self.v, self.t, epochs, c.lr, self.scale,
+            self.X, self.y, self.p, self.m, self.v, self.t, self.velocity, epochs, c.lr, float(c.momentum), self.scale,
             c.optimizer == "adam", c.beta1, c.beta2, c.eps,
         )  # fmt: skip
         self.t += epochs

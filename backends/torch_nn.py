@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 from .base import TrainConfig, initial_params, xor_data
 
@@ -71,12 +72,14 @@ class TorchTrainer:
         self.y = torch.from_numpy(y).to(self.torch_device)
         if config.objective == "mse":
             self.criterion, self.to_mse = nn.MSELoss(), 1.0
-        else:  # 1/2 sum of squares; the history still reports the MSE
+        elif config.objective == "half_mse":  # 1/2 mean of squares; the history still reports the MSE
+            self.criterion, self.to_mse = lambda output, y: 0.5 * nn.functional.mse_loss(output, y), 2.0
+        else:  # 1/2 sum of squares
             self.criterion = lambda output, y: 0.5 * nn.functional.mse_loss(output, y, reduction="sum")
             self.to_mse = 2 / len(X)
         params = self.model.parameters()
         if config.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=config.lr)
+            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
         else:
             self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
 
@@ -112,13 +115,20 @@ def _loss(params, X, y, objective: str):
     output = torch.sigmoid(F.linear(torch.sigmoid(F.linear(X, w1, b1)), w2, b2))
     if objective == "mse":
         return F.mse_loss(output, y)
+    if objective == "half_mse":
+        return 0.5 * F.mse_loss(output, y)
     return 0.5 * F.mse_loss(output, y, reduction="sum")
 
 
-def _train_step(params, adam_state, X, y, c: TrainConfig):
+def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig):
     grads, loss = torch.func.grad_and_value(_loss)(params, X, y, c.objective)
-    if c.optimizer == "sgd":
-        torch._foreach_add_(params, grads, alpha=-c.lr)  # what torch.optim.SGD does
+    if c.optimizer == "sgd":  # torch.optim.SGD's own maths, on buffers that start at zero
+        # foreach, as on a GPU: compiled (torch 2.13), the CPU default's per-tensor p.add_(grad, alpha=-lr)
+        # after torch.func.grad stepped the weight matrices by +grad instead (measured; eager is right).
+        sgd(
+            list(params), list(grads), momentum_buffers, foreach=True, weight_decay=0.0, momentum=c.momentum,
+            lr=c.lr, dampening=0.0, nesterov=False, maximize=False,
+        )  # fmt: skip
     else:
         exp_avgs, exp_avg_sqs, steps = adam_state
         adam(
@@ -153,6 +163,9 @@ class TorchTunedTrainer(TorchTrainer):
         # Adam's step counts live on the model's device, so a CUDA graph replays their increments.
         steps = [torch.zeros((), device=self.torch_device) for _ in zeros]
         self.adam_state = (zeros, [torch.zeros_like(p) for p in self.params], steps)
+        # SGD's momentum buffers, allocated here rather than on the first step (as torch.optim.SGD
+        # does) so that a CUDA graph owns them; 0 * momentum + grad makes the same first step.
+        self.momentum_buffers = [torch.zeros_like(p) for p in self.params]
         self.step = compiled_step()
         self.graph = self._capture() if self.device == "gpu" else None
 
@@ -163,23 +176,26 @@ class TorchTunedTrainer(TorchTrainer):
         graph then replays on the same tensors. Weights and optimizer state are restored
         afterwards, so training still starts from the initial weights.
         """
-        state = [*self.params, *(t for group in self.adam_state for t in group)]
+        state = [*self.params, *self.momentum_buffers, *(t for group in self.adam_state for t in group)]
         saved = [t.clone() for t in state]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):
-                self.step(self.params, self.adam_state, self.X, self.y, self.config)
+                self.step(*self._step_args())
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self.graph_loss = self.step(self.params, self.adam_state, self.X, self.y, self.config)
+            self.graph_loss = self.step(*self._step_args())
         for tensor, value in zip(state, saved):
             tensor.copy_(value)
         return graph
+
+    def _step_args(self) -> tuple:
+        return self.params, self.adam_state, self.momentum_buffers, self.X, self.y, self.config
 
     def train_step(self) -> torch.Tensor:
         if self.graph is not None:
             self.graph.replay()
             return self.graph_loss  # the graph's own output tensor: fit() copies it before the next replay
-        return self.step(self.params, self.adam_state, self.X, self.y, self.config)
+        return self.step(*self._step_args())
