@@ -32,6 +32,10 @@ DEFAULT_THREADS = 1
 # accuracy at threshold 0.5; 0.01 asks for a confident solution on top of that.
 LOSS_TARGET = 0.01
 
+# An output is on the right side of 0.5 exactly when |output - target| < 0.5 (targets are 0 or 1):
+# the 1986 paper's sense of "solved" (every output nearer its target than the other value).
+ACCURATE_ERROR = 0.5
+
 
 def check_choice(name: str, value: object, allowed: tuple) -> None:
     if value not in allowed:
@@ -169,7 +173,9 @@ class TrainResult:
 
     `losses[i]` is the mean squared error of epoch i's forward pass, i.e. the
     loss *before* that epoch's update (what Keras' history and the usual torch
-    loop report). `predictions` are the outputs after the last update.
+    loop report); `max_errors[i]` is the largest |output - target| of that same
+    forward pass (NaN where it is unknown or the run diverged). `predictions`
+    are the outputs after the last update.
     """
 
     backend: str
@@ -183,6 +189,12 @@ class TrainResult:
     status: str  # "ok" or "diverged"
     reason: str = ""
     extra: dict = field(default_factory=dict)
+    max_errors: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def epoch_accurate(self) -> int | None:
+        """First epoch whose outputs are all on the right side of 0.5 (100% accuracy), or None."""
+        return epoch_accurate(self.max_errors)
 
     @property
     def epoch_solved(self) -> int | None:
@@ -199,6 +211,12 @@ def epoch_solved(losses: np.ndarray) -> int | None:
     return int(below[0]) if below.size else None
 
 
+def epoch_accurate(max_errors: np.ndarray) -> int | None:
+    """First epoch whose worst |output - target| is below 0.5, or None (NaN never is)."""
+    below = np.flatnonzero(np.asarray(max_errors) < ACCURATE_ERROR)
+    return int(below[0]) if below.size else None
+
+
 @runtime_checkable
 class Trainer(Protocol):
     """What every backend offers. `setup` builds, `fit` trains, `predict` reads the outputs."""
@@ -206,6 +224,9 @@ class Trainer(Protocol):
     name: str
     device: str
     mode: str
+    # After fit(n): float64 (n,), each epoch's largest |output - target| over the samples, from the
+    # forward pass that gave that epoch's loss (NaN where it diverged). Empty before the first fit.
+    max_errors: np.ndarray
 
     def setup(self, config: TrainConfig) -> None:
         """Build model and optimizer for `config` and load its initial weights.
@@ -229,11 +250,21 @@ def train(trainer: Trainer, config: TrainConfig) -> TrainResult:
     start = time.perf_counter()
     losses = trainer.fit(config.epochs)
     train_s = time.perf_counter() - start
-    return make_result(trainer, config, losses, train_s)
+    return make_result(trainer, config, losses, train_s, trainer.max_errors)
 
 
-def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float) -> TrainResult:
+def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float, max_errors=None) -> TrainResult:
+    """The result of a run whose fit() calls returned `losses`.
+
+    Without `max_errors`, the trainer's own are taken when they cover the same epochs (one fit()
+    call); after several calls they cover only the last, so the result holds NaNs instead.
+    """
     losses = np.asarray(losses, dtype=np.float64)
+    if max_errors is None:
+        max_errors = getattr(trainer, "max_errors", None)
+        if max_errors is None or len(max_errors) != len(losses):
+            max_errors = np.full(len(losses), np.nan)
+    max_errors = np.asarray(max_errors, dtype=np.float64)
     predictions = np.asarray(trainer.predict(), dtype=np.float64)
     _, y = xor_data(config)
     accuracy = float(np.mean((predictions > 0.5) == (y > 0.5)))
@@ -245,5 +276,6 @@ def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float) -
         reason = f"loss became non-finite {where} (lr={config.lr:g})"
         accuracy = 0.0
     return TrainResult(
-        trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason
-    )
+        trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason,
+        max_errors=max_errors,
+    )  # fmt: skip

@@ -76,6 +76,30 @@ class HalfMeanSquaredError(keras.losses.Loss):
 LOSSES = {"mse": keras.losses.MeanSquaredError, "half_sse": HalfSumSquaredError, "half_mse": HalfMeanSquaredError}
 
 
+def largest_error(y_true, y_pred):
+    """max |y_pred - y_true| over the batch, in float64; NaN if any output is (XLA's max would skip it)."""
+    errors = keras.ops.abs(y_pred - keras.ops.cast(y_true, y_pred.dtype))
+    worst = keras.ops.where(keras.ops.any(keras.ops.isnan(errors)), np.nan, keras.ops.max(errors))
+    return keras.ops.cast(worst, "float64")
+
+
+class MaxError(keras.metrics.Metric):
+    """The batch's largest |output - target|; with one batch per epoch, model.fit's history holds it per epoch."""
+
+    def __init__(self, name: str = "max_error", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.worst = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="worst")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.worst.assign(largest_error(y_true, y_pred))
+
+    def result(self):
+        return self.worst
+
+    def reset_state(self):
+        self.worst.assign(0.0)
+
+
 def same_shape(config: TrainConfig) -> TrainConfig | None:
     """What a built model, its optimizer and its traced functions depend on: the config but for epochs,
     and but for the seed where that only picks the initial weights. None: always build afresh
@@ -93,6 +117,7 @@ class KerasTrainer:
         self.device = device
         self.tf_device = "/GPU:0" if device == "gpu" else "/CPU:0"
         self.built_for: TrainConfig | None = None
+        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         """Build the model, or, set up again for a config of the same shape, only reset it.
@@ -101,6 +126,7 @@ class KerasTrainer:
         again. Loading the initial weights and zeroing the optimizer's state gives the same run.
         """
         key = same_shape(config)
+        self.max_errors = np.empty(0)
         if key is not None and key == self.built_for:
             self.config = config
             w1, b1, w2, b2 = initial_params(config).astuple()
@@ -137,7 +163,7 @@ class KerasTrainer:
                     learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps
                 )
             loss = "mean_squared_error" if config.objective == "mse" else LOSSES[config.objective]()
-            self.model.compile(optimizer=optimizer, loss=loss)
+            self.model.compile(optimizer=optimizer, loss=loss, metrics=[MaxError()])
         self.to_mse = {"mse": 1.0, "half_sse": 2 / len(self.X), "half_mse": 2.0}[config.objective]
 
     def fit(self, epochs: int) -> np.ndarray:
@@ -145,6 +171,7 @@ class KerasTrainer:
         # shuffling a single batch would only reorder a sum, so it is off.
         with tf.device(self.tf_device):
             history = self.model.fit(self.X, self.y, epochs=epochs, batch_size=len(self.X), shuffle=False, verbose=0)
+        self.max_errors = np.asarray(history.history["max_error"], dtype=np.float64)
         return np.asarray(history.history["loss"], dtype=np.float64) * self.to_mse
 
     def predict(self) -> np.ndarray:
@@ -172,29 +199,34 @@ class KerasTunedTrainer(KerasTrainer):
             optimizer.build(model.trainable_variables)
             X, y = tf.constant(self.X), tf.constant(self.y)
 
-        def epoch(i, losses):
+        def epoch(i, losses, max_errors):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(X, training=True))
+                output = model(X, training=True)
+                loss = loss_fn(y, output)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return i + 1, tf.tensor_scatter_nd_update(losses, [[i]], [tf.cast(loss, tf.float64)])
+            losses = tf.tensor_scatter_nd_update(losses, [[i]], [tf.cast(loss, tf.float64)])
+            return i + 1, losses, tf.tensor_scatter_nd_update(max_errors, [[i]], [largest_error(y, output)])
 
         @tf.function(jit_compile=True)
         def loop(epochs):
-            # A plain while loop into a fixed-size buffer: every shape is static, so XLA
+            # A plain while loop into fixed-size buffers: every shape is static, so XLA
             # compiles once, whatever the epoch count (a TensorArray of `epochs` would not).
-            start = (tf.constant(0), tf.zeros(self.CHUNK, tf.float64))
-            return tf.while_loop(lambda i, _: i < epochs, epoch, start)[1]
+            start = (tf.constant(0), tf.zeros(self.CHUNK, tf.float64), tf.zeros(self.CHUNK, tf.float64))
+            return tf.while_loop(lambda i, *_: i < epochs, epoch, start)[1:]
 
         self.loop = loop
         self.forward = tf.function(lambda: model(X, training=False), jit_compile=True)
 
     def fit(self, epochs: int) -> np.ndarray:
-        losses = []
+        losses, max_errors = [], []
         with tf.device(self.tf_device):
             for start in range(0, epochs, self.CHUNK):
                 n = min(self.CHUNK, epochs - start)
-                losses.append(self.loop(tf.constant(n)).numpy()[:n])  # .numpy() waits for the device
+                chunk_losses, chunk_max_errors = self.loop(tf.constant(n))
+                losses.append(chunk_losses.numpy()[:n])  # .numpy() waits for the device
+                max_errors.append(chunk_max_errors.numpy()[:n])
+        self.max_errors = np.concatenate(max_errors)
         return np.concatenate(losses) * self.to_mse
 
     def predict(self) -> np.ndarray:

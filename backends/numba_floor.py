@@ -42,7 +42,7 @@ def _sigmoid(x):
 
 @numba.njit
 def train_loop(X, y, p, m, v, t, velocity, epochs, lr, momentum, scale, adam, beta1, beta2, eps):
-    """Train `epochs` full-batch epochs in place; return their losses.
+    """Train `epochs` full-batch epochs in place; return their losses and largest |output - y|.
 
     p holds every parameter, flattened: w1[r, j] = p[r*h + j], b1[j] = p[2h + j],
     w2[j] = p[3h + j], b2 = p[4h]; m and v are Adam's moments, velocity SGD's momentum
@@ -50,11 +50,13 @@ def train_loop(X, y, p, m, v, t, velocity, epochs, lr, momentum, scale, adam, be
     """
     n, h = X.shape[0], (p.shape[0] - 1) // 4
     losses = np.empty(epochs)
+    max_errors = np.empty(epochs)
     hidden = np.empty((n, h), p.dtype)
     out = np.empty(n, p.dtype)
     grad = np.empty_like(p)
     for epoch in range(epochs):
         loss = 0.0
+        worst = 0.0
         for i in range(n):
             z = p[4 * h]
             for j in range(h):
@@ -62,7 +64,9 @@ def train_loop(X, y, p, m, v, t, velocity, epochs, lr, momentum, scale, adam, be
                 z += hidden[i, j] * p[3 * h + j]
             out[i] = _sigmoid(z)
             loss += (out[i] - y[i, 0]) ** 2
+            worst = max(worst, abs(out[i] - y[i, 0]))
         losses[epoch] = loss / n
+        max_errors[epoch] = math.nan if math.isnan(loss) else worst  # max() would skip a NaN
         grad[:] = 0
         for i in range(n):
             d_out = (out[i] - y[i, 0]) * scale * out[i] * (1 - out[i])
@@ -86,7 +90,7 @@ def train_loop(X, y, p, m, v, t, velocity, epochs, lr, momentum, scale, adam, be
         else:
             for k in range(p.shape[0]):
                 p[k] -= lr * grad[k]
-    return losses
+    return losses, max_errors
 
 
 class NumbaTrainer:
@@ -95,6 +99,7 @@ class NumbaTrainer:
 
     def __init__(self, device: str = "cpu"):
         self.device = device
+        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":
@@ -106,10 +111,11 @@ class NumbaTrainer:
         self.m, self.v, self.velocity = np.zeros_like(self.p), np.zeros_like(self.p), np.zeros_like(self.p)
         self.t = 0
         self.scale = float(OUTPUT_SCALE[config.objective](len(self.X)))
+        self.max_errors = np.empty(0)
 
     def fit(self, epochs: int) -> np.ndarray:
         c = self.config
-        losses = train_loop(
+        losses, self.max_errors = train_loop(
             self.X, self.y, self.p, self.m, self.v, self.t, self.velocity, epochs, c.lr, float(c.momentum), self.scale,
             c.optimizer == "adam", c.beta1, c.beta2, c.eps,
         )  # fmt: skip

@@ -93,6 +93,11 @@ class NumpyTrainer:
 
     def __init__(self, device: str = "cpu"):
         self.device = device
+        self._max_errors = np.empty(0)
+
+    @property
+    def max_errors(self) -> np.ndarray:
+        return to_host(self._max_errors)  # held in xp like every other array, brought home when asked for
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":  # NumPy has no initialiser of its own: the article's is it
@@ -106,6 +111,7 @@ class NumpyTrainer:
         self.m = [xp.zeros_like(p) for p in self.params]
         self.v = [xp.zeros_like(p) for p in self.params]
         self.velocity = [xp.zeros_like(p) for p in self.params]  # SGD's momentum buffers
+        self._max_errors = xp.empty(0)
 
     def forward(self, X):
         w1, b1, w2, b2 = self.params
@@ -150,10 +156,12 @@ class NumpyTrainer:
     def fit(self, epochs: int) -> np.ndarray:
         xp = self.xp
         losses = xp.empty(epochs)  # on the device: no host sync per epoch
+        self._max_errors = max_errors = xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not raised
             for epoch in range(epochs):
                 error = self.forward(self.X) - self.y
                 losses[epoch] = xp.vdot(error, error)  # sum of squares: one call, / n below
+                max_errors[epoch] = xp.abs(error).max()  # NaN if any output is
                 self.update(self.backward(self.X, self.y))
         return to_host(losses) / len(self.X)
 
@@ -202,6 +210,7 @@ class NumpyTunedTrainer(NumpyTrainer):
         step1, step2 = (V1, V2) if momentum else (g1, g2)  # what each epoch subtracts from the weights
         n = len(X1)
         losses = xp.empty(epochs)
+        self._max_errors = max_errors = xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
                 xp.matmul(X1, W1, out=hidden)
@@ -210,6 +219,7 @@ class NumpyTunedTrainer(NumpyTrainer):
                 expit(out, out=out)
                 xp.subtract(out, y, out=err)
                 losses[epoch] = xp.vdot(err, err) / n
+                max_errors[epoch] = xp.abs(err, out=t_out).max()
                 xp.multiply(out, out, out=t_out)  # out * (1 - out) = out - out**2
                 xp.subtract(out, t_out, out=t_out)
                 xp.multiply(err, t_out, out=d_out)
