@@ -103,7 +103,22 @@ _ARTICLE = {
     "keras": TrainConfig(init="framework", optimizer="adam", lr=0.001, eps=1e-7, epochs=500, dtype="float32"),
     "torch": TrainConfig(init="framework", optimizer="adam", lr=0.1, eps=1e-8, epochs=5000, dtype="float32"),
 }
-PRESETS = ("matched", "article")
+# The 1986 set-up: Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+# PDP vol. 1 ch. 8 (1986), pp. 318-362, and their Nature letter, 323:533-536 (page numbers: the chapter).
+_CLASSIC = TrainConfig(
+    hidden=2,  # the chapter's 2-2-1 XOR net (its 558-sweep run used 1 hidden unit plus direct input-output
+    #            connections, which a 2-H-1 net cannot express)
+    init="uniform",  # "small random weights" break the symmetry; no range is given for XOR
+    init_range=0.5,  # so an assumption: [-0.5, 0.5] (the Nature letter's symmetry net started within +-0.3)
+    optimizer="sgd",  # full-batch gradient descent: one weight change per sweep through the 4 patterns
+    lr=0.5,  # eta = 0.5 of the 558-sweep run (p. 331); but the paper's E is 1/2 * SUM over patterns, so on
+    #          half_mse the same step needs lr = 0.5 * 4 = 2.0: this lr steps 4x shorter than the paper's
+    momentum=0.9,  # alpha: "in most of our simulations alpha was about 0.9" (p. 330)
+    objective="half_mse",  # the paper's E = 1/2 sum of squares, per sample (so lr means the same for any N)
+    epochs=5000,  # ~10x the reported 558 sweeps
+    dtype="float32",
+)
+PRESETS = ("matched", "article", "classic")
 BACKEND_NAMES = ("numpy", "keras", "torch", "numba")  # the registry's keys (backends/__init__.py)
 MATCHED_LR = {"sgd": 2.0, "adam": 0.01}
 
@@ -115,6 +130,8 @@ def preset(name: str, backend: str, **overrides) -> TrainConfig:
     if name == "matched":
         optimizer = overrides.get("optimizer", "sgd")
         base = TrainConfig(optimizer="sgd", lr=MATCHED_LR.get(optimizer, 2.0))
+    elif name == "classic":
+        base = _CLASSIC
     else:
         check_choice("backend with an article snippet", backend, tuple(_ARTICLE))
         base = _ARTICLE[backend]
