@@ -19,7 +19,7 @@ import numpy as np
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam")
 INITS = ("glorot", "uniform01", "uniform", "framework")
-OBJECTIVES = ("mse", "half_sse")
+OBJECTIVES = ("mse", "half_sse", "half_mse")
 DEVICES = ("cpu", "gpu")
 MODES = ("idiomatic", "tuned")
 
@@ -31,6 +31,10 @@ DEFAULT_THREADS = 1
 # Any mean squared error below 1/16 forces every |error| < 0.5, i.e. 100% XOR
 # accuracy at threshold 0.5; 0.01 asks for a confident solution on top of that.
 LOSS_TARGET = 0.01
+
+# An output is on the right side of 0.5 exactly when |output - target| < 0.5 (targets are 0 or 1):
+# the 1986 paper's sense of "solved" (every output nearer its target than the other value).
+ACCURATE_ERROR = 0.5
 
 
 def check_choice(name: str, value: object, allowed: tuple) -> None:
@@ -61,7 +65,8 @@ class TrainConfig:
     #                       uniform: weights and biases uniform in [-init_range, init_range] (1986 style)
     #                       framework: each framework's own default initialisers (not shared)
     init_range: float = 0.5  # init="uniform" only
-    objective: str = "mse"  # mse: mean over samples; half_sse: 1/2 sum, the article's scratch update
+    objective: str = "mse"  # mse: mean over samples; half_sse: 1/2 sum, the article's scratch update;
+    #                         half_mse: 1/2 mean (the 1986 paper's 1/2 sum, divided by the number of samples)
     samples: int = 4  # 4: the XOR truth table; more: noisy clusters around the corners
 
     def __post_init__(self) -> None:
@@ -81,6 +86,10 @@ class TrainConfig:
         check_choice("dtype", self.dtype, DTYPES)
         check_choice("init", self.init, INITS)
         check_choice("objective", self.objective, OBJECTIVES)
+        if self.momentum and self.optimizer != "sgd":  # Adam has its own first moment (beta1)
+            raise ValueError(
+                f"momentum applies to sgd only; got momentum={self.momentum!r} with optimizer={self.optimizer!r}"
+            )
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -94,7 +103,22 @@ _ARTICLE = {
     "keras": TrainConfig(init="framework", optimizer="adam", lr=0.001, eps=1e-7, epochs=500, dtype="float32"),
     "torch": TrainConfig(init="framework", optimizer="adam", lr=0.1, eps=1e-8, epochs=5000, dtype="float32"),
 }
-PRESETS = ("matched", "article")
+# The 1986 set-up: Rumelhart, Hinton & Williams, "Learning internal representations by error propagation",
+# PDP vol. 1 ch. 8 (1986), pp. 318-362, and their Nature letter, 323:533-536 (page numbers: the chapter).
+_CLASSIC = TrainConfig(
+    hidden=2,  # the chapter's 2-2-1 XOR net (its 558-sweep run used 1 hidden unit plus direct input-output
+    #            connections, which a 2-H-1 net cannot express)
+    init="uniform",  # "small random weights" break the symmetry; no range is given for XOR
+    init_range=0.5,  # so an assumption: [-0.5, 0.5] (the Nature letter's symmetry net started within +-0.3)
+    optimizer="sgd",  # full-batch gradient descent: one weight change per sweep through the 4 patterns
+    lr=0.5,  # eta = 0.5 of the 558-sweep run (p. 331); but the paper's E is 1/2 * SUM over patterns, so on
+    #          half_mse the same step needs lr = 0.5 * 4 = 2.0: this lr steps 4x shorter than the paper's
+    momentum=0.9,  # alpha: "in most of our simulations alpha was about 0.9" (p. 330)
+    objective="half_mse",  # the paper's E = 1/2 sum of squares, per sample (so lr means the same for any N)
+    epochs=5000,  # ~10x the reported 558 sweeps
+    dtype="float32",
+)
+PRESETS = ("matched", "article", "classic")
 MATCHED_LR = {"sgd": 2.0, "adam": 0.01}
 
 
@@ -106,6 +130,8 @@ def preset(name: str, backend: str, **overrides) -> TrainConfig:
     if name == "matched":
         optimizer = overrides.get("optimizer", "sgd")
         base = TrainConfig(optimizer="sgd", lr=MATCHED_LR.get(optimizer, 2.0))
+    elif name == "classic":
+        base = _CLASSIC
     else:
         check_choice("backend with an article snippet", backend, tuple(_ARTICLE))
         base = _ARTICLE[backend]
@@ -148,6 +174,9 @@ def initial_params(config: TrainConfig) -> Params:
     h = config.hidden
     if config.init == "uniform01":  # the article's order of draws: w_ih, w_ho, b_h, b_o
         w1, w2, b1, b2 = rng.random((2, h)), rng.random((h, 1)), rng.random(h), rng.random(1)
+    elif config.init == "uniform":  # layer by layer, weights before biases: w1, b1, w2, b2
+        r = config.init_range
+        w1, b1, w2, b2 = (rng.uniform(-r, r, shape) for shape in ((2, h), h, (h, 1), 1))
     else:  # glorot
         w1 = rng.uniform(-1, 1, (2, h)) * math.sqrt(6 / (2 + h))
         w2 = rng.uniform(-1, 1, (h, 1)) * math.sqrt(6 / (h + 1))
@@ -161,7 +190,9 @@ class TrainResult:
 
     `losses[i]` is the mean squared error of epoch i's forward pass, i.e. the
     loss *before* that epoch's update (what Keras' history and the usual torch
-    loop report). `predictions` are the outputs after the last update.
+    loop report); `max_errors[i]` is the largest |output - target| of that same
+    forward pass (NaN where it is unknown or the run diverged). `predictions`
+    are the outputs after the last update.
     """
 
     backend: str
@@ -175,6 +206,12 @@ class TrainResult:
     status: str  # "ok" or "diverged"
     reason: str = ""
     extra: dict = field(default_factory=dict)
+    max_errors: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    @property
+    def epoch_accurate(self) -> int | None:
+        """First epoch whose outputs are all on the right side of 0.5 (100% accuracy), or None."""
+        return epoch_accurate(self.max_errors)
 
     @property
     def epoch_solved(self) -> int | None:
@@ -191,6 +228,12 @@ def epoch_solved(losses: np.ndarray) -> int | None:
     return int(below[0]) if below.size else None
 
 
+def epoch_accurate(max_errors: np.ndarray) -> int | None:
+    """First epoch whose worst |output - target| is below 0.5, or None (NaN never is)."""
+    below = np.flatnonzero(np.asarray(max_errors) < ACCURATE_ERROR)
+    return int(below[0]) if below.size else None
+
+
 @runtime_checkable
 class Trainer(Protocol):
     """What every backend offers. `setup` builds, `fit` trains, `predict` reads the outputs."""
@@ -198,6 +241,9 @@ class Trainer(Protocol):
     name: str
     device: str
     mode: str
+    # After fit(n): float64 (n,), each epoch's largest |output - target| over the samples, from the
+    # forward pass that gave that epoch's loss (NaN where it diverged). Empty before the first fit.
+    max_errors: np.ndarray
 
     def setup(self, config: TrainConfig) -> None:
         """Build model and optimizer for `config` and load its initial weights.
@@ -221,11 +267,21 @@ def train(trainer: Trainer, config: TrainConfig) -> TrainResult:
     start = time.perf_counter()
     losses = trainer.fit(config.epochs)
     train_s = time.perf_counter() - start
-    return make_result(trainer, config, losses, train_s)
+    return make_result(trainer, config, losses, train_s, trainer.max_errors)
 
 
-def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float) -> TrainResult:
+def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float, max_errors=None) -> TrainResult:
+    """The result of a run whose fit() calls returned `losses`.
+
+    Without `max_errors`, the trainer's own are taken when they cover the same epochs (one fit()
+    call); after several calls they cover only the last, so the result holds NaNs instead.
+    """
     losses = np.asarray(losses, dtype=np.float64)
+    if max_errors is None:
+        max_errors = getattr(trainer, "max_errors", None)
+        if max_errors is None or len(max_errors) != len(losses):
+            max_errors = np.full(len(losses), np.nan)
+    max_errors = np.asarray(max_errors, dtype=np.float64)
     predictions = np.asarray(trainer.predict(), dtype=np.float64)
     _, y = xor_data(config)
     accuracy = float(np.mean((predictions > 0.5) == (y > 0.5)))
@@ -237,5 +293,6 @@ def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float) -
         reason = f"loss became non-finite {where} (lr={config.lr:g})"
         accuracy = 0.0
     return TrainResult(
-        trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason
-    )
+        trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason,
+        max_errors=max_errors,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from .base import TrainConfig, initial_params, xor_data
-from .numpy_scratch import sigmoid
+from .numpy_scratch import OUTPUT_SCALE, sigmoid
 
 
 def framework_version() -> str:
@@ -41,19 +41,22 @@ def _sigmoid(x):
 
 
 @numba.njit
-def train_loop(X, y, p, m, v, t, epochs, lr, scale, adam, beta1, beta2, eps):
-    """Train `epochs` full-batch epochs in place; return their losses.
+def train_loop(X, y, p, m, v, t, velocity, epochs, lr, momentum, scale, adam, beta1, beta2, eps):
+    """Train `epochs` full-batch epochs in place; return their losses and largest |output - y|.
 
     p holds every parameter, flattened: w1[r, j] = p[r*h + j], b1[j] = p[2h + j],
-    w2[j] = p[3h + j], b2 = p[4h]; m and v are Adam's moments in the same layout.
+    w2[j] = p[3h + j], b2 = p[4h]; m and v are Adam's moments, velocity SGD's momentum
+    buffer, in the same layout.
     """
     n, h = X.shape[0], (p.shape[0] - 1) // 4
     losses = np.empty(epochs)
+    max_errors = np.empty(epochs)
     hidden = np.empty((n, h), p.dtype)
     out = np.empty(n, p.dtype)
     grad = np.empty_like(p)
     for epoch in range(epochs):
         loss = 0.0
+        worst = 0.0
         for i in range(n):
             z = p[4 * h]
             for j in range(h):
@@ -61,7 +64,9 @@ def train_loop(X, y, p, m, v, t, epochs, lr, scale, adam, beta1, beta2, eps):
                 z += hidden[i, j] * p[3 * h + j]
             out[i] = _sigmoid(z)
             loss += (out[i] - y[i, 0]) ** 2
+            worst = max(worst, abs(out[i] - y[i, 0]))
         losses[epoch] = loss / n
+        max_errors[epoch] = math.nan if math.isnan(loss) else worst  # max() would skip a NaN
         grad[:] = 0
         for i in range(n):
             d_out = (out[i] - y[i, 0]) * scale * out[i] * (1 - out[i])
@@ -78,10 +83,14 @@ def train_loop(X, y, p, m, v, t, epochs, lr, scale, adam, beta1, beta2, eps):
                 m[k] += (1 - beta1) * (grad[k] - m[k])
                 v[k] += (1 - beta2) * (grad[k] * grad[k] - v[k])
                 p[k] -= lr * (m[k] / (1 - beta1**t)) / (math.sqrt(v[k] / (1 - beta2**t)) + eps)
+        elif momentum != 0:  # heavy ball, as torch.optim.SGD: velocity starts at 0
+            for k in range(p.shape[0]):
+                velocity[k] = momentum * velocity[k] + grad[k]
+                p[k] -= lr * velocity[k]
         else:
             for k in range(p.shape[0]):
                 p[k] -= lr * grad[k]
-    return losses
+    return losses, max_errors
 
 
 class NumbaTrainer:
@@ -90,6 +99,7 @@ class NumbaTrainer:
 
     def __init__(self, device: str = "cpu"):
         self.device = device
+        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":
@@ -98,14 +108,15 @@ class NumbaTrainer:
         self.X, self.y = xor_data(config)
         w1, b1, w2, b2 = initial_params(config).astuple()
         self.p = np.concatenate([w1[0], w1[1], b1, w2[:, 0], b2])
-        self.m, self.v = np.zeros_like(self.p), np.zeros_like(self.p)
+        self.m, self.v, self.velocity = np.zeros_like(self.p), np.zeros_like(self.p), np.zeros_like(self.p)
         self.t = 0
-        self.scale = 2 / len(self.X) if config.objective == "mse" else 1.0
+        self.scale = float(OUTPUT_SCALE[config.objective](len(self.X)))
+        self.max_errors = np.empty(0)
 
     def fit(self, epochs: int) -> np.ndarray:
         c = self.config
-        losses = train_loop(
-            self.X, self.y, self.p, self.m, self.v, self.t, epochs, c.lr, self.scale,
+        losses, self.max_errors = train_loop(
+            self.X, self.y, self.p, self.m, self.v, self.t, self.velocity, epochs, c.lr, float(c.momentum), self.scale,
             c.optimizer == "adam", c.beta1, c.beta2, c.eps,
         )  # fmt: skip
         self.t += epochs

@@ -83,12 +83,21 @@ def unavailable_reason(device: str) -> str | None:
     return None if count else "no CUDA device visible to cupy"
 
 
+# d(objective)/d(output) = (output - y) * scale, for n samples
+OUTPUT_SCALE = {"mse": lambda n: 2 / n, "half_sse": lambda n: 1, "half_mse": lambda n: 1 / n}
+
+
 class NumpyTrainer:
     name = "numpy"
     mode = "idiomatic"
 
     def __init__(self, device: str = "cpu"):
         self.device = device
+        self._max_errors = np.empty(0)
+
+    @property
+    def max_errors(self) -> np.ndarray:
+        return to_host(self._max_errors)  # held in xp like every other array, brought home when asked for
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":  # NumPy has no initialiser of its own: the article's is it
@@ -97,11 +106,12 @@ class NumpyTrainer:
         self.xp = xp = array_namespace(self.device)
         self.X, self.y = (xp.asarray(a) for a in xor_data(config))
         self.params = [xp.asarray(p).copy() for p in initial_params(config).astuple()]  # w1, b1, w2, b2
-        # d(loss)/d(output) = (output - y) * scale
-        self.scale = self.X.dtype.type(2 / len(self.X) if config.objective == "mse" else 1)
+        self.scale = self.X.dtype.type(OUTPUT_SCALE[config.objective](len(self.X)))
         self.t = 0
         self.m = [xp.zeros_like(p) for p in self.params]
         self.v = [xp.zeros_like(p) for p in self.params]
+        self.velocity = [xp.zeros_like(p) for p in self.params]  # SGD's momentum buffers
+        self._max_errors = xp.empty(0)
 
     def forward(self, X):
         w1, b1, w2, b2 = self.params
@@ -114,7 +124,7 @@ class NumpyTrainer:
         (it adds error * derivative to the weights; we subtract the gradient)."""
         w1, b1, w2, b2 = self.params
         output_error = self.output - y
-        if self.scale != 1:  # mse's 2/N; the article's own update has no such factor
+        if self.scale != 1:  # mse's 2/N, half_mse's 1/N; the article's own update has no such factor
             output_error = output_error * self.scale
         output_delta = output_error * sigmoid_derivative(self.output)
         hidden_error = output_delta @ w2.T
@@ -125,7 +135,12 @@ class NumpyTrainer:
         c = self.config
         lr = self.X.dtype.type(c.lr)
         if c.optimizer == "sgd":
-            for p, g in zip(self.params, grads):
+            momentum = self.X.dtype.type(c.momentum)
+            for p, g, velocity in zip(self.params, grads, self.velocity):
+                if momentum:  # heavy ball, as torch.optim.SGD: velocity = momentum * velocity + g, from 0
+                    velocity *= momentum
+                    velocity += g
+                    g = velocity
                 p -= lr * g
             return
         # Adam as in Kingma & Ba, Algorithm 1, with eps added to sqrt(v_hat) (torch's placement)
@@ -141,10 +156,12 @@ class NumpyTrainer:
     def fit(self, epochs: int) -> np.ndarray:
         xp = self.xp
         losses = xp.empty(epochs)  # on the device: no host sync per epoch
+        self._max_errors = max_errors = xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not raised
             for epoch in range(epochs):
                 error = self.forward(self.X) - self.y
                 losses[epoch] = xp.vdot(error, error)  # sum of squares: one call, / n below
+                max_errors[epoch] = xp.abs(error).max()  # NaN if any output is
                 self.update(self.backward(self.X, self.y))
         return to_host(losses) / len(self.X)
 
@@ -159,7 +176,9 @@ class NumpyTunedTrainer(NumpyTrainer):
     Biases ride inside the weight matrices (a column of ones on the inputs and
     on the hidden layer), the sigmoid is one ufunc (scipy's expit), the
     learning rate is folded into the output delta, and every buffer is
-    allocated once and written in place. Adam falls back to the shared update.
+    allocated once and written in place. Momentum keeps its velocity in the
+    packed layout with the learning rate folded in, lr * buf: the same steps
+    for a constant lr. Adam falls back to the shared update.
     """
 
     mode = "tuned"
@@ -176,6 +195,7 @@ class NumpyTunedTrainer(NumpyTrainer):
         self.err, self.d_out, self.tmp_out = (xp.empty((n, 1), dtype) for _ in range(3))
         self.d_hid, self.tmp_hid = xp.empty((n, h), dtype), xp.empty((n, h), dtype)
         self.g1, self.g2 = xp.empty_like(self.W1), xp.empty_like(self.W2)
+        self.V1, self.V2 = xp.zeros_like(self.W1), xp.zeros_like(self.W2)  # lr * momentum buffers
 
     def fit(self, epochs: int) -> np.ndarray:
         if self.config.optimizer != "sgd":
@@ -183,11 +203,14 @@ class NumpyTunedTrainer(NumpyTrainer):
         xp, expit = self.xp, expit_for(self.device)
         X1, W1, W2, H1, y = self.X1, self.W1, self.W2, self.H1, self.y
         hidden, out, err, d_out, t_out = H1[:, :-1], self.out, self.err, self.d_out, self.tmp_out
-        d_hid, t_hid, g1, g2 = self.d_hid, self.tmp_hid, self.g1, self.g2
+        d_hid, t_hid, g1, g2, V1, V2 = self.d_hid, self.tmp_hid, self.g1, self.g2, self.V1, self.V2
         w2_t = W2[:-1].T  # a view: sees every in-place update of W2
         step = self.X.dtype.type(self.config.lr * self.scale)
+        momentum = self.X.dtype.type(self.config.momentum)
+        step1, step2 = (V1, V2) if momentum else (g1, g2)  # what each epoch subtracts from the weights
         n = len(X1)
         losses = xp.empty(epochs)
+        self._max_errors = max_errors = xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
                 xp.matmul(X1, W1, out=hidden)
@@ -196,6 +219,7 @@ class NumpyTunedTrainer(NumpyTrainer):
                 expit(out, out=out)
                 xp.subtract(out, y, out=err)
                 losses[epoch] = xp.vdot(err, err) / n
+                max_errors[epoch] = xp.abs(err, out=t_out).max()
                 xp.multiply(out, out, out=t_out)  # out * (1 - out) = out - out**2
                 xp.subtract(out, t_out, out=t_out)
                 xp.multiply(err, t_out, out=d_out)
@@ -206,8 +230,13 @@ class NumpyTunedTrainer(NumpyTrainer):
                 d_hid *= t_hid
                 xp.matmul(H1.T, d_out, out=g2)
                 xp.matmul(X1.T, d_hid, out=g1)
-                W2 -= g2
-                W1 -= g1
+                if momentum:  # V = momentum * V + lr * grad
+                    V2 *= momentum
+                    V2 += g2
+                    V1 *= momentum
+                    V1 += g1
+                W2 -= step2
+                W1 -= step1
         self._sync_params()
         return to_host(losses)
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 from .base import TrainConfig, initial_params, xor_data
 
@@ -54,6 +55,7 @@ class TorchTrainer:
     def __init__(self, device: str = "cpu"):
         self.device = device
         self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
+        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         self.config = config
@@ -71,35 +73,42 @@ class TorchTrainer:
         self.y = torch.from_numpy(y).to(self.torch_device)
         if config.objective == "mse":
             self.criterion, self.to_mse = nn.MSELoss(), 1.0
-        else:  # 1/2 sum of squares; the history still reports the MSE
+        elif config.objective == "half_mse":  # 1/2 mean of squares; the history still reports the MSE
+            self.criterion, self.to_mse = lambda output, y: 0.5 * nn.functional.mse_loss(output, y), 2.0
+        else:  # 1/2 sum of squares
             self.criterion = lambda output, y: 0.5 * nn.functional.mse_loss(output, y, reduction="sum")
             self.to_mse = 2 / len(X)
+        self.max_errors = np.empty(0)
         params = self.model.parameters()
         if config.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=config.lr)
+            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
         else:
             self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
 
-    def train_step(self) -> torch.Tensor:
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch; its loss and largest |output - y|, both still on the device."""
         self.optimizer.zero_grad()
         output = self.model(self.X)
         loss = self.criterion(output, self.y)
         loss.backward()
         self.optimizer.step()
-        return loss.detach()  # no .item(): it would wait for the GPU every epoch
+        # no .item(): it would wait for the GPU every epoch
+        return loss.detach(), (output.detach() - self.y).abs().max()
 
     def fit(self, epochs: int) -> np.ndarray:
         losses = torch.empty(epochs, dtype=torch.float64, device=self.torch_device)
+        max_errors = torch.empty_like(losses)
         for epoch in range(epochs):
             try:
-                losses[epoch] = self.train_step()
+                losses[epoch], max_errors[epoch] = self.train_step()
             except RuntimeError as error:
                 # torch refuses an lr whose bias-corrected step overflows the dtype ("value
                 # cannot be converted ... without overflow"): the run has diverged, not crashed.
                 if "overflow" not in str(error):
                     raise
-                losses[epoch:] = float("nan")
+                losses[epoch:] = max_errors[epoch:] = float("nan")
                 break
+        self.max_errors = max_errors.cpu().numpy()
         return losses.cpu().numpy() * self.to_mse  # .cpu() waits for the GPU, so timing is real
 
     def predict(self) -> np.ndarray:
@@ -108,24 +117,33 @@ class TorchTrainer:
 
 
 def _loss(params, X, y, objective: str):
+    """The objective, and (as torch.func's aux output) the largest |output - y|."""
     w1, b1, w2, b2 = params  # the same ops nn.Linear and torch.sigmoid run in NeuralNet
     output = torch.sigmoid(F.linear(torch.sigmoid(F.linear(X, w1, b1)), w2, b2))
+    max_error = (output - y).abs().max()
     if objective == "mse":
-        return F.mse_loss(output, y)
-    return 0.5 * F.mse_loss(output, y, reduction="sum")
+        return F.mse_loss(output, y), max_error
+    if objective == "half_mse":
+        return 0.5 * F.mse_loss(output, y), max_error
+    return 0.5 * F.mse_loss(output, y, reduction="sum"), max_error
 
 
-def _train_step(params, adam_state, X, y, c: TrainConfig):
-    grads, loss = torch.func.grad_and_value(_loss)(params, X, y, c.objective)
-    if c.optimizer == "sgd":
-        torch._foreach_add_(params, grads, alpha=-c.lr)  # what torch.optim.SGD does
+def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig):
+    grads, (loss, max_error) = torch.func.grad_and_value(_loss, has_aux=True)(params, X, y, c.objective)
+    if c.optimizer == "sgd":  # torch.optim.SGD's own maths, on buffers that start at zero
+        # foreach, as on a GPU: compiled (torch 2.13), the CPU default's per-tensor p.add_(grad, alpha=-lr)
+        # after torch.func.grad stepped the weight matrices by +grad instead (measured; eager is right).
+        sgd(
+            list(params), list(grads), momentum_buffers, foreach=True, weight_decay=0.0, momentum=c.momentum,
+            lr=c.lr, dampening=0.0, nesterov=False, maximize=False,
+        )  # fmt: skip
     else:
         exp_avgs, exp_avg_sqs, steps = adam_state
         adam(
             list(params), list(grads), exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, beta1=c.beta1,
             beta2=c.beta2, lr=c.lr, weight_decay=0.0, eps=c.eps, maximize=False, capturable=X.is_cuda,
         )  # fmt: skip
-    return loss
+    return loss, max_error
 
 
 @functools.cache
@@ -139,7 +157,7 @@ class TorchTunedTrainer(TorchTrainer):
 
     Eager torch dispatches ~30 small ops and builds an autograd graph every
     epoch; here one compiled call does forward, backward and torch.optim's own
-    SGD/Adam maths, and the loss stays on the device until fit() returns. On
+    SGD/Adam maths, and the loss and worst error stay on the device until fit() returns. On
     the GPU that step is also recorded once as a CUDA graph, so an epoch is one
     graph launch instead of one launch per kernel.
     """
@@ -153,6 +171,9 @@ class TorchTunedTrainer(TorchTrainer):
         # Adam's step counts live on the model's device, so a CUDA graph replays their increments.
         steps = [torch.zeros((), device=self.torch_device) for _ in zeros]
         self.adam_state = (zeros, [torch.zeros_like(p) for p in self.params], steps)
+        # SGD's momentum buffers, allocated here rather than on the first step (as torch.optim.SGD
+        # does) so that a CUDA graph owns them; 0 * momentum + grad makes the same first step.
+        self.momentum_buffers = [torch.zeros_like(p) for p in self.params]
         self.step = compiled_step()
         self.graph = self._capture() if self.device == "gpu" else None
 
@@ -163,23 +184,26 @@ class TorchTunedTrainer(TorchTrainer):
         graph then replays on the same tensors. Weights and optimizer state are restored
         afterwards, so training still starts from the initial weights.
         """
-        state = [*self.params, *(t for group in self.adam_state for t in group)]
+        state = [*self.params, *self.momentum_buffers, *(t for group in self.adam_state for t in group)]
         saved = [t.clone() for t in state]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):
-                self.step(self.params, self.adam_state, self.X, self.y, self.config)
+                self.step(*self._step_args())
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self.graph_loss = self.step(self.params, self.adam_state, self.X, self.y, self.config)
+            self.graph_outputs = self.step(*self._step_args())
         for tensor, value in zip(state, saved):
             tensor.copy_(value)
         return graph
 
-    def train_step(self) -> torch.Tensor:
+    def _step_args(self) -> tuple:
+        return self.params, self.adam_state, self.momentum_buffers, self.X, self.y, self.config
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.graph is not None:
             self.graph.replay()
-            return self.graph_loss  # the graph's own output tensor: fit() copies it before the next replay
-        return self.step(self.params, self.adam_state, self.X, self.y, self.config)
+            return self.graph_outputs  # the graph's own output tensors: fit() copies them before the next replay
+        return self.step(*self._step_args())

@@ -29,6 +29,15 @@ BAD_CONFIG = [
     ("objective", "mae", ("mse", "half_sse")),
     ("eps", 0.0, ("> 0",)),
     ("beta1", 1.0, ("[0, 1)",)),
+    ("momentum", -0.1, ("[0, 1)",)),
+    ("momentum", 1, ("[0, 1)",)),
+    ("momentum", 1.5, ("[0, 1)",)),
+    ("momentum", "0.9", ("number",)),
+    ("init_range", -0.5, ("finite", "> 0")),
+    ("init_range", 0.0, ("finite", "> 0")),
+    ("init_range", math.inf, ("finite", "> 0")),
+    ("objective", "sse", ("mse", "half_sse", "half_mse")),
+    ("init", "normal", ("uniform", "glorot")),
 ]
 
 
@@ -101,6 +110,32 @@ def test_preset_rejects_bad_names_and_overrides(args, overrides, field, allowed)
     with pytest.raises(ValueError) as error:
         backends.preset(*args, **overrides)
     assert_names(error, field, allowed)
+
+
+def test_preset_names_every_preset_when_refusing_one():
+    with pytest.raises(ValueError) as error:
+        backends.preset("1986", "numpy")
+    assert_names(error, "preset", backends.PRESETS)
+    assert "classic" in backends.PRESETS
+
+
+MOMENTUM_WITH_ADAM = {
+    "constructor": lambda: TrainConfig(optimizer="adam", momentum=0.9),
+    "replace": lambda: TrainConfig(momentum=0.5).replace(optimizer="adam"),
+    "classic-preset": lambda: backends.preset("classic", "torch", optimizer="adam"),
+}
+
+
+@pytest.mark.parametrize("make", MOMENTUM_WITH_ADAM.values(), ids=MOMENTUM_WITH_ADAM.keys())
+def test_momentum_with_adam_is_refused_naming_the_field(make):
+    with pytest.raises(ValueError) as error:
+        make()
+    assert_names(error, "momentum", ("sgd only",))
+
+
+def test_momentum_zero_with_adam_is_fine():
+    assert TrainConfig(optimizer="adam", momentum=0.0).momentum == 0.0
+    assert backends.preset("matched", "numpy", optimizer="adam").momentum == 0.0
 
 
 def test_matched_preset_rejects_an_unknown_backend():

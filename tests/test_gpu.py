@@ -97,20 +97,30 @@ def test_the_stand_in_refuses_what_cupy_refuses():
     assert isinstance(StandInCupy().vdot(device, device), DeviceArray) and type(device.get()) is np.ndarray
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+OPTIMIZER_RUNS = {
+    "sgd": dict(optimizer="sgd"),
+    "adam": dict(optimizer="adam"),
+    "sgd-momentum": dict(momentum=0.9, lr=0.5),
+}
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZER_RUNS)
 @pytest.mark.parametrize("mode", ["idiomatic", "tuned"])
 def test_scratch_gpu_branch_keeps_every_array_on_the_device(stand_in_gpu, mode, optimizer):
     trainer_class = {"idiomatic": numpy_scratch.NumpyTrainer, "tuned": numpy_scratch.NumpyTunedTrainer}[mode]
-    config = backends.preset("matched", "numpy", optimizer=optimizer, epochs=60)
+    config = backends.preset("matched", "numpy", epochs=60, **OPTIMIZER_RUNS[optimizer])
     on_gpu = trainer_class(device="gpu")
     gpu = backends.train(on_gpu, config)
     cpu = backends.train(trainer_class(device="cpu"), config)
 
     held = [v for v in vars(on_gpu).values() if isinstance(v, np.ndarray)] + on_gpu.params + on_gpu.m + on_gpu.v
+    held += on_gpu.velocity
     assert held and all(isinstance(a, DeviceArray) for a in held), [type(a) for a in held]
     assert type(gpu.losses) is np.ndarray and type(gpu.predictions) is np.ndarray  # brought home by to_host
+    assert type(gpu.max_errors) is np.ndarray
     np.testing.assert_array_equal(gpu.losses, cpu.losses)  # the same NumPy arithmetic underneath
     np.testing.assert_array_equal(gpu.predictions, cpu.predictions)
+    np.testing.assert_array_equal(gpu.max_errors, cpu.max_errors)
 
 
 # ------------------------------------------------------------------ timings wait for the device
@@ -164,18 +174,21 @@ def test_gpu_curves_match_the_cpu_reference(require_backend, trained, name, mode
     np.testing.assert_array_equal(gpu.predictions > 0.5, cpu.predictions > 0.5)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", OPTIMIZER_RUNS)
 def test_torch_tuned_replays_one_cuda_graph_across_fit_calls(require_backend, optimizer):
+    """With momentum, the graph owns the velocity: warm-up steps before the capture leave none behind."""
     import torch
 
     trainer = gpu_trainer(require_backend, "torch", "tuned")
-    config = backends.preset("matched", "torch", optimizer=optimizer, epochs=40)
+    config = backends.preset("matched", "torch", epochs=40, **OPTIMIZER_RUNS[optimizer])
+    rtol = CURVE_RTOL[config.optimizer]
     trainer.setup(config)
     assert isinstance(trainer.graph, torch.cuda.CUDAGraph)
     split = np.concatenate([trainer.fit(15), trainer.fit(25)])
     eager = backends.get_trainer("torch", "gpu", "idiomatic")
     eager.setup(config)
-    np.testing.assert_allclose(split, eager.fit(40), rtol=CURVE_RTOL[optimizer], atol=0)
+    np.testing.assert_allclose(split, eager.fit(40), rtol=rtol, atol=0)
+    np.testing.assert_allclose(trainer.max_errors, eager.max_errors[15:], rtol=rtol, atol=0)
     assert split[-1] < split[0]  # the graph's updates reach the weights: the loss moves
 
 

@@ -12,7 +12,7 @@ import pytest
 from xorbench import backends
 from xorbench.backends.numpy_scratch import NumpyTrainer
 
-OBJECTIVES = ("mse", "half_sse")
+OBJECTIVES = ("mse", "half_sse", "half_mse")
 SEEDS = (0, 1, 2)
 # Gradients are checked at the initial weights and again after this many epochs of
 # training, where the sigmoids are no longer near their linear middle.
@@ -24,16 +24,21 @@ FD_RTOL, FD_ATOL = 1e-6, 1e-9
 
 
 def objective(params: list[np.ndarray], X: np.ndarray, y: np.ndarray, name: str) -> float:
-    """The loss, written independently of the backend: mse = mean squared error, half_sse = 1/2 sum."""
+    """The loss, written independently of the backend: mse = mean squared error, half_sse = 1/2 sum,
+    half_mse = 1/2 mean."""
     w1, b1, w2, b2 = params
     hidden = 1 / (1 + np.exp(-(X @ w1 + b1)))
     output = 1 / (1 + np.exp(-(hidden @ w2 + b2)))
     squared = np.square(y - output)
-    return float(squared.mean() if name == "mse" else 0.5 * squared.sum())
+    return float({"mse": squared.mean(), "half_sse": 0.5 * squared.sum(), "half_mse": 0.5 * squared.mean()}[name])
 
 
-def scratch_trainer(objective_name: str, seed: int, init: str, trained_epochs: int) -> NumpyTrainer:
-    config = backends.TrainConfig(dtype="float64", objective=objective_name, seed=seed, init=init, lr=0.5)
+def scratch_trainer(
+    objective_name: str, seed: int, init: str, trained_epochs: int, momentum: float = 0.0
+) -> NumpyTrainer:
+    config = backends.TrainConfig(
+        dtype="float64", objective=objective_name, seed=seed, init=init, lr=0.5, momentum=momentum
+    )
     trainer = NumpyTrainer()
     trainer.setup(config)
     if trained_epochs:
@@ -63,16 +68,20 @@ def central_differences(trainer: NumpyTrainer) -> list[np.ndarray]:
     return grads
 
 
+# Momentum changes only where the gradient is taken (the weights it leads to), so it is
+# checked at a point that momentum training reached, from the 1986-style uniform init.
 point = pytest.mark.parametrize(
-    "seed, init, trained_epochs",
-    [(seed, "glorot", 0) for seed in SEEDS] + [(0, "uniform01", 0), (0, "glorot", TRAINED_EPOCHS)],
+    "seed, init, trained_epochs, momentum",
+    [(seed, "glorot", 0, 0.0) for seed in SEEDS]
+    + [(0, "uniform01", 0, 0.0), (0, "glorot", TRAINED_EPOCHS, 0.0)]
+    + [(0, "uniform", 0, 0.0), (1, "uniform", TRAINED_EPOCHS, 0.9)],
 )
 
 
 @pytest.mark.parametrize("objective_name", OBJECTIVES)
 @point
-def test_scratch_gradients_equal_central_finite_differences(objective_name, seed, init, trained_epochs):
-    trainer = scratch_trainer(objective_name, seed, init, trained_epochs)
+def test_scratch_gradients_equal_central_finite_differences(objective_name, seed, init, trained_epochs, momentum):
+    trainer = scratch_trainer(objective_name, seed, init, trained_epochs, momentum)
     expected = central_differences(trainer)
     for name, got, want in zip(("w1", "b1", "w2", "b2"), hand_written_gradients(trainer), expected):
         assert got.shape == want.shape, name
@@ -81,15 +90,15 @@ def test_scratch_gradients_equal_central_finite_differences(objective_name, seed
 
 @pytest.mark.parametrize("objective_name", OBJECTIVES)
 @point
-def test_scratch_gradients_equal_torch_autograd(objective_name, seed, init, trained_epochs):
+def test_scratch_gradients_equal_torch_autograd(objective_name, seed, init, trained_epochs, momentum):
     torch = pytest.importorskip("torch", reason="torch is not installed")
-    trainer = scratch_trainer(objective_name, seed, init, trained_epochs)
+    trainer = scratch_trainer(objective_name, seed, init, trained_epochs, momentum)
     params = [torch.tensor(p, requires_grad=True) for p in trainer.params]
     w1, b1, w2, b2 = params
     X, y = torch.from_numpy(trainer.X), torch.from_numpy(trainer.y)
     output = torch.sigmoid(torch.sigmoid(X @ w1 + b1) @ w2 + b2)
     squared = (y - output) ** 2
-    loss = squared.mean() if objective_name == "mse" else 0.5 * squared.sum()
+    loss = {"mse": squared.mean(), "half_sse": 0.5 * squared.sum(), "half_mse": 0.5 * squared.mean()}[objective_name]
     loss.backward()
     # Same maths in the same precision: only the order of a few float64 additions differs.
     for name, got, p in zip(("w1", "b1", "w2", "b2"), hand_written_gradients(trainer), params):

@@ -41,6 +41,18 @@ def test_fit_returns_one_float64_loss_per_epoch(trainer):
     assert np.all(np.isfinite(losses))
 
 
+def test_fit_leaves_one_float64_max_error_per_epoch_of_that_call(trainer):
+    """trainer.max_errors: empty before any fit, then each epoch's worst |output - y| of the last fit() call."""
+    assert isinstance(trainer.max_errors, np.ndarray) and trainer.max_errors.shape == (0,)
+    trainer.setup(SMALL)
+    for epochs in (3, 2):
+        trainer.fit(epochs)
+        assert trainer.max_errors.shape == (epochs,) and trainer.max_errors.dtype == np.float64
+        assert np.all((trainer.max_errors > 0) & (trainer.max_errors < 1))
+    trainer.setup(SMALL)
+    assert trainer.max_errors.shape == (0,)  # a fresh run has none yet
+
+
 def test_first_loss_is_the_loss_of_the_initial_weights(trainer):
     """losses[i] is the loss *before* epoch i's update, in every backend."""
     trainer.setup(SMALL)
@@ -80,6 +92,7 @@ def test_train_returns_a_complete_result(trainer, name):
     assert 0.0 <= result.accuracy <= 1.0
     assert result.train_s >= 0.0
     assert (result.status, result.reason) == ("ok", "")
+    assert result.max_errors.shape == (SMALL.epochs,) and np.all(np.isfinite(result.max_errors))
 
 
 def test_available_has_one_row_per_backend_and_device():
@@ -127,6 +140,17 @@ ALL_MODES = [(n, m) for n in NAMES for m in backends.modes_of(n)]
 def test_setting_a_trainer_up_again_starts_the_new_run_afresh(new_trainer, name, mode, optimizer):
     """setup() after training is a fresh start: weights and optimizer state of the old run are gone."""
     first = backends.preset("matched", name, optimizer=optimizer, seed=0, epochs=25)
+    assert_set_up_again_trains_bit_identically(new_trainer, name, mode, first)
+
+
+@pytest.mark.parametrize("name, mode", ALL_MODES, ids=[f"{n}-{m}" for n, m in ALL_MODES])
+def test_setting_a_trainer_up_again_forgets_the_momentum(new_trainer, name, mode):
+    """The velocity built up in the old run is gone too (Keras keeps its model and zeroes its optimizer)."""
+    first = backends.preset("matched", name, seed=0, epochs=25, momentum=0.9, lr=0.5)
+    assert_set_up_again_trains_bit_identically(new_trainer, name, mode, first)
+
+
+def assert_set_up_again_trains_bit_identically(new_trainer, name: str, mode: str, first: backends.TrainConfig):
     second = first.replace(seed=1)
     reused = new_trainer(name, mode)
     reused.setup(first)
@@ -136,6 +160,7 @@ def test_setting_a_trainer_up_again_starts_the_new_run_afresh(new_trainer, name,
     fresh.setup(second)
     np.testing.assert_array_equal(reused.fit(25), fresh.fit(25))
     np.testing.assert_array_equal(reused.predict(), fresh.predict())
+    np.testing.assert_array_equal(reused.max_errors, fresh.max_errors)
 
 
 @pytest.mark.parametrize("mode", ["idiomatic", "tuned"])
