@@ -120,6 +120,7 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--threads", type=int, help=f"threads per framework (default: {backends.DEFAULT_THREADS})")
     what = "the tables" if command == "run" else "sweep.csv"
     parser.add_argument("--out", default="results", metavar="DIR", help=f"where {what} go(es) (default: results)")
+    parser.add_argument("--momentum", type=float, help="SGD's heavy-ball momentum, in [0, 1) (default: the preset's)")
     timeout = opts.DEFAULTS[command]["timeout_s"]
     parser.add_argument("--timeout", type=float, metavar="S", help=f"seconds a worker may run (default: {timeout:g})")
 
@@ -128,11 +129,17 @@ def add_run(sub) -> None:
     run = sub.add_parser("run", help="measure every backend and write the tables (and the report)")
     run.set_defaults(func=cmd_measure)
     add_common(run, "run")
-    run.add_argument("--preset", help="matched, article or all (default: all)")
+    run.add_argument("--preset", help="matched, article, classic or all (default: all)")
+    hidden, init_range = (
+        "hidden units of the matched and classic presets (default: 4 and 2)",
+        ("the classic preset's initial weights and biases: uniform in [-R, R] (default: 0.5)"),
+    )
+    run.add_argument("--hidden", type=int, dest="run_hidden", metavar="N", help=hidden)
+    run.add_argument("--init-range", type=float, metavar="R", help=init_range)
     run.add_argument("--optimizer", help="matched preset's optimizer: sgd or adam (default: sgd)")
     run.add_argument("--lr", type=float, help="matched preset's learning rate (default: 2.0 for sgd, 0.01 for adam)")
     run.add_argument("--epochs", type=int, help="matched preset's epochs per run (default: 2000)")
-    run.add_argument("--seeds", type=int, help="seeds for the convergence statistics (default: 20)")
+    run.add_argument("--seeds", type=int, help="seeds for the convergence statistics, per preset (default: 30)")
     run.add_argument("--processes", type=int, help="fresh worker processes per timed backend and mode (default: 5)")
     run.add_argument("--repeats", type=int, help="timed windows per timing process, two lengths in turn (default: 8)")
     run.add_argument("--quick", action="store_true", help="a smoke run (about a minute): 200 epochs, 3 seeds, ...")

@@ -34,6 +34,7 @@ class Job:
     budget_s: float = 0.0  # a mode whose seeds or solve runs would take longer borrows / solves less
     matched: dict | None = None  # TrainConfig fields; None leaves the preset out
     article: dict | None = None
+    classic: dict | None = None  # the 1986 experiment: convergence seeds only
     # kind "time"
     process: int = 0  # which of the row's fresh processes this is; its solve runs train seed `process`
     start_order: int = 0  # this process's place among all the run's processes, as started
@@ -76,10 +77,11 @@ def planned(job: Job) -> list:
 
 
 def planned_runs(job: Job) -> list[RunKey]:
-    """The convergence seeds of every mode, then the article presets."""
+    """The convergence seeds of every mode (matched, then classic), then the article presets."""
     keys = []
-    if job.matched is not None:
-        keys += [RunKey(mode, "matched", seed, "convergence") for mode in job.modes for seed in range(job.seeds)]
+    for preset in ("matched", "classic"):
+        if getattr(job, preset) is not None:
+            keys += [RunKey(mode, preset, seed, "convergence") for mode in job.modes for seed in range(job.seeds)]
     if job.article is not None and "idiomatic" in job.modes:
         keys.append(RunKey("idiomatic", "article", job.article["seed"], "timing"))
         if job.backend == "numpy" and job.device == "cpu":

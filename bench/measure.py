@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backends
 from ..backends import LOSS_TARGET
-from ..backends.base import make_result
+from ..backends.base import epoch_accurate, make_result
 from .stats import summarise
 
 CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
@@ -46,6 +46,7 @@ class Measured:
     setup_s: float
     calls: list[tuple[int, float]] = field(default_factory=list)  # (epochs, seconds) per fit() call
     losses: list = field(default_factory=list)
+    max_errors: list = field(default_factory=list)  # each epoch's worst |output - target|, per fit() call
     first_epoch_s: float | None = None
     window: int | None = None  # epochs per timed window
     repeats_us: list[float] = field(default_factory=list)  # µs per epoch of each timed window
@@ -70,6 +71,8 @@ class Measured:
         seconds, losses = clock(trainer, epochs)
         self.calls.append((epochs, seconds))
         self.losses.append(losses)
+        errors = getattr(trainer, "max_errors", None)  # copied: a trainer may reuse its array
+        self.max_errors.append(None if errors is None else np.array(errors, dtype=np.float64))
         return seconds
 
 
@@ -103,7 +106,9 @@ def window_epochs(per_epoch_s: float, epochs_left: int, repeats: int, window_s: 
 
 def finish(trainer, config, run: Measured) -> Measured:
     losses = np.concatenate(run.losses)
-    run.result = make_result(trainer, config.replace(epochs=len(losses)), losses, run.train_s)
+    errors = [e if e is not None and len(e) == len(loss) else np.full(len(loss), np.nan)
+              for loss, e in zip(run.losses, run.max_errors)]  # fmt: skip
+    run.result = make_result(trainer, config.replace(epochs=len(losses)), losses, run.train_s, np.concatenate(errors))
     return run
 
 
@@ -160,15 +165,21 @@ def replay(trainer, config, run: Measured, window_s: float, clock: Clock = timed
         run.replays += 1
 
 
-def convergence_run(trainer, config, clock: Clock = timed_fit) -> Measured:
-    """A full run of config.epochs in CHUNKS fit() calls (time-to-solve is interpolated inside one)."""
+def convergence_run(trainer, config, clock: Clock = timed_fit, until_accurate: bool = False) -> Measured:
+    """A run of config.epochs in CHUNKS fit() calls (time-to-solve is interpolated inside one); with
+    `until_accurate`, it ends after the call in which every output first lay on the right side of 0.5."""
     start = time.perf_counter()
     trainer.setup(config)
     run = Measured(setup_s=time.perf_counter() - start)
     chunk = math.ceil(config.epochs / CHUNKS)
-    while run.epochs < config.epochs:
+    while run.epochs < config.epochs and not (until_accurate and accurate_in(run.max_errors)):
         run.fit(trainer, min(chunk, config.epochs - run.epochs), clock)
     return finish(trainer, config, run)
+
+
+def accurate_in(max_errors: list) -> bool:
+    """Whether the last fit() call reached 100% accuracy (every |output - target| < 0.5)."""
+    return bool(max_errors) and max_errors[-1] is not None and epoch_accurate(max_errors[-1]) is not None
 
 
 def convergence_sources(cost: dict[str, float], budget_s: float) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import backends as registry  # `backends` is also an option's name
 
 COMMANDS = ("run", "sweep")
-PRESET_CHOICES = ("matched", "article", "all")
+PRESET_CHOICES = ("matched", "article", "classic", "all")
 DEVICE_CHOICES = ("cpu", "gpu", "auto")
 SWEEP_HIDDEN = (4, 16, 64, 256, 1024, 4096)
 SWEEP_BATCH = (4, 256, 4096, 65536)
@@ -38,8 +38,11 @@ class Options:
     preset: str = "all"
     optimizer: str | None = None  # None: the matched preset's own (SGD)
     lr: float | None = None
+    momentum: float | None = None  # SGD's heavy-ball momentum; None: the preset's own (0; classic 0.9)
     epochs: int | None = None  # matched preset; None: its 2000
-    seeds: int = 20
+    run_hidden: int | None = None  # `run --hidden`: matched and classic presets' hidden units (4 and 2)
+    init_range: float | None = None  # the classic preset's uniform init range r; None: its 0.5
+    seeds: int = 30  # convergence seeds per preset (the classic experiment wants at least 30)
     processes: int = 5  # fresh worker processes per timed row
     budget_s: float = 30.0  # per backend and mode: longer full runs are shortened or borrow convergence
     article_scale: float = 1.0  # --quick shortens the article's runs
@@ -142,22 +145,31 @@ def check_count(name: str, value) -> None:
 
 
 def check_run(options: Options) -> None:
-    from .plan import jobs, matched_config
+    from .plan import classic_config, jobs, matched_config
 
     registry.check_choice("preset", options.preset, PRESET_CHOICES)
     if options.lr is not None and not math.isfinite(options.lr):
         raise ValueError(f"--lr must be a finite number > 0; got {options.lr!r}")
+    if options.run_hidden is not None:
+        check_count("hidden", options.run_hidden)
     for name in options.names:
-        try:  # TrainConfig checks --optimizer, --lr and --epochs, naming its field
+        try:  # TrainConfig checks --optimizer, --lr, --momentum, --epochs, --hidden, --init-range
             matched_config(options, name)
+            classic_config(options, name)
         except ValueError as error:
-            raise ValueError(f"--{error}" if str(error).split()[0] in ("lr", "epochs") else str(error)) from None
+            raise as_flag(error) from None
     if not jobs(options):
         raise ValueError("nothing to run: the article preset runs in idiomatic mode only (add --modes idiomatic)")
 
 
 def check_sweep(options: Options) -> None:
-    from .plan import jobs
+    from .plan import jobs, matched_config
+
+    try:  # the swept network is the matched preset's: TrainConfig checks --momentum
+        for name in options.names:
+            matched_config(options, name)
+    except ValueError as error:
+        raise as_flag(error) from None
 
     for name, minimum in (("hidden", 1), ("batch", 4)):
         values = getattr(options, name)
@@ -165,6 +177,14 @@ def check_sweep(options: Options) -> None:
             raise ValueError(f"--{name} must be comma-separated integers >= {minimum}; got {values!r}")
     if not jobs(options):
         raise ValueError("nothing to sweep: no chosen backend offers the chosen modes")
+
+
+def as_flag(error: ValueError) -> ValueError:
+    """TrainConfig's message names its field ("init_range must be ..."); say the flag the user typed."""
+    field, _, rest = str(error).partition(" ")
+    if field in ("lr", "epochs", "momentum", "hidden", "init_range"):
+        return ValueError(f"--{field.replace('_', '-')} {rest}")
+    return error
 
 
 def check_writable(out: Path) -> None:

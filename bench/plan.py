@@ -17,8 +17,15 @@ if TYPE_CHECKING:  # options.py checks options with these functions: no import b
 
 
 def matched_config(options: Options, name: str) -> registry.TrainConfig:
-    given = {"optimizer": options.optimizer, "lr": options.lr, "epochs": options.epochs}
+    given = {"optimizer": options.optimizer, "lr": options.lr, "epochs": options.epochs,
+             "momentum": options.momentum, "hidden": options.run_hidden}  # fmt: skip
     return registry.preset("matched", name, **{k: v for k, v in given.items() if v is not None}, seed=0)
+
+
+def classic_config(options: Options, name: str) -> registry.TrainConfig:
+    """The 1986 set-up; --hidden widens it (2 by default, the paper's), --epochs caps it (5000)."""
+    given = {"hidden": options.run_hidden, "epochs": options.epochs, "init_range": options.init_range}
+    return registry.preset("classic", name, **{k: v for k, v in given.items() if v is not None}, seed=0)
 
 
 def article_config(options: Options, name: str) -> registry.TrainConfig | None:
@@ -29,9 +36,9 @@ def article_config(options: Options, name: str) -> registry.TrainConfig | None:
     return config.replace(epochs=max(1, round(config.epochs * options.article_scale)))
 
 
-def sweep_config(name: str, hidden: int, batch: int) -> registry.TrainConfig:
-    """The sweep's network: the matched preset (float32, plain SGD), `hidden` wide, on `batch` samples."""
-    return registry.preset("matched", name, seed=0).replace(hidden=hidden, samples=batch, dtype="float32")
+def sweep_config(matched: dict, hidden: int, batch: int) -> registry.TrainConfig:
+    """The sweep's network: the matched preset (float32, SGD), `hidden` wide, on `batch` samples."""
+    return registry.TrainConfig(**matched).replace(hidden=hidden, samples=batch, dtype="float32")
 
 
 def devices(options: Options) -> tuple[str, ...]:
@@ -101,8 +108,9 @@ def run_jobs(options: Options, costs: dict[tuple[str, str], dict[str, float]]) -
 
 def kind_fields(options: Options, name: str) -> dict:
     if options.command == "sweep":
-        return dict(hidden=options.hidden, batch=options.batch, cell_cap_s=options.cell_cap_s)
-    matched = matched_config(options, name) if options.preset in ("matched", "all") else None
-    article = article_config(options, name) if options.preset in ("article", "all") else None
-    return dict(seeds=options.seeds, budget_s=options.budget_s, matched=matched and dataclasses.asdict(matched),
-                article=article and dataclasses.asdict(article))  # fmt: skip
+        matched = dataclasses.asdict(matched_config(options, name))
+        return dict(hidden=options.hidden, batch=options.batch, cell_cap_s=options.cell_cap_s, matched=matched)
+    chosen = {"matched": matched_config, "article": article_config, "classic": classic_config}
+    configs = {p: make(options, name) if options.preset in (p, "all") else None for p, make in chosen.items()}
+    return dict(seeds=options.seeds, budget_s=options.budget_s,
+                **{p: config and dataclasses.asdict(config) for p, config in configs.items()})  # fmt: skip

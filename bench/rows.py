@@ -74,6 +74,9 @@ class RunRow:
     # Convergence rows of a mode whose statistics are borrowed: what of its own curve was compared
     borrow_checked_seeds: int | None = None
     borrow_checked_epochs: int | None = None
+    # The 1986 criterion (classic preset, and every run): all four outputs on the right side of 0.5
+    epoch_accurate: int | None = None  # first epoch whose every |output - target| < 0.5
+    time_to_accuracy_s: float | None = None  # as time_to_solve_s, to the end of epoch_accurate
 
 
 @dataclass(kw_only=True)

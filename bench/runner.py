@@ -39,6 +39,9 @@ def execute(options: Options) -> int:
     finally:
         tables.save()
         if options.command == "run":
+            from .summary import write_summary
+
+            write_summary(out)  # also after an interrupt: never a summary of an earlier run beside these rows
             env.update(duration_s=round(time.perf_counter() - start, 1), interrupted=interrupted)
             write_env(out, env)
     if interrupted:
@@ -46,9 +49,6 @@ def execute(options: Options) -> int:
         print(f"xorbench: interrupted; the {done} finished rows are saved in {out}", file=sys.stderr)
         return 130
     if options.command == "run":
-        from .summary import write_summary
-
-        write_summary(out)
         print_run_summary(tables.runs, Console() if sys.stdout.isatty() else Console(width=120))
     else:
         print_sweep_summary(tables.cells)
@@ -106,7 +106,8 @@ def save_cell(tables: Tables, event: dict) -> CellKey:
 
 def fill_run(tables: Tables, outcome: Outcome, key: RunKey) -> None:
     job = outcome.job
-    config = registry.TrainConfig(**(job.matched if key.preset == "matched" else job.article)).replace(seed=key.seed)
+    fields = job.article if key.preset.startswith("article") else getattr(job, key.preset)
+    config = registry.TrainConfig(**fields).replace(seed=key.seed)
     status, reason = outcome.status
     tables.add(RunRow(
         backend=job.backend, framework_version=outcome.framework_version, device=job.device, mode=key.mode,

@@ -80,14 +80,15 @@ class RunSession:
         self.backends = backends
         self.version = module.framework_version()
         self.device_name = module.device_name(job.device)
-        self.seeds: dict[tuple[str, int], RunRow] = {}  # (mode, seed) -> its own convergence row
-        self.curves: dict[tuple[str, int], object] = {}  # (mode, seed) -> its own loss curve
+        self.seeds: dict[tuple[str, str, int], RunRow] = {}  # (mode, preset, seed) -> its own convergence row
+        self.curves: dict[tuple[str, str, int], object] = {}  # (mode, preset, seed) -> its own loss curve
 
     def run(self) -> None:
         from .measure import convergence_sources
 
         keys = planned_runs(self.job)
-        sources = convergence_sources(self.job.costs or {}, self.job.budget_s)
+        self.costs = {mode: self.probe_cost(mode) for mode in self.job.modes}
+        sources = convergence_sources(self.costs, self.job.budget_s)
         converge = [k for k in keys if k.role == "convergence"]
         for key in sorted(converge, key=lambda k: k.mode in sources):  # the sources train first
             self.progress(key, f"seed {key.seed + 1}/{self.job.seeds}")
@@ -100,11 +101,30 @@ class RunSession:
     # -------------------------------------------------------------- the runs
 
     def config(self, key: RunKey):
-        fields = self.job.article if key.preset.startswith("article") else self.job.matched
+        fields = self.job.article if key.preset.startswith("article") else getattr(self.job, key.preset)
         return self.backends.TrainConfig(**fields).replace(seed=key.seed)
 
     def trainer(self, mode: str):
         return self.backends.get_trainer(self.job.backend, self.job.device, mode)
+
+    def probe_cost(self, mode: str) -> float:
+        """What every matched seed of `mode` would take, from a few epochs timed here: the estimate a
+        run without timing processes (--preset classic, say) decides its borrowing on."""
+        from .measure import timed_fit
+
+        if self.job.costs and mode in self.job.costs:
+            return self.job.costs[mode]
+        if self.job.matched is None and self.job.classic is None:
+            return 0.0  # the article presets alone: no seeds to borrow
+        try:
+            trainer = self.trainer(mode)
+            trainer.setup(self.backends.TrainConfig(**(self.job.matched or self.job.classic or {})))
+            timed_fit(trainer, 2)  # build, trace, compile
+            seconds = min(timed_fit(trainer, 5)[0] for _ in range(2)) / 5
+        except Exception:  # noqa: BLE001  (the seeds' own runs report what is wrong)
+            return 0.0
+        epochs = max((getattr(self.job, p) or {}).get("epochs", 0) for p in ("matched", "classic"))
+        return self.job.seeds * epochs * seconds
 
     def time_process(self, rss_import_mb: float) -> None:
         """Kind "time": start-up, the solve runs (cold, then warm) and two-length windows, in this fresh process."""
@@ -126,7 +146,7 @@ class RunSession:
         memory = dict(rss_import_mb=rss_import_mb, rss_build_mb=rss_build_mb, peak_rss_mb=peak_rss_mb(),
                       device_peak_mb=device_peak_mb(self.module, job.device))  # fmt: skip
         row = self.row(key, config, **self.outcome(cold), **self.windows_fields(windows, replays), **memory,
-                       **self.startup_fields(cold, warm))  # fmt: skip
+                       **self.startup_fields(config, cold, warm))  # fmt: skip
         timings = [{"window_epochs": w.epochs, "epoch_us": w.seconds / w.epochs * 1e6, "cpu_ratio": w.cpu_ratio}
                    for w in windows]  # fmt: skip
         self.emit(row, timings=timings)
@@ -141,7 +161,7 @@ class RunSession:
         warm = solve_run(trainer, config, budget) if self.job.solve else None
         return cold, warm, rss_build_mb
 
-    def startup_fields(self, cold, warm) -> dict:
+    def startup_fields(self, config, cold, warm) -> dict:
         from .measure import time_to_solve
 
         job, epoch = self.job, cold.result.epoch_solved
@@ -151,7 +171,7 @@ class RunSession:
             first_epoch_s=cold.first_epoch_s, startup_s=self.import_s + cold.first_epoch_s,
             time_to_solve_cold_s=cold.time_to_solve(epoch) if job.solve else None,
             time_to_solve_warm_s=time_to_solve(0.0, warm.calls, warm_epoch) if warm is not None else None,
-            stopped_at_epoch=cold.epochs if cold.epochs < cold.result.config.epochs or not job.solve else None,
+            stopped_at_epoch=cold.epochs if cold.epochs < config.epochs or not job.solve else None,
             stop_reason=("solved" if epoch is not None else "budget") if job.solve else "start-up only",
         )  # fmt: skip
 
@@ -196,19 +216,20 @@ class RunSession:
         if source is not None:
             self.borrowed(key, config, source)
             return
-        try:
-            run = convergence_run(self.trainer(key.mode), config)
+        try:  # the classic experiment ends a run once it has converged, by the 1986 criterion
+            run = convergence_run(self.trainer(key.mode), config, until_accurate=key.preset == "classic")
         except Exception as error:
             self.emit(self.row(key, config, status="error", reason=one_line(error)))
             return
         row = self.row(key, config, **self.outcome(run))
-        self.seeds[key.mode, key.seed], self.curves[key.mode, key.seed] = row, run.result.losses
-        self.emit(dataclasses.replace(row, time_to_solve_s=None), run.result.losses)  # timing processes time it
+        self.seeds[key[:3]], self.curves[key[:3]] = row, run.result.losses
+        # seeds train one after another in this process: only the first would be cold, so none is timed here
+        self.emit(dataclasses.replace(row, time_to_solve_s=None, time_to_accuracy_s=None), run.result.losses)
 
     def borrowed(self, key: RunKey, config, source: str) -> None:
         """This seed's statistics from `source`. On the first CHECK_SEEDS seeds this mode trains as
         many epochs as the budget allows, and its curves must match the lender's to BORROW_RTOL."""
-        theirs = self.seeds.get((source, key.seed))
+        theirs = self.seeds.get((source, key.preset, key.seed))
         if theirs is None:
             self.emit(self.row(key, config, status="error", reason=f"the {source} mode's run of this seed failed"))
             return
@@ -218,7 +239,8 @@ class RunSession:
                       f"over {seeds} seeds x {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
             self.emit(self.row(key, config, status="error", reason=reason, borrowed_from=source))
             return
-        copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "outputs")
+        copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "epoch_accurate",
+                  "outputs")  # fmt: skip
         check = dict(borrow_difference=difference, borrow_checked_seeds=seeds, borrow_checked_epochs=epochs)
         row = self.row(key, config, **{k: getattr(theirs, k) for k in copied}, borrowed_from=source, **check)
         self.emit(row, curve)
@@ -229,18 +251,20 @@ class RunSession:
         from .measure import convergence_run
         from .stats import max_relative_difference
 
-        cost = (self.job.costs or {}).get(key.mode, 0.0)  # every seed in full
+        cost = self.costs.get(key.mode, 0.0)  # every seed in full
         per_epoch_s = cost / max(1, self.job.seeds * config.epochs)
         epochs = max(1, min(config.epochs, int(self.job.budget_s / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
         seeds = min(CHECK_SEEDS, self.job.seeds)
         for seed in range(seeds):
-            if (key.mode, seed) not in self.curves:
-                run = convergence_run(self.trainer(key.mode), config.replace(seed=seed, epochs=epochs))
-                self.curves[key.mode, seed] = run.result.losses
-        differences = [max_relative_difference(self.curves[source, s], self.curves[key.mode, s]) for s in range(seeds)
-                       if (source, s) in self.curves]  # fmt: skip
+            if (key.mode, key.preset, seed) not in self.curves:
+                checked = config.replace(seed=seed, epochs=epochs)
+                run = convergence_run(self.trainer(key.mode), checked, until_accurate=key.preset == "classic")
+                self.curves[key.mode, key.preset, seed] = run.result.losses
+        mine, theirs = (lambda s: (key.mode, key.preset, s)), (lambda s: (source, key.preset, s))
+        differences = [max_relative_difference(self.curves[theirs(s)], self.curves[mine(s)]) for s in range(seeds)
+                       if theirs(s) in self.curves]  # fmt: skip
         difference = max(differences) if differences else float("nan")
-        return difference, seeds, epochs, self.curves.get((key.mode, key.seed)) if key.seed < seeds else None
+        return difference, seeds, epochs, self.curves.get(key[:3]) if key.seed < seeds else None
 
     def bare_article(self, key: RunKey) -> None:
         """The article's snippet verbatim, timed with nothing of xorbench around it: the yardstick
@@ -254,7 +278,7 @@ class RunSession:
         row = self.row(
             key, config, status="ok", method="the article's NeuralNetwork class verbatim (bench/article_bare.py)",
             epoch_us_median=stats.median, epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=stats.n,
-            window_epochs=config.epochs, replays=0,
+            window_epochs=config.epochs, replays=0, process=0,
         )  # fmt: skip
         self.emit(row, timings=[{"window_epochs": config.epochs, "epoch_us": us} for us in repeats])
 
@@ -288,8 +312,10 @@ class RunSession:
             "accuracy": result.accuracy,
             "solved": result.solved,
             "epoch_solved": epoch,
+            "epoch_accurate": result.epoch_accurate,
             "train_s": run.train_s,
             "time_to_solve_s": run.time_to_solve(epoch),
+            "time_to_accuracy_s": run.time_to_solve(result.epoch_accurate),
             "outputs": " ".join(f"{v:.6g}" for v in result.predictions.ravel()) if result.status == "ok" else None,
         }
 
@@ -324,7 +350,7 @@ def sweep_cells(job: Job, channel: Channel, module) -> None:
             largest[key.mode] = (work, seconds)
         from .plan import sweep_config
 
-        config = sweep_config(job.backend, key.hidden, key.batch)
+        config = sweep_config(job.matched, key.hidden, key.batch)
         row = SweepRow(backend=job.backend, framework_version=version, device=job.device, device_name=device_name,
                        mode=key.mode, hidden=key.hidden, batch=key.batch, optimizer=config.optimizer, lr=config.lr,
                        dtype=config.dtype, threads=job.threads, **fields)  # fmt: skip
@@ -344,7 +370,7 @@ def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
                 f"{estimate_s:.2g} s (extrapolated from a smaller cell), cap {cap:g} s"}  # fmt: skip
     trainer = backends.get_trainer(job.backend, job.device, key.mode)
     start = time.perf_counter()
-    trainer.setup(sweep_config(job.backend, key.hidden, key.batch))
+    trainer.setup(sweep_config(job.matched, key.hidden, key.batch))
     setup_s = time.perf_counter() - start
     first_s, _ = timed_fit(trainer, 1)  # warm-up: compiles, allocator, caches for this size
     probe_s, _ = timed_fit(trainer, 1)

@@ -8,6 +8,8 @@ functions on device arrays, so a host/device mix-up fails here rather than on a 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,6 +215,7 @@ def test_devices_gpu_measures_the_rows_a_gpu_can_run(tmp_path):
 def test_a_gpu_sweep_cell_is_timed(require_backend, mode):
     gpu_trainer(require_backend, "torch", mode)
     job = Job(kind="sweep", backend="torch", device="gpu", modes=(mode,), threads=1, spec={}, repeats=3,
-              window_s=0.01, hidden=(64,), batch=(256,), cell_cap_s=5.0)  # fmt: skip
+              window_s=0.01, hidden=(64,), batch=(256,), cell_cap_s=5.0,
+              matched=dataclasses.asdict(backends.TrainConfig()))  # fmt: skip
     row = measure_cell(job, CellKey(mode, 64, 256), estimate_s=None)
     assert row["status"] == "ok" and row["epoch_us_median"] > 0 and row["windows"] >= 1, row

@@ -52,7 +52,10 @@ def test_one_registry_entry_puts_a_backend_in_list_run_tables_and_report(fake, t
     assert cli.main(["list"]) == 0
     assert any(line.split()[:3] == ["fake", "cpu", "available"] for line in capsys.readouterr().out.splitlines())
     argv = ["run", "--backends", "fake,numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "20"]
-    assert cli.main([*argv, "--seeds", "2", "--repeats", "2", "--no-report", "--out", str(tmp_path)]) == 0
+    assert (
+        cli.main([*argv, "--seeds", "2", "--repeats", "2", "--processes", "1", "--no-report", "--out", str(tmp_path)])
+        == 0
+    )
     runs = pd.read_csv(tmp_path / "runs.csv")
     fake_rows = runs[runs["backend"] == "fake"]
     assert len(fake_rows) == 3 and set(fake_rows["status"]) == {"ok"}, fake_rows[["status", "reason"]]
@@ -68,6 +71,6 @@ def test_one_registry_entry_puts_a_backend_in_list_run_tables_and_report(fake, t
 
 def test_a_fake_backend_on_a_missing_device_is_skipped_with_its_reason(fake, tmp_path):
     argv = ["run", "--backends", "fake", "--devices", "gpu", "--preset", "matched", "--epochs", "20", "--seeds", "1"]
-    assert cli.main([*argv, "--repeats", "2", "--no-report", "--out", str(tmp_path)]) == 0
+    assert cli.main([*argv, "--repeats", "2", "--processes", "1", "--no-report", "--out", str(tmp_path)]) == 0
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert set(runs["status"]) == {"skipped"} and set(runs["reason"]) == {"the fake backend runs on the CPU only"}

@@ -76,7 +76,7 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
         assert set(mine["mode"]) == set(backends.modes_of(name))
         timing = mine[(mine["role"] == "timing") & (mine["preset"] == "matched")]
         assert len(timing) == 2 * len(backends.modes_of(name))  # --quick: 2 fresh processes per mode
-        assert sorted(timing.groupby("mode")["process"].apply(list).sum()) == [0, 1] * len(backends.modes_of(name))
+        assert all(sorted(p) == [0, 1] for p in timing.groupby("mode")["process"].apply(list))
         assert (timing["epoch_us_median"] > 0).all() and (timing["epoch_us_iqr"] >= 0).all()
         assert (timing["epoch_us_min"] <= timing["epoch_us_median"]).all()
         assert (timing["first_epoch_s"] > 0).all() and (timing["import_s"] > 0).all()
@@ -142,7 +142,8 @@ def test_a_run_too_short_for_its_windows_is_replayed_and_timed_at_two_lengths(qu
     runs, timings = runs_of(quick), pd.read_csv(quick / "timings.csv")
     rows = runs.query("backend == 'numpy' and mode == 'idiomatic' and preset == 'matched' and role == 'timing'")
     for row in rows.itertuples():
-        windows = timings.query(f"backend == 'numpy' and mode == 'idiomatic' and process == {row.process}")
+        mine = f"backend == 'numpy' and mode == 'idiomatic' and preset == 'matched' and process == {row.process}"
+        windows = timings.query(mine)
         assert row.replays >= 1 and len(windows) == row.windows
         assert windows["window_epochs"].nunique() == 2 and windows["window_epochs"].max() == row.window_epochs < 200
         assert row.epochs <= 200 and row.status == "ok"  # the run itself is at most its 200 epochs
@@ -193,7 +194,7 @@ def test_an_interrupted_run_keeps_its_finished_rows(tmp_path):
     assert b"interrupted" in err and b"Traceback" not in err
     runs = runs_of(tmp_path)
     assert list(runs["status"]) == ["ok"] * 2 and list(runs["backend"]) == ["numpy", "torch"]  # the timing rows
-    assert set(pd.read_csv(tmp_path / "curves.csv.gz")["backend"]) == {"numpy", "torch"}
+    assert pd.read_csv(tmp_path / "curves.csv.gz").empty  # timing processes keep no curve; no seed finished
     assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
 
 
