@@ -4,9 +4,10 @@ and everything the report says (bench/report.py renders it; bench/compare.py com
 `load` reads the tables (the row dataclasses of bench/rows.py say their columns); `groups_of`
 summarises one backend × device × mode × preset over its processes and seeds; `summary_rows` and
 `write_summary` turn that into summary.csv; `summarise` adds the comparisons, the curves, the
-article, the targets, the environment and the sweep. Pure but for `load` and `write_summary`; no
-Markdown, no figures, and nothing of any framework: which backend is the compiled floor, or has a
-target for its tuned mode, comes from the registry (xorbench.backends, which imports no framework).
+article, the targets, the environment, the sweep and the classic (1986) experiment. Pure but for
+`load` and `write_summary`; no Markdown, no figures, and nothing of any framework: which backend is
+the compiled floor, or has a target for its tuned mode, comes from the registry (xorbench.backends,
+which imports no framework).
 
 Every figure of a timing row is a median over its fresh worker processes, with a 95% bootstrap
 interval over them (bench/stats.py); claims compare process values, never windows.
@@ -26,7 +27,7 @@ import pandas as pd
 
 from ..backends import REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures
-from .rows import SummaryRow
+from .rows import SUMMARY_COLUMNS, SummaryRow
 from .stats import FEW, Versus, compare_samples, median, median_ci, relative_difference, wilson
 from .sweep_stats import Crossovers, crossovers
 from .tables import (
@@ -70,6 +71,7 @@ class Loaded:
     env: dict | None = None
     curves_name: str = CURVES  # the curves file read (an older run has an uncompressed one)
     missing: dict[str, str] = field(default_factory=dict)  # file name -> why it is not usable
+    absent: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file name -> schema columns it lacks
     warnings: list[str] = field(default_factory=list)  # one line each, for the reader and the CLI
 
 
@@ -94,9 +96,11 @@ def read(path: Path, row_type: type) -> tuple[pd.DataFrame | None, str | None]:
         return None, f"{name} lacks columns {', '.join(absent)}"
     if data.empty:
         return None, f"{name} has no rows"
-    for column, kind in kinds(row_type).items():
-        if column not in data.columns:
-            data[column] = "" if kind == "str" else np.nan
+    types = kinds(row_type)
+    lacking = tuple(column for column in types if column not in data.columns)
+    for column in lacking:
+        data[column] = "" if types[column] == "str" else np.nan
+    data.attrs["absent"] = lacking  # an older xorbench's table: these columns are empty, not measured
     return data, None
 
 
@@ -124,6 +128,8 @@ def load(out_dir: Path, *, curves: bool = True, sweep: bool = True) -> Loaded:
         setattr(loaded, attribute, data)
         if why:
             loaded.missing[name] = why
+        else:
+            loaded.absent[name] = data.attrs.get("absent", ())
     loaded.env, why = read_env(out_dir)
     if why:
         loaded.missing["env.json"] = why
@@ -257,10 +263,14 @@ class Group:
     tts_cold_n: int = 0
     tts_warm_s: float | None = None  # ... already compiled: training only
     tts_warm_n: int = 0
+    tta_cold_s: float | None = None  # median cold time-to-accuracy (every output on the right side of 0.5)
+    tta_cold_n: int = 0
     epochs: int | None = None  # the preset's epochs for this group
     solved: int = 0
     seeds: int = 0
     epochs_to_solve: float | None = None
+    accurate: int = 0  # seeds that reached 100% accuracy (epoch_accurate)
+    epochs_to_accuracy: float | None = None  # median epoch_accurate over those seeds
     final_loss: float | None = None
     success: tuple[float, float] | None = None  # 95% Wilson interval of solved / seeds
     rss_import_mb: float | None = None
@@ -315,6 +325,7 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None) -> dict:
     if not cold.size:  # before schema 3: the one timing run's time-to-solve, which was the cold one
         cold = numbers(timing["time_to_solve_s"])
     warm = numbers(timing["time_to_solve_warm_s"])
+    accurate = numbers(timing["time_to_accuracy_s"])  # a timing row's runs to solved are cold ones
     cpu = median_of(timing["cpu_ratio"])
     if cpu is None and windows is not None:
         cpu = median_of(windows["cpu_ratio"])
@@ -334,6 +345,8 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None) -> dict:
         tts_cold_n=len(cold),
         tts_warm_s=median(warm),
         tts_warm_n=len(warm),
+        tta_cold_s=median(accurate),
+        tta_cold_n=len(accurate),
         rss_import_mb=median_of(timing["rss_import_mb"]),
         rss_build_mb=median_of(timing["rss_build_mb"]),
         peak_rss_mb=median_of(timing["peak_rss_mb"]),
@@ -351,6 +364,8 @@ def seed_fields(seeds: pd.DataFrame) -> dict:
         solved=int(solved.sum()),
         seeds=len(seeds),
         epochs_to_solve=median_of(seeds["epoch_solved"][solved]),
+        accurate=len(numbers(seeds["epoch_accurate"])),
+        epochs_to_accuracy=median_of(seeds["epoch_accurate"]),
         final_loss=median_of(seeds["final_loss"]),
         success=wilson(int(solved.sum()), len(seeds)),
         borrowed_from="/".join(lenders),
@@ -380,6 +395,17 @@ def groups_of(runs: pd.DataFrame, timings: pd.DataFrame | None, preset: str) -> 
 # ---------------------------------------------------------------- summary.csv
 
 
+def accuracy_columns(g: Group) -> dict:
+    """The time-to-accuracy columns that SummaryRow declares (bench/rows.py): summary.csv gains them with it."""
+    found = dict(
+        accurate=g.accurate if g.seeds else None,
+        epochs_to_accuracy=g.epochs_to_accuracy,
+        time_to_accuracy_cold_s=g.tta_cold_s,
+        time_to_accuracy_cold_n=g.tta_cold_n,
+    )
+    return {name: value for name, value in found.items() if name in SUMMARY_COLUMNS}
+
+
 def summary_row(g: Group) -> SummaryRow:
     backend, device, mode = g.key
     low, high = g.us_ci or (None, None)
@@ -393,7 +419,7 @@ def summary_row(g: Group) -> SummaryRow:
         time_to_solve_warm_s=g.tts_warm_s, time_to_solve_warm_n=g.tts_warm_n,
         success=g.solved if g.seeds else None, seeds=g.seeds or None, epochs_to_solve=g.epochs_to_solve,
         peak_rss_mb=g.peak_rss_mb, cpu_ratio=g.cpu_ratio, threads=g.threads, threads_exceeded=g.threads_exceeded,
-        borrowed_from=g.borrowed_from,
+        borrowed_from=g.borrowed_from, **accuracy_columns(g),
     )  # fmt: skip
 
 
@@ -448,6 +474,7 @@ class Method:
     method: str  # the mode, in the backend's words (schema 1: the whole sentence)
     legacy: bool = False  # schema 1: `method` already says everything
     epochs: int | None = None  # epochs trained
+    epochs_range: tuple[int, int] | None = None  # seeds trained until converged: the fewest and most epochs
     windows: int | None = None
     window_epochs: int | None = None
     replays: int | None = None
@@ -560,6 +587,53 @@ class Sweep:
     why: str | None = None
 
 
+CLASSIC = "classic"  # the preset of the 1986 experiment (backends.PRESETS)
+
+
+@dataclass(frozen=True)
+class ClassicRow:
+    """One backend × device × mode of the classic preset: its seeds, each trained until converged (every
+    |output − target| < 0.5, runs.csv's epoch_accurate) or to the preset's epochs."""
+
+    key: tuple
+    status: str  # "ok" when any seed finished, else the statuses of its rows (skipped, error)
+    seeds: int = 0  # seeds that finished (ok or diverged)
+    converged: int = 0
+    interval: tuple[float, float] | None = None  # 95% Wilson interval of converged / seeds
+    epochs: tuple[int, ...] = ()  # epochs to converge (epoch_accurate) of the converged seeds, ascending
+    by_seed: tuple[tuple[int, int | None], ...] = ()  # (seed, epochs to converge, None where it did not)
+    cap: int | None = None  # epochs an unconverged seed trained: the preset's limit (None: every seed converged)
+    longest: int | None = None  # the most epochs any seed trained
+    lr: float | None = None
+    momentum: float | None = None  # where runs.csv records it
+    borrowed_from: str = ""  # the mode whose seeds these rows copy
+
+    @property
+    def median(self) -> float | None:
+        return median(self.epochs)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Whether the classic groups that trained their own seeds converged alike, seed by seed."""
+
+    groups: int  # groups compared (borrowing groups copy their lender's seeds: left out)
+    seeds: int  # the seeds every one of them has
+    differing: int = 0  # of those, seeds on which the epochs to converge (or whether it did) differ
+    largest: int | None = None  # the largest difference in epochs to converge on a seed where all converged
+    at_seed: int | None = None
+    gap: float = 0.0  # the largest vertical distance between two groups' ECDFs over those seeds
+    gap_between: tuple[tuple, tuple] | None = None
+
+
+@dataclass(frozen=True)
+class Classic:
+    rows: tuple[ClassicRow, ...] = ()
+    agreement: Agreement | None = None  # None with fewer than two groups of their own seeds
+    curves: Curves = Curves()
+    why: str | None = None  # why there are none
+
+
 @dataclass(frozen=True)
 class Summary:
     """Everything the report says, as data: no Markdown, no figures, no files."""
@@ -583,6 +657,12 @@ class Summary:
     curves_name: str
     timestamp: str | None
     commit: str | None
+    classic: Classic = Classic()
+    absent: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> schema columns it lacks (older)
+
+    def lacks(self, table: str, column: str) -> bool:
+        """Whether `table` was written before `column` existed: its empty cells are unrecorded, not measured."""
+        return column in self.absent.get(table, ())
 
 
 # ---------------------------------------------------------------- summarise
@@ -616,6 +696,8 @@ def summarise(loaded: Loaded) -> Summary:
         curves_name=loaded.curves_name,
         timestamp=env.get("timestamp"),
         commit=env.get("git_commit"),
+        classic=classic_of(loaded),
+        absent=dict(loaded.absent),
     )
 
 
@@ -686,9 +768,24 @@ def methods_of(runs: pd.DataFrame, timings: pd.DataFrame | None = None) -> tuple
         if key[-1] == "timing" and per_process(rows):
             found.add(processes_method(rows, windows_of(timings, key[3], key[:3])))
             continue
+        if key[3] == CLASSIC and key[-1] == "convergence":  # each seed ends once converged: one line for all
+            own, rows = rows[rows["borrowed_from"] == ""], rows[rows["borrowed_from"] != ""]
+            found |= {until_converged(own)} if not own.empty else set()
         epochs = as_int(preset_epochs.get(key[3]))
         found |= {method_of(row, timing, seeds, epochs) for _, row in rows.iterrows()}
     return tuple(found)
+
+
+def until_converged(rows: pd.DataFrame) -> Method:
+    """The classic preset's own seeds: each trained until converged, or to the preset's epochs."""
+    first, epochs = rows.iloc[0], numbers(trained(rows))
+    return Method(
+        (first["backend"], first["device"], first["mode"]),
+        first["preset"],
+        first["role"],
+        first["method"],
+        epochs_range=(int(epochs.min()), int(epochs.max())) if epochs.size else None,
+    )
 
 
 def per_process(rows: pd.DataFrame) -> bool:
@@ -775,16 +872,16 @@ def borrowed_method(base: Method, row: pd.Series, timing: dict, seeds: dict, pre
 # ---------------------------------------------------------------- summarise: curves
 
 
-def curves_of(loaded: Loaded) -> Curves:
-    """The matched preset's curves: every pair's largest difference at a shared (seed, epoch), and bands
-    over only the seeds that every series has, so that the figure compares like with like."""
+def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
+    """A preset's curves: every pair's largest difference at a shared (seed, epoch), and bands over only
+    the seeds that every series has, so that the figure compares like with like."""
     if loaded.curves is None:
         why = loaded.missing.get(loaded.curves_name, f"no {loaded.curves_name} in this run")
         return Curves(why=why)
-    curves = loaded.curves[(loaded.curves["preset"] == "matched") & np.isfinite(loaded.curves["loss"])]
+    curves = loaded.curves[(loaded.curves["preset"] == preset) & np.isfinite(loaded.curves["loss"])]
     curves = curves[curves["loss"] > 0]
     if curves.empty:
-        return Curves(why=f"{loaded.curves_name} has no finite matched-preset losses")
+        return Curves(why=f"{loaded.curves_name} has no finite {preset}-preset losses")
     seed_sets = [set(series["seed"]) for _, series in curves.groupby(KEY, sort=True)]
     shared = tuple(sorted(int(s) for s in set.intersection(*seed_sets)))
     drawn = curves[curves["seed"].isin(shared)] if shared else curves
@@ -812,6 +909,78 @@ def curve_differences(curves: pd.DataFrame) -> tuple[CurvePair, ...]:
             seeds = both.index.get_level_values("seed").nunique()
             found.append(CurvePair(a, b, seeds, float(difference.max()), int(seed), int(epoch)))
     return tuple(sorted(found, key=lambda p: p.difference, reverse=True))
+
+
+# ---------------------------------------------------------------- summarise: the classic experiment
+
+
+def classic_of(loaded: Loaded) -> Classic:
+    """The classic preset's convergence seeds per backend × device × mode, whether those that trained
+    their own seeds converged alike, and how far their curves agree (as the matched preset's)."""
+    runs = loaded.runs
+    if runs is None:
+        return Classic(why=loaded.missing.get("runs.csv", "no runs.csv in this run"))
+    seeds = runs[(runs["preset"] == CLASSIC) & (runs["role"] == "convergence")]
+    if seeds.empty:
+        return Classic(why="no classic-preset runs in runs.csv; run `xorbench run --preset classic`")
+    rows = tuple(classic_row(key, group) for key, group in seeds.groupby(KEY, sort=True))
+    return Classic(rows, agreement_of(rows), curves_of(loaded, CLASSIC))
+
+
+def classic_row(key: tuple, rows: pd.DataFrame) -> ClassicRow:
+    done = rows[rows["status"].isin(FINISHED)].sort_values("seed")
+    if done.empty:
+        return ClassicRow(key, "/".join(sorted(set(rows["status"]))))
+    accurate = pd.to_numeric(done["epoch_accurate"], errors="coerce")
+    converged = accurate.notna()
+    momentum = done["momentum"] if "momentum" in done.columns else pd.Series(dtype=float)
+    return ClassicRow(
+        key,
+        "ok",
+        seeds=len(done),
+        converged=int(converged.sum()),
+        interval=wilson(int(converged.sum()), len(done)),
+        epochs=tuple(sorted(int(e) for e in accurate[converged])),
+        by_seed=tuple((int(s), as_int(e)) for s, e in zip(done["seed"], accurate)),
+        cap=as_int(max_of(done["epochs"][~converged])),
+        longest=as_int(max_of(done["epochs"])),
+        lr=median_of(done["lr"]),
+        momentum=median_of(momentum),
+        borrowed_from="/".join(sorted(set(done["borrowed_from"]) - {""})),
+    )
+
+
+def agreement_of(rows: tuple[ClassicRow, ...]) -> Agreement | None:
+    """Seed by seed, the epochs to converge of every group that trained its own seeds; and the largest
+    gap between two of their ECDFs over the seeds they all have."""
+    own = [r for r in rows if r.status == "ok" and not r.borrowed_from]
+    if len(own) < 2:
+        return None
+    per = {r.key: dict(r.by_seed) for r in own}
+    common = sorted(set.intersection(*(set(p) for p in per.values())))
+    differing, largest, at_seed = 0, None, None
+    for seed in common:
+        found = {p[seed] for p in per.values()}
+        differing += len(found) > 1
+        if len(found) > 1 and None not in found and (largest is None or max(found) - min(found) > largest):
+            largest, at_seed = max(found) - min(found), seed
+    gap, between = 0.0, None
+    for i, a in enumerate(own):
+        for b in own[i + 1 :]:
+            distance = ecdf_gap([per[a.key][s] for s in common], [per[b.key][s] for s in common])
+            if distance > gap:
+                gap, between = distance, (a.key, b.key)
+    return Agreement(len(own), len(common), differing, largest, at_seed, gap, between)
+
+
+def ecdf_gap(a: list[int | None], b: list[int | None]) -> float:
+    """The largest vertical distance between the ECDFs of epochs to converge of two equal sets of
+    seeds (None: never converged, so it counts at no epoch): the two-sample Kolmogorov-Smirnov D."""
+    if not a:
+        return 0.0
+    at = sorted({e for e in (*a, *b) if e is not None})
+    share = lambda values, t: sum(e is not None and e <= t for e in values) / len(values)  # noqa: E731
+    return max((abs(share(a, t) - share(b, t)) for t in at), default=0.0)
 
 
 # ---------------------------------------------------------------- summarise: article, targets, env, sweep

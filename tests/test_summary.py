@@ -1,6 +1,6 @@
 """summary.csv on constructed tables with known answers: a row's figures are medians over its fresh
 processes with their intervals, time-to-solve cold and warm count only the processes that solved,
-convergence comes from the seeds, and older tables still summarise."""
+convergence comes from the seeds (time-to-accuracy beside time-to-solve), and older tables still summarise."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import math
 
 import pytest
 
+from xorbench.bench import summary
 from xorbench.bench.rows import SUMMARY_COLUMNS, RunRow, SummaryRow, TimingRow
 from xorbench.bench.stats import median_ci
-from xorbench.bench.summary import read_summary, summary_rows, write_summary
+from xorbench.bench.summary import accuracy_columns, groups_of, read_summary, summary_rows, write_summary
 from xorbench.bench.tables import csv_text, read_table
 
 US = (10.0, 11.0, 12.0, 13.0, 50.0)  # process 4 ran on a busy machine
@@ -169,3 +170,20 @@ def test_write_summary_refuses_a_folder_without_runs(tmp_path):
     with pytest.raises(ValueError, match="no runs.csv"):
         write_summary(tmp_path)
     assert not (tmp_path / "summary.csv").exists()
+
+
+def test_time_to_accuracy_is_over_the_processes_and_epochs_to_accuracy_over_the_seeds(tmp_path, monkeypatch):
+    accurate_s = (0.4, None, 0.2, 0.3, None)  # processes 1 and 4 never had every output right
+    runs = [process(p, 10.0, time_to_accuracy_s=t) for p, t in enumerate(accurate_s)]
+    runs += [seed(s, s != 2, epoch_accurate=e) for s, e in enumerate((300, 250, None, 410))]
+    write(tmp_path, runs)
+    table = read_table(tmp_path / "runs.csv", RunRow)
+    (group,) = groups_of(table, None, "matched")
+    assert (group.tta_cold_s, group.tta_cold_n) == (0.3, 3)
+    assert (group.accurate, group.seeds, group.epochs_to_accuracy) == (3, 4, 300.0)
+    assert accuracy_columns(group) == {}  # summary.csv has no such columns yet: nothing to fill
+    wanted = ["accurate", "epochs_to_accuracy", "time_to_accuracy_cold_s", "time_to_accuracy_cold_n"]
+    monkeypatch.setattr(summary, "SUMMARY_COLUMNS", [*SUMMARY_COLUMNS, *wanted])
+    assert accuracy_columns(group) == dict(
+        accurate=3, epochs_to_accuracy=300.0, time_to_accuracy_cold_s=0.3, time_to_accuracy_cold_n=3
+    )
