@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DPI = 100
-FIGURES = ("epoch_time.png", "loss_curves.png", "time_breakdown.png")
+CLASSIC = "classic_epochs.png"
+FIGURES = ("epoch_time.png", "loss_curves.png", "time_breakdown.png", CLASSIC)
 SWEEP = "sweep.png"
 STYLES = ("-", "--", ":", "-.")
 
@@ -51,6 +52,16 @@ class Breakdown:
 
 
 PARTS = ("import", "build + first epoch", "steady-state training")
+
+
+@dataclass(frozen=True)
+class Converged:
+    """One group's seeds of the classic experiment: the epochs to converge of those that did."""
+
+    key: tuple
+    label: str
+    epochs: Sequence[int]  # of the converged seeds
+    seeds: int  # every seed, converged or not: the curve ends at converged / seeds
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,33 @@ def time_breakdown(rows: Sequence[Breakdown], path: Path) -> None:
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(axis="x", which="both", alpha=0.25)
     ax.margins(x=0.15)
+    save(fig, path)
+
+
+def convergence_ecdf(series: Sequence[Converged], limit: int | None, reference: tuple[float, str] | None,
+                     path: Path) -> None:  # fmt: skip
+    """The share of each group's seeds converged by each epoch (an ECDF that ends at its share converged),
+    drawn in turn thinner and dashed so that curves that coincide all show; a dotted line at `limit`
+    (the preset's epochs) and a grey one at `reference` (epochs, label)."""
+    colour = colours([c.key for c in series])
+    fig, ax = _pyplot().subplots(figsize=(8, 4.4))
+    right = max([limit or 0, *(e for c in series for e in c.epochs), reference[0] if reference else 0, 1])
+    for i, c in enumerate(series):
+        epochs = sorted(c.epochs)
+        steps = [k / c.seeds for k in range(len(epochs) + 1)]
+        width = 2.4 - 1.6 * i / len(series)  # each next curve thinner: coinciding curves all show
+        ax.step([0, *epochs, right], [*steps, steps[-1]], where="post", ls=STYLES[i % 4], lw=width,
+                color=colour[c.key], label=f"{c.label}: {len(epochs)}/{c.seeds}")  # fmt: skip
+    if limit:
+        ax.axvline(limit, color="black", ls=":", lw=0.8)
+        ax.annotate(f" limit: {limit:,} epochs", (limit, 0.02), fontsize=8, ha="right")
+    if reference:
+        ax.axvline(reference[0], color="grey", lw=1)
+        ax.annotate(f" {reference[1]}", (reference[0], 0.95), fontsize=8, color="grey", va="top")
+    ax.set(xlim=(0, right * 1.02), ylim=(0, 1.05), xlabel="epochs to converge (every |output − target| < 0.5)",
+           ylabel="share of seeds converged", title="Classic preset: epochs to converge, per seed")  # fmt: skip
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.grid(alpha=0.3)
     save(fig, path)
 
 

@@ -29,7 +29,7 @@ FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.
 write_fixture = FIXTURE["write_fixture"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The verdict's cells after backend, device, mode
-US, RATIO, VERSUS, CALL, STARTUP, COLD, WARM, SUCCESS, TO_SOLVE, FINAL, MB = range(11)
+US, RATIO, VERSUS, CALL, STARTUP, TO_ACCURACY_S, COLD, WARM, SUCCESS, TO_ACCURACY, TO_SOLVE, FINAL, MB = range(13)
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +106,18 @@ def test_verdict_prints_medians_over_processes_with_their_intervals(fixture_run,
         assert cells[MB] == sig(timing.peak_rss_mb.median())
         solved = timing.time_to_solve_cold_s.dropna()
         assert cells[COLD] == f"{sig(solved.median())} (n={len(solved)})"
+        accurate = timing.time_to_accuracy_s.dropna()
+        assert cells[TO_ACCURACY_S] == f"{sig(accurate.median())} (n={len(accurate)})"
+        assert accurate.median() < solved.median()  # every output on the right side of 0.5 comes first
         row = summary[(summary.backend == backend) & (summary["mode"] == mode) & (summary.preset == "matched")]
         assert cells[US].startswith(sig(row.epoch_us.iloc[0]) + " (")  # summary.csv says the same
         seeds = runs[(runs.backend == backend) & (runs["mode"] == mode) & (runs.role == "convergence")]
-        seeds = seeds[seeds.status.isin(["ok", "diverged"])]
+        seeds = seeds[seeds.status.isin(["ok", "diverged"]) & (seeds.preset == "matched")]
         lender = set(seeds.borrowed_from.dropna())
         mark = f" (from {lender.pop()})" if lender else ""
         assert cells[SUCCESS] == success_text(int(seeds.solved.sum()), len(seeds)) + mark
+        accurate = seeds.epoch_accurate.dropna()
+        assert cells[TO_ACCURACY] == f"{accurate.median():.0f} ({len(accurate)}/{len(seeds)} seeds){mark}"
     assert rows[("numpy", "cpu", "tuned")][VERSUS] == "fastest"
 
 
@@ -146,6 +151,14 @@ def test_too_few_processes_make_no_claim(run_copy):
     assert rows[("keras", "cpu", "idiomatic")][US].endswith(", 2 processes")
 
 
+def test_a_run_from_before_time_to_accuracy_says_so_rather_than_never(run_copy):
+    runs = pd.read_csv(run_copy / "runs.csv").drop(columns=["epoch_accurate", "time_to_accuracy_s"])
+    runs[runs.preset != "classic"].to_csv(run_copy / "runs.csv", index=False)
+    cells = verdict(write_report(run_copy).read_text(encoding="utf-8"))[("numpy", "cpu", "tuned")]
+    assert cells[TO_ACCURACY_S] == "not measured (runs.csv from before time_to_accuracy_s)"
+    assert cells[TO_ACCURACY] == "not measured (runs.csv from before epoch_accurate)"
+
+
 def test_wilson_interval_matches_the_textbook_value():
     low, high = wilson(5, 6)
     assert math.isclose(low, 0.4365, abs_tol=1e-4) and math.isclose(high, 0.9699, abs_tol=1e-4)
@@ -153,7 +166,7 @@ def test_wilson_interval_matches_the_textbook_value():
 
 
 def test_largest_curve_difference_is_computed_from_curves_csv(fixture_run, rendered):
-    curves = pd.read_csv(fixture_run / CURVES).dropna()
+    curves = pd.read_csv(fixture_run / CURVES).dropna().query("preset == 'matched'")
     wide = curves.pivot_table(index=["seed", "epoch"], columns=["backend", "device", "mode"], values="loss")
     largest = max(  # relative to series a, the first of the pair: bench/stats.py's one definition
         ((wide[a] - wide[b]).abs() / wide[a].abs()).max()
@@ -340,15 +353,15 @@ def test_a_newer_schema_version_renders_anyway_with_one_warning_at_the_top(run_c
 
 
 def test_borrowed_convergence_is_marked_where_it_is_shown_with_what_was_compared(fixture_run, rendered):
-    runs = pd.read_csv(fixture_run / "runs.csv")
+    runs = pd.read_csv(fixture_run / "runs.csv").query("preset == 'matched'")
     lent = runs[runs["borrowed_from"].notna()]
     assert set(zip(lent["backend"], lent["device"], lent["mode"], lent["borrowed_from"])) == {
         ("keras", "cpu", "idiomatic", "tuned")
     }
     rows = verdict(rendered)
-    success, epochs_to_solve, final_loss = borrowed = rows[("keras", "cpu", "idiomatic")][SUCCESS : FINAL + 1]
+    success, to_accuracy, to_solve, final_loss = borrowed = rows[("keras", "cpu", "idiomatic")][SUCCESS : FINAL + 1]
     assert success.startswith("5/6 = ") and success.endswith(" (from tuned)")
-    assert epochs_to_solve.endswith(" (from tuned)") and final_loss.endswith(" (from tuned)")
+    assert all(c.endswith(" (from tuned)") for c in (to_accuracy, to_solve, final_loss))
     assert rows[("keras", "cpu", "tuned")][SUCCESS : FINAL + 1] == [c.removesuffix(" (from tuned)") for c in borrowed]
     assert not any("(from " in c for key, cells in rows.items() if key != ("keras", "cpu", "idiomatic") for c in cells)
     note = next(line for line in rendered.splitlines() if line.startswith("Borrowed convergence:"))
