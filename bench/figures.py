@@ -181,7 +181,7 @@ def convergence_ecdf(series: Sequence[Converged], limit: int | None, reference: 
                 color=colour[c.key], label=f"{c.label}: {len(epochs)}/{c.seeds}")  # fmt: skip
     if limit:
         ax.axvline(limit, color="black", ls=":", lw=0.8)
-        ax.annotate(f" limit: {limit:,} epochs", (limit, 0.02), fontsize=8, ha="right")
+        ax.annotate(f"limit: {limit:,} epochs ", (limit, 1.02), fontsize=8, ha="right", va="top")
     if reference:
         ax.axvline(reference[0], color="grey", lw=1)
         ax.annotate(f" {reference[1]}", (reference[0], 0.95), fontsize=8, color="grey", va="top")

@@ -911,6 +911,18 @@ def ecdf_text(classic: Classic) -> str:
     )
 
 
+def not_converged_text(r: ClassicRow) -> str:
+    return f"{r.seeds - r.converged} of {r.seeds}" + (f" within {r.cap:,} epochs" if r.cap else "")
+
+
+def same_or_each(rows: list[ClassicRow], text) -> str:
+    """text(row) once where every row has the same, else per row."""
+    said = {text(r) for r in rows}
+    if len(said) == 1:
+        return f"{said.pop()}, every backend and mode"
+    return "; ".join(f"{label(r.key)}: {text(r)}" for r in rows)
+
+
 def section_paper(rows: tuple[ClassicRow, ...]) -> list[str]:
     """This run beside the paper: its measured figures, computed from the table, and the paper's, quoted."""
     own = [r for r in rows if r.status == "ok" and not r.borrowed_from]
@@ -923,17 +935,14 @@ def section_paper(rows: tuple[ClassicRow, ...]) -> list[str]:
         epochs = f"median {medians[0]:.0f} (range {own[0].epochs[0]:,}–{own[0].epochs[-1]:,}), every backend and mode"
     else:
         epochs = f"medians {medians[0]:.0f}–{medians[-1]:.0f} across backends and modes"
-    if len({(r.seeds, r.converged) for r in own}) == 1:
-        stuck = f"{own[0].seeds - own[0].converged} of {own[0].seeds}, every backend and mode"
-    else:
-        stuck = "; ".join(f"{label(r.key)}: {r.seeds - r.converged} of {r.seeds}" for r in own)
+    stuck = same_or_each(own, not_converged_text)
     lr = sorted({r.lr for r in own if measured(r.lr)})
     step = (", ".join(f"lr {x:g} on ½·MSE, the step of η = {x / PAPER_PATTERNS:g} on the paper's E" for x in lr)
             or "not measured (no lr in runs.csv)")  # fmt: skip
     momentum = sorted({r.momentum for r in own if measured(r.momentum)})
     rows_ = [
         ["epochs to converge", epochs, PAPER["epochs"]],
-        ["seeds not converged within the preset's epochs", stuck, PAPER["stuck"]],
+        ["seeds not converged", stuck, PAPER["stuck"]],
         ["step size", step, PAPER["step"]],
         ["momentum", ", ".join(f"{x:g}" for x in momentum) or "not measured (runs.csv has no momentum column)",
          PAPER["momentum"]],
