@@ -23,8 +23,9 @@ def matched_config(options: Options, name: str) -> registry.TrainConfig:
 
 
 def classic_config(options: Options, name: str) -> registry.TrainConfig:
-    """The 1986 set-up; --hidden widens it (2 by default, the paper's), --epochs caps it (5000)."""
-    given = {"hidden": options.run_hidden, "epochs": options.epochs, "init_range": options.init_range}
+    """The 1986 set-up; --hidden widens it (2 by default, the paper's) and --init-range sets its init range.
+    --epochs is the matched preset's: the classic experiment keeps its own limit (5000)."""
+    given = {"hidden": options.run_hidden, "init_range": options.init_range}
     return registry.preset("classic", name, **{k: v for k, v in given.items() if v is not None}, seed=0)
 
 

@@ -77,6 +77,8 @@ class RunRow:
     # The 1986 criterion (classic preset, and every run): all four outputs on the right side of 0.5
     epoch_accurate: int | None = None  # first epoch whose every |output - target| < 0.5
     time_to_accuracy_s: float | None = None  # as time_to_solve_s, to the end of epoch_accurate
+    momentum: float | None = None  # the config's SGD momentum
+    hidden: int | None = None  # the config's hidden units
 
 
 @dataclass(kw_only=True)
@@ -107,6 +109,10 @@ class SummaryRow:
     success: int | None = None  # seeds solved
     seeds: int | None = None
     epochs_to_solve: float | None = None  # median over solved seeds
+    accurate: int | None = None  # seeds that reached 100% accuracy (epoch_accurate)
+    epochs_to_accuracy: float | None = None  # median epoch_accurate over those seeds
+    time_to_accuracy_cold_s: float | None = None  # median over timing processes of time_to_accuracy_s (cold run)
+    time_to_accuracy_cold_n: int | None = None  # processes that reached it
     peak_rss_mb: float | None = None
     cpu_ratio: float | None = None
     threads: int | None = None

@@ -113,6 +113,7 @@ def fill_run(tables: Tables, outcome: Outcome, key: RunKey) -> None:
         backend=job.backend, framework_version=outcome.framework_version, device=job.device, mode=key.mode,
         preset=key.preset, optimizer=config.optimizer, lr=config.lr, epochs=config.epochs, seed=config.seed,
         dtype=config.dtype, init=config.init, threads=job.threads, status=status, reason=reason, role=key.role,
+        momentum=config.momentum, hidden=config.hidden,
         **({"process": job.process, "start_order": job.start_order} if job.kind == "time" else {}),
     ))  # fmt: skip
     tables.save()

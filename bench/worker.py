@@ -222,6 +222,8 @@ class RunSession:
             self.emit(self.row(key, config, status="error", reason=one_line(error)))
             return
         row = self.row(key, config, **self.outcome(run))
+        if run.epochs < config.epochs:  # a classic seed ends once converged
+            row = dataclasses.replace(row, stopped_at_epoch=run.epochs, stop_reason="converged")
         self.seeds[key[:3]], self.curves[key[:3]] = row, run.result.losses
         # seeds train one after another in this process: only the first would be cold, so none is timed here
         self.emit(dataclasses.replace(row, time_to_solve_s=None, time_to_accuracy_s=None), run.result.losses)
@@ -296,7 +298,7 @@ class RunSession:
             backend=self.job.backend, framework_version=self.version, device=self.job.device,
             device_name=self.device_name, mode=key.mode, preset=key.preset, optimizer=config.optimizer, lr=config.lr,
             epochs=config.epochs, seed=config.seed, dtype=config.dtype, init=config.init, threads=self.job.threads,
-            role=key.role, method=self.how(key.mode),
+            role=key.role, method=self.how(key.mode), momentum=config.momentum, hidden=config.hidden,
         )  # fmt: skip
         return RunRow(**{**described, **fields})
 
