@@ -6,6 +6,9 @@ out), `render` prints a plain text table, `main` returns the exit status: 2 with
 missing or malformed folder, 1 when `--fail-above PCT` is given and a row is slower beyond both the
 threshold and the noise, else 0. The rows are summary.csv's; the per-process values behind each
 ratio are the timing rows of runs.csv (bench/summary.py reads both).
+
+`rerun_of` is the same comparison seen as a reproducibility check: a run folder holding a second full
+run's tables in rerun/ (run A), against the run itself (run B), for the report and README.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .report import sig
 from .rows import RunRow, SummaryRow
-from .stats import FEW, MIN_PROCESSES, SLOWER, Versus, compare_samples
+from .stats import FASTER, FEW, MIN_PROCESSES, SLOWER, Versus, compare_samples
 from .summary import process_values, read, read_env
 
 ROW = ["backend", "device", "mode", "preset"]
@@ -95,6 +97,8 @@ def verdict_text(v: Versus) -> str:
 
 def render(rows: list[Compared], a: str = "A", b: str = "B", only: tuple[list, list] = ([], [])) -> str:
     """A plain text table, one line per row, like pyperf's compare_to; then the rows only one run has."""
+    from .report import sig  # here, not at the top: the report imports this module for its rerun section
+
     header = ["backend", "device", "mode", "preset", f"{a} µs/epoch", f"{b} µs/epoch", "B/A (95% interval)", "verdict"]
     lines = [header]
     for row in rows:
@@ -109,6 +113,80 @@ def render(rows: list[Compared], a: str = "A", b: str = "B", only: tuple[list, l
         if keys:
             text.append(f"only in {name}: " + ", ".join("/".join(k) for k in keys))
     return "\n".join(text) + "\n"
+
+
+# ---------------------------------------------------------------- a second full run (rerun/)
+
+RERUN = "rerun"  # the folder, inside a run's, that holds a second full run's tables
+AGREE = 1.10  # the reproducibility target: each row's max/min over the two runs at or below this
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Two rows whose order by speed differs between the runs, and whether each run tells them apart."""
+
+    first: tuple  # the row faster in A
+    second: tuple  # the row faster in B
+    in_a: Versus  # second against first, over A's processes
+    in_b: Versus
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """This run (B) against the second full run in its rerun/ folder (A), for one preset's rows."""
+
+    rows: tuple[Compared, ...] = ()  # timed in both runs, fastest in B first
+    swaps: tuple[Swap, ...] = ()
+    env_a: dict | None = None  # env.json of each run, where it has one
+    env_b: dict | None = None
+    why: str | None = None  # why there is nothing to compare
+
+
+def spread(row: Compared) -> float:
+    """max/min of the row's per-epoch figures in the two runs: 1 where they agree exactly."""
+    return max(row.a_us, row.b_us) / min(row.a_us, row.b_us)
+
+
+def worst(rerun: Rerun) -> Compared:
+    return max(rerun.rows, key=spread)
+
+
+def within(rerun: Rerun) -> int:
+    """How many rows meet the target: max/min at or below AGREE."""
+    return sum(spread(r) <= AGREE for r in rerun.rows)
+
+
+def distinguishable(v: Versus) -> bool:
+    return v.verdict in (FASTER, SLOWER)
+
+
+def swaps_of(rows: list[Compared], a: Run, b: Run) -> tuple[Swap, ...]:
+    """Every pair of rows that one run orders by speed one way and the other the other way."""
+    swaps = []
+    for i, x in enumerate(rows):
+        for y in rows[i + 1 :]:
+            if (x.a_us - y.a_us) * (x.b_us - y.b_us) < 0:
+                first, second = (x, y) if x.a_us < y.a_us else (y, x)
+                in_a = compare_samples(a.values[first.key], a.values[second.key])
+                in_b = compare_samples(b.values[first.key], b.values[second.key])
+                swaps.append(Swap(first.key, second.key, in_a, in_b))
+    return tuple(swaps)
+
+
+def rerun_of(out_dir: Path, preset: str = "matched") -> Rerun:
+    """out_dir/rerun (A) against out_dir (B): the preset's rows, the pairs whose order differs, both envs."""
+    out_dir = Path(out_dir)
+    folder = out_dir / RERUN
+    if not (folder / "summary.csv").is_file():
+        return Rerun(why=f"no {RERUN}/ folder with a second full run's summary.csv in {out_dir}")
+    try:
+        a, b = read_run(folder), read_run(out_dir)
+    except Unusable as error:
+        return Rerun(why=str(error))
+    rows = sorted((r for r in compare_runs(a, b) if r.key[3] == preset), key=lambda r: r.b_us)
+    if not rows:
+        return Rerun(why=f"no {preset}-preset row is timed in both runs")
+    return Rerun(tuple(rows), swaps_of(rows, a, b), read_env(folder)[0], read_env(out_dir)[0])
 
 
 def failing(rows: list[Compared], fail_above: float) -> list[Compared]:

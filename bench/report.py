@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures
+from .compare import AGREE, Rerun, Swap, distinguishable, rerun_of, spread, within, worst
 from .stats import FASTER, FEW, MIN_PROCESSES, SAME, SLOWER, Versus, wilson
 from .summary import (
     KEY,
@@ -240,8 +241,9 @@ def seeds_text(seeds: tuple[int, ...]) -> str:
 # ---------------------------------------------------------------- render
 
 
-def render(summary: Summary, drawn: frozenset[str] = frozenset()) -> str:
-    """REPORT.md's text: the summary in Markdown, linking the figures in `drawn`."""
+def render(summary: Summary, drawn: frozenset[str] = frozenset(), rerun: Rerun | None = None) -> str:
+    """REPORT.md's text: the summary in Markdown, linking the figures in `drawn`; with the second full run
+    in rerun/ compared with this one, where `rerun` is given."""
     lines = ["# xorbench results", ""]
     lines += [*summary.warnings, ""] if summary.warnings else []
     lines += [
@@ -260,6 +262,7 @@ def render(summary: Summary, drawn: frozenset[str] = frozenset()) -> str:
     lines += section_env(summary)
     lines += section_sweep(summary, drawn)
     lines += section_classic(summary.classic, drawn)
+    lines += section_rerun(rerun) if rerun is not None else []
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -960,6 +963,103 @@ def section_paper(rows: tuple[ClassicRow, ...]) -> list[str]:
     ]
 
 
+# ---------------------------------------------------------------- render: a second full run
+
+
+RERUN_NOTE = (
+    "Run A is the other full default run, whose tables are in rerun/; run B is this one. Each row's µs per epoch is "
+    "the median over its processes in that run; max/min is the larger of the two over the smaller; B/A, its 95% "
+    "interval over both runs' processes and the verdict are `xorbench compare rerun .`'s. Target: every row within "
+    f"{pct(AGREE - 1)} (max/min ≤ {AGREE:.2f}) and the same order of rows by speed in both runs."
+)
+
+
+def run_text(env: dict | None) -> str:
+    if env is None:
+        return "no env.json"
+    return f"{env.get('timestamp') or 'an unrecorded time'}, commit {env.get('git_commit') or 'not recorded'}"
+
+
+def machine_text(rerun: Rerun) -> str:
+    """Where the second run ran, as far as env.json tells: its CPU model against this run's."""
+    cpu_a, cpu_b = ((env or {}).get("cpu_model") for env in (rerun.env_a, rerun.env_b))
+    if not (cpu_a and cpu_b):
+        return ""
+    return " on the same CPU model" if cpu_a == cpu_b else f" on another CPU ({cpu_a}; this run: {cpu_b})"
+
+
+def key_name(key: tuple) -> str:
+    """A row of the comparison as README's headline names it: "numpy (tuned)", "numba floor"."""
+    return headline_name(dict(zip(KEY, key)))
+
+
+def told_apart(s: Swap) -> str:
+    told = [run for run, v in (("A", s.in_a), ("B", s.in_b)) if distinguishable(v)]
+    if len(told) == 1:
+        return f"told apart in run {told[0]} only"
+    return "told apart in both runs" if told else "told apart in neither run"
+
+
+def agreement_text(rerun: Rerun) -> str:
+    w, n, k = worst(rerun), len(rerun.rows), within(rerun)
+    how = f"within {100 * (spread(w) - 1):.1f}% per row" if k == n else f"within {pct(AGREE - 1)} on {k} of {n} rows"
+    return f"agreed {how} (worst: {key_name(w.key)}, max/min {spread(w):.3f})"
+
+
+def order_text(rerun: Rerun) -> str:
+    if not rerun.swaps:
+        return "with the same order of rows by speed"
+    pairs = "; ".join(f"{key_name(s.first)} and {key_name(s.second)}, {told_apart(s)}" for s in rerun.swaps)
+    n = len(rerun.swaps)
+    return f"with {n} pair{'s' if n != 1 else ''} of rows in the other order by speed ({pairs})"
+
+
+def rerun_sentence(rerun: Rerun) -> str:
+    """README's and the report's one sentence on how the two full runs agree."""
+    return f"A second full run{machine_text(rerun)} {agreement_text(rerun)}, {order_text(rerun)}."
+
+
+def rerun_row(row) -> list[str]:
+    v = row.versus
+    ends = [f"{sig(row.a_us)} (n={v.n_a})", f"{sig(row.b_us)} (n={v.n_b})", f"{spread(row):.3f}"]
+    return [*row.key[:3], *ends, ratio_text(v), verdict_words(v)]
+
+
+def section_rerun(rerun: Rerun) -> list[str]:
+    """This run against the second full run in rerun/: per row both figures, their max/min and the verdict;
+    the worst row, how many are within the target, and whether the order by speed is the same."""
+    lines = ["## 9. Reproducibility: a second full run", ""]
+    if rerun.why:
+        return lines + [f"not measured ({rerun.why})", ""]
+    header = [*KEY, "A µs/epoch (n)", "B µs/epoch (n)", "max/min", "B/A (95% interval)", "verdict"]
+    w, n, k = worst(rerun), len(rerun.rows), within(rerun)
+    met = k == n and not rerun.swaps
+    return lines + [
+        f"Run A (rerun/): {run_text(rerun.env_a)}. Run B (this run): {run_text(rerun.env_b)}.",
+        "",
+        md_table(header, [rerun_row(r) for r in rerun.rows]),
+        "",
+        RERUN_NOTE,
+        "",
+        f"- Worst row: {label(w.key[:3])}, max/min {spread(w):.3f}.",
+        f"- Within {pct(AGREE - 1)}: {k} of {n} rows.",
+        f"- Order by speed: {order_lines(rerun)}",
+        f"- Target: {'met' if met else 'missed'}. {rerun_sentence(rerun)}",
+        "",
+    ]
+
+
+def order_lines(rerun: Rerun) -> str:
+    if not rerun.swaps:
+        return "the same in both runs."
+    swapped = "; ".join(
+        f"{label(s.first[:3])} is faster in A, {label(s.second[:3])} in B; {label(s.second[:3])} / "
+        f"{label(s.first[:3])} is {ratio_text(s.in_a)} in A and {ratio_text(s.in_b)} in B: {told_apart(s)}"
+        for s in rerun.swaps
+    )
+    return f"differs for {len(rerun.swaps)} pair{'s' if len(rerun.swaps) != 1 else ''}: {swapped}."
+
+
 # ---------------------------------------------------------------- entry points
 
 
@@ -977,7 +1077,7 @@ def render_report(out_dir: Path) -> Written:
     summary = summarise(load(out_dir))
     drawn = draw(summary, out_dir)
     path = out_dir / "REPORT.md"
-    write_atomic(path, render(summary, drawn))
+    write_atomic(path, render(summary, drawn, rerun_of(out_dir, summary.preset)))
     return Written(path, summary.warnings)
 
 
@@ -1016,7 +1116,8 @@ def headline_cells(row: pd.Series, bare: dict) -> list[str]:
 
 def headline(out_dir: Path) -> str:
     """README's headline table, from a run's summary.csv (computed from runs.csv where the run has none):
-    one row per timed backend and mode of the matched preset, fastest first."""
+    one row per timed backend and mode of the matched preset, fastest first; below it, where the run has
+    a second full run in rerun/, one sentence on how the two agree."""
     rows, why = read_summary(Path(out_dir))
     if rows is None:
         raise ValueError(f"no headline table: {why}")
@@ -1037,7 +1138,9 @@ def headline(out_dir: Path) -> str:
         f"start-up s (import + build + first epoch; {interval})",
         f"solved, {seeds.pop()} seeds" if len(seeds) == 1 else "solved",
     ]
-    return md_table(header, [headline_cells(row, bare) for _, row in timed.iterrows()])
+    table = md_table(header, [headline_cells(row, bare) for _, row in timed.iterrows()])
+    rerun = rerun_of(Path(out_dir))
+    return table if rerun.why else f"{table}\n\n{rerun_sentence(rerun)}"
 
 
 def update_readme(readme: Path, out_dir: Path) -> bool:
