@@ -203,7 +203,7 @@ class TrainResult:
     predictions: np.ndarray
     accuracy: float
     train_s: float  # wall time of the training loop alone (model already built)
-    status: str  # "ok" or "diverged"
+    status: str  # "ok" or "diverged" (run_status)
     reason: str = ""
     extra: dict = field(default_factory=dict)
     max_errors: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -271,7 +271,8 @@ def train(trainer: Trainer, config: TrainConfig) -> TrainResult:
 
 
 def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float, max_errors=None) -> TrainResult:
-    """The result of a run whose fit() calls returned `losses`.
+    """The result of a run whose fit() calls returned `losses`; its status says the same on every backend
+    (`run_status`).
 
     Without `max_errors`, the trainer's own are taken when they cover the same epochs (one fit()
     call); after several calls they cover only the last, so the result holds NaNs instead.
@@ -285,14 +286,40 @@ def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float, m
     predictions = np.asarray(trainer.predict(), dtype=np.float64)
     _, y = xor_data(config)
     accuracy = float(np.mean((predictions > 0.5) == (y > 0.5)))
-    status, reason = "ok", ""
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size or not np.all(np.isfinite(predictions)):
-        status = "diverged"
-        where = f"at epoch {bad[0]}" if bad.size else "in the final outputs"
-        reason = f"loss became non-finite {where} (lr={config.lr:g})"
+    status, reason = run_status(losses, predictions, y, config.lr)
+    if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(predictions))):  # no outputs to trust
         accuracy = 0.0
     return TrainResult(
         trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason,
         max_errors=max_errors,
     )  # fmt: skip
+
+
+# An output this close to 0 or 1 is saturated: the sigmoid's slope there is below SATURATED, so
+# the gradient through it has all but vanished and training cannot move it back.
+SATURATED = 1e-3
+
+
+def run_status(losses: np.ndarray, outputs: np.ndarray, y: np.ndarray, lr: float) -> tuple[str, str]:
+    """("ok", "") for a run that trained with finite losses, else ("diverged", why): the one definition.
+
+    Diverged means the loss became non-finite (at any epoch, or in the final outputs), or training
+    blew up: every final output saturated (within SATURATED of 0 or 1) with at least one on the wrong
+    side of 0.5, so the loss is stuck at >= (1 - SATURATED)^2 / n, near where a run starts (about
+    0.25 on XOR), and cannot come down. Backends that overflow to NaN and backends whose sigmoids
+    saturate first (float32 numba at lr 1e39, every backend at lr 1000) thus agree.
+    """
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size or not np.all(np.isfinite(outputs)):
+        where = f"at epoch {bad[0]}" if bad.size else "in the final outputs"
+        return "diverged", f"loss became non-finite {where} (lr={lr:g})"
+    saturated = np.all(np.minimum(outputs, 1 - outputs) < SATURATED)
+    wrong = int(np.sum((outputs > 0.5) != (y > 0.5)))
+    if saturated and wrong:
+        final = float(np.mean((outputs - y) ** 2))
+        start = f" from {losses[0]:.4g} at epoch 0" if len(losses) else ""
+        return "diverged", (
+            f"training blew up: every output saturated (within {SATURATED:g} of 0 or 1), {wrong} of "
+            f"{outputs.size} on the wrong side; loss {final:.4g}{start} (lr={lr:g})"
+        )
+    return "ok", ""

@@ -79,6 +79,7 @@ class TorchTrainer:
             self.criterion = lambda output, y: 0.5 * nn.functional.mse_loss(output, y, reduction="sum")
             self.to_mse = 2 / len(X)
         self.max_errors = np.empty(0)
+        self.forward_pass = None  # the last epoch's (loss, worst error), set before its update
         params = self.model.parameters()
         if config.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
@@ -87,13 +88,15 @@ class TorchTrainer:
 
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One epoch; its loss and largest |output - y|, both still on the device."""
+        self.forward_pass = None
         self.optimizer.zero_grad()
         output = self.model(self.X)
         loss = self.criterion(output, self.y)
         loss.backward()
+        # no .item(): it would wait for the GPU every epoch. Kept before the update, which may overflow.
+        self.forward_pass = loss.detach(), (output.detach() - self.y).abs().max()
         self.optimizer.step()
-        # no .item(): it would wait for the GPU every epoch
-        return loss.detach(), (output.detach() - self.y).abs().max()
+        return self.forward_pass
 
     def fit(self, epochs: int) -> np.ndarray:
         losses = torch.empty(epochs, dtype=torch.float64, device=self.torch_device)
@@ -107,6 +110,8 @@ class TorchTrainer:
                 if "overflow" not in str(error):
                     raise
                 losses[epoch:] = max_errors[epoch:] = float("nan")
+                if self.forward_pass is not None:  # this epoch's loss came before the update
+                    losses[epoch], max_errors[epoch] = self.forward_pass
                 break
         self.max_errors = max_errors.cpu().numpy()
         return losses.cpu().numpy() * self.to_mse  # .cpu() waits for the GPU, so timing is real
