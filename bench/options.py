@@ -19,6 +19,11 @@ PRESET_CHOICES = ("matched", "article", "classic", "all")
 DEVICE_CHOICES = ("cpu", "gpu", "auto")
 SWEEP_HIDDEN = (4, 16, 64, 256, 1024, 4096)
 SWEEP_BATCH = (4, 256, 4096, 65536)
+# Limits that keep every accepted input in bounded memory (README, "Running the benchmark"). A run holds
+# its tables in memory and every seed's loss curve (~50 bytes an epoch) until it ends.
+LIMITS = {"seeds": 10_000, "epochs": 1_000_000, "repeats": 100, "processes": 100, "threads": 1024}
+CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: ~500 MB of curves at most
+SWEEP_VALUES = 64  # values of sweep --hidden and --batch each (4,096 cells per backend and mode)
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def check(options: Options) -> None:
     """Raise ValueError, naming the flag, for anything that would fail later. Does no work."""
     check_selection(options)
     for name in ("threads", "repeats", "seeds", "processes"):
-        check_count(name, getattr(options, name))
+        check_count(name, getattr(options, name), LIMITS[name])
     for name in ("timeout_s", "window_s", "budget_s", "article_scale", "cell_cap_s"):
         if not getattr(options, name) > 0:
             raise ValueError(f"{flag(name)} must be > 0; got {getattr(options, name)!r}")
@@ -139,9 +144,11 @@ def check_selection(options: Options) -> None:
         registry.check_choice("mode", mode, registry.MODES)
 
 
-def check_count(name: str, value) -> None:
+def check_count(name: str, value, limit: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"--{name} must be an integer >= 1; got {value!r}")
+    if limit is not None and value > limit:
+        raise ValueError(f"--{name} must be at most {limit:,} (a limit that bounds memory); got {value:,}")
 
 
 def check_run(options: Options) -> None:
@@ -158,8 +165,50 @@ def check_run(options: Options) -> None:
             classic_config(options, name)
         except ValueError as error:
             raise as_flag(error) from None
+    if options.epochs is not None:
+        check_count("epochs", options.epochs, LIMITS["epochs"])
+    check_run_memory(options)
     if not jobs(options):
-        raise ValueError("nothing to run: the article preset runs in idiomatic mode only (add --modes idiomatic)")
+        raise ValueError(nothing_to_run(options))
+
+
+def check_run_memory(options: Options) -> None:
+    """The loss curves a run keeps, and its widest network (--hidden), within bounded memory."""
+    from .plan import memory_refusal
+
+    kept = curve_epochs(options)
+    if kept > CURVE_EPOCHS:
+        raise ValueError(f"--seeds {options.seeds:,} x the presets' epochs x {len(options.names)} backends' modes "
+                         f"keeps {kept:,} loss-curve epochs in memory, over the limit of {CURVE_EPOCHS:,}: "
+                         "lower --seeds or --epochs, or choose fewer --backends or --modes")  # fmt: skip
+    for name in options.names if options.run_hidden is not None else ():
+        reason = memory_refusal(name, options.run_hidden, 4)
+        if reason:
+            raise ValueError(f"--hidden {options.run_hidden:,} is {reason}")
+
+
+def curve_epochs(options: Options) -> int:
+    """Loss-curve epochs a run keeps: every convergence seed of every chosen mode, matched and classic."""
+    from .plan import classic_config, matched_config
+
+    presets = [make for preset, make in (("matched", matched_config), ("classic", classic_config))
+               if options.preset in (preset, "all")]  # fmt: skip
+    total = 0
+    for name in options.names:
+        modes = [mode for mode in options.modes if mode in registry.modes_of(name)]
+        total += sum(options.seeds * make(options, name).epochs * len(modes) for make in presets)
+    return total
+
+
+def nothing_to_run(options: Options) -> str:
+    """Why no job is left: the article preset in tuned mode only, or no chosen backend with a snippet."""
+    from .plan import article_config
+
+    if options.preset == "article" and "idiomatic" in options.modes:
+        others = [name for name in registry.BACKENDS if name not in options.names and article_config(options, name)]
+        return (f"nothing to run: the article has no snippet for {', '.join(options.names)} (it has one for "
+                f"{', '.join(others)}): choose one of those with --backends, or another --preset")  # fmt: skip
+    return "nothing to run: the article preset runs in idiomatic mode only (add --modes idiomatic)"
 
 
 def check_sweep(options: Options) -> None:
@@ -175,8 +224,24 @@ def check_sweep(options: Options) -> None:
         values = getattr(options, name)
         if not values or any(not isinstance(v, int) or v < minimum for v in values):
             raise ValueError(f"--{name} must be comma-separated integers >= {minimum}; got {values!r}")
+        if len(values) > SWEEP_VALUES:
+            raise ValueError(f"--{name} takes at most {SWEEP_VALUES} values (a limit that bounds memory); "
+                             f"got {len(values)}")  # fmt: skip
     if not jobs(options):
         raise ValueError("nothing to sweep: no chosen backend offers the chosen modes")
+    check_sweep_memory(options)
+
+
+def check_sweep_memory(options: Options) -> None:
+    """Refuse a sweep whose every cell is over the memory limit for every chosen backend. A grid with
+    some cells within it runs: the worker skips each cell over it, with its estimate as the reason."""
+    from .plan import memory_refusal
+
+    smallest = min(options.hidden), min(options.batch)  # the estimate grows with both
+    reasons = [memory_refusal(name, *smallest) for name in options.names]
+    if all(reasons):
+        every = "the cell is" if len(options.hidden) * len(options.batch) == 1 else "every cell is"
+        raise ValueError(f"nothing to sweep: {every} {min(reasons, key=len)}")
 
 
 def as_flag(error: ValueError) -> ValueError:
@@ -187,10 +252,15 @@ def as_flag(error: ValueError) -> ValueError:
     return error
 
 
-def check_writable(out: Path) -> None:
+def check_writable(out: Path, files: tuple[str, ...] = ()) -> None:
+    """--out can be made and written to, and none of the `files` the command writes there is a folder."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".xorbench-probe-"):
             pass
     except OSError as error:
         raise ValueError(f"--out {out} is not writable ({error.strerror or error})") from None
+    for name in files:
+        if (out / name).is_dir():
+            raise ValueError(f"--out {out} has a folder named {name}, where that file goes: move it, or choose "
+                             "another --out")  # fmt: skip

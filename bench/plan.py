@@ -42,6 +42,43 @@ def sweep_config(matched: dict, hidden: int, batch: int) -> registry.TrainConfig
     return registry.TrainConfig(**matched).replace(hidden=hidden, samples=batch, dtype="float32")
 
 
+# A network's memory, estimated before it is built (a sweep cell, or a run's --hidden):
+#   bytes ~ k * dtype size * (hidden * batch + 3 * hidden + 3 * batch)
+# hidden x batch for the hidden activations and their gradients, ~3 per hidden unit for the weights,
+# their gradients and the optimizer's state, ~3 per sample for the data. k per backend covers the
+# framework's workspace and copies: 1.25x the largest peak-RSS growth per unit measured over three
+# shapes (512 x 65,536, 4,194,304 x 4 and 4 x 8,388,608, float32, setup + 2 epochs) on the
+# reference machine, rounded up: numpy 5.7, numba 3.4, torch 3.9, jax 4.5, keras 2.9.
+MEMORY_FACTOR = {"numpy": 8, "numba": 5, "torch": 5, "jax": 6, "keras": 4}
+MEMORY_FACTOR_DEFAULT = 8  # a backend not measured (a newly registered one)
+MEMORY_SHARE = 0.5  # of the memory available now: what one network (plus its process) may take
+
+
+def network_bytes(backend: str, hidden: int, batch: int, dtype: str = "float32") -> int:
+    """The estimated memory of a `hidden`-wide network trained on `batch` samples (see MEMORY_FACTOR)."""
+    size = 8 if dtype == "float64" else 4
+    return MEMORY_FACTOR.get(backend, MEMORY_FACTOR_DEFAULT) * size * (hidden * batch + 3 * hidden + 3 * batch)
+
+
+def memory_refusal(backend: str, hidden: int, batch: int, dtype: str = "float32") -> str | None:
+    """Why this network must not be built in this process, or None: its estimate plus this process's
+    resident memory over MEMORY_SHARE of the memory available now."""
+    import psutil
+
+    estimate, rss = network_bytes(backend, hidden, batch, dtype), psutil.Process().memory_info().rss
+    available = psutil.virtual_memory().available
+    if estimate + rss <= MEMORY_SHARE * available:
+        return None
+    k = MEMORY_FACTOR.get(backend, MEMORY_FACTOR_DEFAULT)
+    return (f"over the memory limit: hidden {hidden} x batch {batch} needs about {gigabytes(estimate)} by "
+            f"estimate ({k} x {dtype} x (hidden*batch + 3*hidden + 3*batch), {backend}) plus this process's "
+            f"{gigabytes(rss)}, over {MEMORY_SHARE:.0%} of the {gigabytes(available)} available now")  # fmt: skip
+
+
+def gigabytes(n: float) -> str:
+    return f"{n / 2**30:,.3g} GB" if n < 2**40 else f"{n / 2**40:,.3g} TB"
+
+
 def devices(options: Options) -> tuple[str, ...]:
     found = []
     for device in options.devices:

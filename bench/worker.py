@@ -8,9 +8,12 @@ standard library is imported before the framework, so its import is timed in a f
 A job is of kind "run" (timing, convergence and article runs: RunSession) or "sweep" (cells:
 sweep_cells); both measure with bench/measure.py's functions and follow the job's plan.
 
+A job of kind "probe" (`xorbench list`) only loads its backend and says, per device, whether it
+can run here.
+
 Test hooks: XORBENCH_TEST_CRASH=<backend> makes that backend's worker die of SIGSEGV, and
-XORBENCH_TEST_HANG=<backend> makes it sleep forever, right after its first finished row;
-XORBENCH_TEST_SLOW=<backend>:<process> slows one timing process down.
+XORBENCH_TEST_HANG=<backend> makes it sleep forever, right after its first finished row (a probe:
+right after its import); XORBENCH_TEST_SLOW=<backend>:<process> slows one timing process down.
 """
 
 from __future__ import annotations
@@ -360,13 +363,17 @@ def sweep_cells(job: Job, channel: Channel, module) -> None:
 
 
 def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
-    """Time one cell: setup (untimed), a warm-up epoch, then up to job.repeats windows; its row's fields."""
+    """Time one cell: setup (untimed), a warm-up epoch, then up to job.repeats windows; its row's fields.
+    A cell whose memory estimate is over the limit (plan.memory_refusal) is skipped, never built."""
     from .. import backends
     from .measure import cell_windows, timed_fit
-    from .plan import sweep_config
+    from .plan import memory_refusal, sweep_config
     from .stats import summarise
 
     cap = job.cell_cap_s
+    too_big = memory_refusal(job.backend, key.hidden, key.batch)  # before anything of the cell is allocated
+    if too_big:
+        return {"status": "skipped", "reason": too_big}
     if estimate_s is not None and estimate_s > cap:
         return {"status": "skipped", "reason": f"over the per-cell budget: an epoch would take about "
                 f"{estimate_s:.2g} s (extrapolated from a smaller cell), cap {cap:g} s"}  # fmt: skip
@@ -437,6 +444,16 @@ def test_hooks(backend: str) -> None:
             time.sleep(3600)
 
 
+def load_backend(job: Job):
+    """(backends, the job's backend module), imported now. The backend's spec comes with the job, so a
+    backend registered only in the parent (a test's fake) loads here too. ImportError if it is absent."""
+    from .. import backends
+
+    spec = {**job.spec, "modes": tuple(map(tuple, job.spec["modes"]))}
+    backends.register(backends.BackendSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}))
+    return backends, backends.load(job.backend)
+
+
 def start_backend(job: Job, channel: Channel):
     """Import the job's framework, pin its threads and check its device, as every worker starts.
 
@@ -444,11 +461,7 @@ def start_backend(job: Job, channel: Channel):
     """
     start = time.perf_counter()
     try:  # the first import in this interpreter: the framework, plus NumPy through backends.base
-        from .. import backends
-
-        spec = {**job.spec, "modes": tuple(map(tuple, job.spec["modes"]))}
-        backends.register(backends.BackendSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}))
-        module = backends.load(job.backend)
+        backends, module = load_backend(job)
     except ImportError as error:
         channel.send("skipped", reason=str(error).splitlines()[0])
         return None
@@ -461,9 +474,27 @@ def start_backend(job: Job, channel: Channel):
     return module, import_s
 
 
+def probe(job: Job, channel: Channel) -> None:
+    """Kind "probe" (`xorbench list`): per device, whether the backend can run here, and why not."""
+    from ..backends import DEVICES
+
+    try:
+        backends, module = load_backend(job)
+        test_hooks(job.backend)
+        found = [(device, module.unavailable_reason(device), module.framework_version()) for device in DEVICES]
+    except Exception as error:  # noqa: BLE001  (an import that fails in any way: the backend is unavailable)
+        found = [(device, str(error).splitlines()[0] if isinstance(error, ImportError) else one_line(error), "")
+                 for device in DEVICES]  # fmt: skip
+    for device, reason, version in found:
+        channel.send("available", device=device, ok=reason is None, reason=reason or "", version=version)
+
+
 def main() -> int:
     job = Job.from_json(sys.stdin.readline())
     channel = Channel()
+    if job.kind == "probe":
+        probe(job, channel)
+        return 0
     started = start_backend(job, channel)
     if started is None:
         return 0
