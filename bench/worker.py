@@ -158,7 +158,8 @@ class RunSession:
         """The cold run (build, compile and train until solved) and, set up again, the warm one."""
         from .measure import solve_run
 
-        budget = self.job.budget_s if self.job.solve else 0.0  # 0: build and one epoch, for start-up only
+        # cold and warm share the row's budget; 0: build and one epoch, for start-up only
+        budget = self.job.budget_s / 2 if self.job.solve else 0.0
         cold = solve_run(trainer, config, budget)
         rss_build_mb = rss_mb()
         warm = solve_run(trainer, config, budget) if self.job.solve else None
@@ -252,13 +253,14 @@ class RunSession:
 
     def borrow_check(self, key: RunKey, config, source: str) -> tuple[float, int, int, object]:
         """(max relative difference, seeds, epochs, this seed's own curve or None) of this mode against
-        `source` on seeds 0..CHECK_SEEDS-1, each trained as many epochs as a third of the budget buys."""
+        `source` on seeds 0..CHECK_SEEDS-1, trained for as many epochs as a third of the budget buys."""
         from .measure import convergence_run
         from .stats import max_relative_difference
 
         cost = self.costs.get(key.mode, 0.0)  # every seed in full
         per_epoch_s = cost / max(1, self.job.seeds * config.epochs)
-        epochs = max(1, min(config.epochs, int(self.job.budget_s / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
+        # a third of the budget for the check, shared by its seeds (a preset's seeds may borrow twice a run)
+        epochs = max(1, min(config.epochs, int(self.job.budget_s / 3 / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
         seeds = min(CHECK_SEEDS, self.job.seeds)
         for seed in range(seeds):
             if (key.mode, key.preset, seed) not in self.curves:
