@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .. import backends
-from . import options as opts
+if TYPE_CHECKING:
+    from .options import Options
+
+# Only the standard library at the top: a Ctrl-C while NumPy and the rest import is then inside main(),
+# which turns it into one line and status 130 (the frameworks import later still, in workers).
 
 
 class Parser(argparse.ArgumentParser):
@@ -16,16 +21,61 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# Exit statuses, for every command (README, "Running the benchmark"; epilog below)
+OK = 0  # every row ok, diverged (a measured outcome: the run trained, then blew up) or skipped
+FAILED = 1  # a row errored or timed out, or a table could not be written; a report that failed
+BAD_INPUT = 2  # refused before any work (the checks, a folder another live run holds)
+INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM; the finished rows are saved
+LIST_TIMEOUT_S = 120.0
+
+
+def epilog() -> str:
+    """--help's account of the exit statuses and the limits that bound memory, from the constants themselves."""
+    from . import options as opts
+    from .plan import MEMORY_FACTOR, MEMORY_SHARE
+
+    limits = ", ".join(f"--{name} <= {limit:,}" for name, limit in opts.LIMITS.items())
+    factors = ", ".join(f"{name} {k}" for name, k in MEMORY_FACTOR.items())
+    return f"""exit statuses:
+  0    every row ok, diverged or skipped (diverged, a run whose loss blew up, is a measured outcome)
+  1    a row errored or timed out, or a table could not be written (one line says which); every
+       table on disk is a complete file
+  2    bad input, refused before any work in one line; or --out is held by another live run (its PID)
+  130  interrupted (Ctrl-C, SIGTERM): finished rows saved; once more waits for the save, thrice quits
+
+limits (memory stays bounded for every accepted input):
+  {limits};
+  run: seeds x epochs x presets x modes <= {opts.CURVE_EPOCHS:,} loss-curve epochs kept;
+  sweep: at most {opts.SWEEP_VALUES} values each of --hidden and --batch;
+  a network (run --hidden, each sweep cell) is estimated before it is built at
+  k x 4 bytes x (hidden*batch + 3*hidden + 3*batch), k per backend: {factors};
+  with its process's memory it must fit in {MEMORY_SHARE:.0%} of the memory available now, else it is
+  refused (exit 2) or, in a sweep with cells that fit, a skipped row that gives the estimate"""
+
+
+def with_epilog() -> dict:
+    return {"epilog": epilog(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    """Every backend and device, each backend probed in a worker process of its own (manager.probe_backends)."""
+    from .. import backends
+    from .manager import probe_backends
+
+    if not args.timeout > 0:
+        print(f"xorbench: error: --timeout must be > 0; got {args.timeout!r}", file=sys.stderr)
+        return BAD_INPUT
     print(f"{'backend':8} {'device':6} {'status':11} {'version':38} reason")
-    for a in backends.available():
+    for a in probe_backends(tuple(backends.BACKENDS), args.timeout):
         status = "available" if a.ok else "unavailable"
         print(f"{a.backend:8} {a.device:6} {status:11} {a.version or '-':38} {a.reason}")
-    return 0
+    return OK
 
 
-def options_from(args: argparse.Namespace) -> opts.Options:
+def options_from(args: argparse.Namespace) -> Options:
     """The command's options from its parsed arguments (not yet checked)."""
+    from . import options as opts
+
     split = {"backends": opts.names, "devices": opts.names, "modes": opts.names}
     given = {name: (split[name](v) if name in split and v is not None else v) for name, v in vars(args).items()}
     for name in ("hidden", "batch"):
@@ -33,58 +83,94 @@ def options_from(args: argparse.Namespace) -> opts.Options:
             given[name] = opts.integers(given[name], name)
     given["timeout_s"], given["budget_s"] = given.pop("timeout", None), given.pop("budget", None)
     given["report"] = not given.pop("no_report", False) if args.command == "run" else None
-    given["out"] = Path(given["out"])
+    given["out"] = out_folder(given["out"])
     quick, argv = given.pop("quick"), shlex.join(["xorbench", *given.pop("argv")])
     for name in ("command", "func", "readme"):
         given.pop(name, None)
     return opts.make(args.command, quick, given, argv)
 
 
-def checked(args: argparse.Namespace) -> opts.Options | None:
+def out_folder(text: str) -> Path:
+    """--out as a folder; an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise ValueError(f"--out must name a folder; got {text!r}")
+    return Path(text)
+
+
+def checked(args: argparse.Namespace) -> Options | None:
     """The command's options, checked before any work; None after one line on stderr."""
+    from . import options as opts
+
     try:
         options = options_from(args)
         opts.check(options)
-        opts.check_writable(options.out)
+        opts.check_writable(options.out, writes(options.command))
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
         return None
     return options
 
 
+def writes(command: str) -> tuple[str, ...]:
+    from .rows import TABLES
+
+    return ("sweep.csv", "env.json") if command == "sweep" else (*TABLES, "env.json", "REPORT.md")
+
+
 def cmd_measure(args: argparse.Namespace) -> int:
-    """`run` and `sweep`: measure, then (run only) render the report."""
+    """`run` and `sweep`: measure, holding --out against other runs, then (run only) render the report."""
+    from . import lock
     from .runner import execute
 
     options = checked(args)
     if options is None:
-        return 2
-    code = execute(options)
-    if code == 0 and options.command == "run" and options.report:
-        write_report(options.out)
-    return code
+        return BAD_INPUT
+    try:
+        with lock.hold(options.out, options.argv):
+            ended = execute(options)
+            if ended.not_saved or ended.interrupted:
+                return FAILED if ended.not_saved else INTERRUPTED
+            if options.command == "run" and options.report and not write_report(options.out):
+                return INTERRUPTED
+            return FAILED if ended.errors else OK
+    except lock.Held as held:
+        print(f"xorbench: error: {held}", file=sys.stderr)
+        return BAD_INPUT
 
 
-def write_report(out: Path) -> None:
-    """The report after a run is a bonus: its failure is a warning, never a failed run."""
+def write_report(out: Path) -> bool:
+    """The report after a run is a bonus: its failure is a warning, never a failed run. False when it
+    was interrupted (one line; the tables stay complete)."""
     try:
         from .report import render_report
 
         written = render_report(Path(out))
+    except KeyboardInterrupt:
+        print(f"xorbench: interrupted while rendering the report; the tables in {out} are complete", file=sys.stderr)
+        return False
     except Exception as error:  # noqa: BLE001  (any failure of the report is a warning here)
-        message = str(error).strip().splitlines()
-        print(f"warning: report not written ({type(error).__name__}: {message[0] if message else ''})", file=sys.stderr)
-        return
+        print(f"warning: report not written ({first_line(error)})", file=sys.stderr)
+        return True
     for line in written.warnings:
         print(line, file=sys.stderr)
     print(f"report written to {written.path}")
+    return True
+
+
+def first_line(error: BaseException) -> str:
+    message = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {message}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    try:
+        out = out_folder(args.out)
+    except ValueError as error:
+        print(f"xorbench: error: {error}", file=sys.stderr)
+        return BAD_INPUT
     if not (out / "runs.csv").is_file():
         print(f"xorbench: error: no runs.csv in {out}/: run `xorbench run --out {out}` first", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     try:
         from .report import render_report
 
@@ -96,12 +182,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
             changed = update_readme(Path(args.readme), out)
             print(f"{args.readme}: headline table {'updated' if changed else 'already up to date'}")
+    except KeyboardInterrupt:
+        print("xorbench: interrupted while rendering the report", file=sys.stderr)
+        return INTERRUPTED
     except Exception as error:  # noqa: BLE001  (one line, not a traceback)
-        message = (str(error).strip().splitlines() or [""])[0]
-        print(f"xorbench: error: report failed ({type(error).__name__}: {message})", file=sys.stderr)
-        return 1
+        print(f"xorbench: error: report failed ({first_line(error)})", file=sys.stderr)
+        return FAILED
     print(f"report written to {written.path}")
-    return 0
+    return OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -113,6 +201,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     """The options `run` and `sweep` share."""
+    from .. import backends
+    from . import options as opts
+
     all_backends, modes = ",".join(backends.BACKENDS), ",".join(backends.MODES)
     parser.add_argument("--backends", metavar="A,B", help=f"comma-separated, from {all_backends} (default: all)")
     parser.add_argument("--devices", metavar="D,E", help="cpu, gpu, or auto = every device present (default: auto)")
@@ -126,7 +217,7 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def add_run(sub) -> None:
-    run = sub.add_parser("run", help="measure every backend and write the tables (and the report)")
+    run = sub.add_parser("run", help="measure every backend and write the tables (and the report)", **with_epilog())
     run.set_defaults(func=cmd_measure)
     add_common(run, "run")
     run.add_argument("--preset", help="matched, article, classic or all (default: all)")
@@ -150,7 +241,9 @@ def add_run(sub) -> None:
 
 
 def add_sweep(sub) -> None:
-    sweep = sub.add_parser("sweep", help="per-epoch time as hidden width and batch grow (sweep.csv)")
+    from . import options as opts
+
+    sweep = sub.add_parser("sweep", help="per-epoch time as hidden width and batch grow (sweep.csv)", **with_epilog())
     sweep.set_defaults(func=cmd_measure)
     add_common(sweep, "sweep")
     hidden, batch = (",".join(map(str, getattr(opts, f"SWEEP_{n}"))) for n in ("HIDDEN", "BATCH"))
@@ -160,9 +253,11 @@ def add_sweep(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="xorbench", description=__doc__)
+    parser = Parser(prog="xorbench", description=__doc__, **with_epilog())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     listing = sub.add_parser("list", help="every backend and device: version, available or not, and why")
+    probe = f"seconds each backend's probe (a process of its own) may take (default: {LIST_TIMEOUT_S:g})"
+    listing.add_argument("--timeout", type=float, default=LIST_TIMEOUT_S, metavar="S", help=probe)
     listing.set_defaults(func=cmd_list)
     add_run(sub)
     add_sweep(sub)
@@ -180,10 +275,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command's exit status (OK, FAILED, BAD_INPUT, INTERRUPTED); whatever happens, no traceback:
+    one line on stderr (XORBENCH_DEBUG=1 shows the traceback of an unexpected error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    return args.func(args)
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints as its escapes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        args = build_parser().parse_args(argv)
+        args.argv = [recorded(arg) for arg in argv]
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("xorbench: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (`xorbench list | head -1`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILED
+    except Exception as error:
+        if os.environ.get("XORBENCH_DEBUG"):
+            raise
+        print(f"xorbench: internal error ({first_line(error)}); XORBENCH_DEBUG=1 shows where", file=sys.stderr)
+        return FAILED
+
+
+def recorded(arg: str) -> str:
+    """A command-line argument as env.json and the report record it: bytes that are not UTF-8 as escapes."""
+    return os.fsencode(arg).decode("utf-8", "backslashreplace")
 
 
 if __name__ == "__main__":

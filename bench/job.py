@@ -18,7 +18,8 @@ class Job:
     """What one worker process measures: one backend on one device.
 
     kind "time": one mode's matched-preset timing in one fresh process (`process` of `processes`);
-    kind "run": the convergence seeds of every mode, and the article presets; kind "sweep": cells.
+    kind "run": the convergence seeds of every mode, and the article presets; kind "sweep": cells;
+    kind "probe" (`xorbench list`): whether the backend can run on each device, nothing measured.
     """
 
     kind: str

@@ -4,7 +4,9 @@ One worker subprocess per job (`python -m xorbench.bench.worker`), one after ano
 frameworks share the CPU while timing, each with a timeout. Every finished row is saved before the
 worker moves on. A worker that crashes or outlives its timeout gives `error` rows for every planned
 row it had not reported; one whose framework or device is missing gives `skipped` rows. SIGINT and
-SIGTERM stop the run between rows, keeping everything saved.
+SIGTERM stop the run between rows, keeping everything saved (`Interrupts`). `xorbench list` asks a
+worker per backend whether it can run here (`probe_backends`), so a framework whose import crashes
+or hangs takes only its own lines down, and its log noise stays out of the terminal.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -110,9 +112,8 @@ def follow(proc, lines: queue.Queue, deadline: float, timeout_s: float, on_event
             continue
         if line is None:
             return finished, ""
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
+        event = event_of(line)
+        if not event:
             continue
         finished = finished or event["event"] in ("done", "skipped")
         on_event(event)
@@ -153,8 +154,7 @@ class Manager:
 
     def execute(self, jobs: Iterable[Job], total: int) -> bool:
         """Run every job (`jobs` may be built as earlier ones finish; `total` rows in all); True when
-        interrupted (SIGINT or SIGTERM), everything finished kept."""
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        interrupted (KeyboardInterrupt: SIGINT, or SIGTERM under `Interrupts`), everything finished kept."""
         progress = Progress(
             SpinnerColumn(), TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=self.console, refresh_per_second=4,
@@ -166,8 +166,6 @@ class Manager:
                     self.run_job(job, progress, task, Path(caches))
         except KeyboardInterrupt:
             return True
-        finally:
-            signal.signal(signal.SIGTERM, previous)
         return False
 
     def run_job(self, job: Job, progress: Progress, task, caches: Path) -> Outcome:
@@ -202,5 +200,91 @@ def note(outcome: Outcome) -> str:
     return text + (f", {len(outcome.missing)} error rows: {reason}" if outcome.missing else "")
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM while a run measures and saves its tables.
+
+    The first stops the run between rows (KeyboardInterrupt, which Manager.execute turns into an
+    interrupted run); once `saving` is set, or after the first, a signal only says the finished rows
+    are being saved, so the final writes are never cut short; a third quits at once (every table on
+    disk is a complete file either way: they are written atomically)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.count = 0  # signals received
+        self.saving = False  # set while the run saves what it has: no signal interrupts that
+
+    def __enter__(self) -> Interrupts:
+        self.previous = {number: signal.signal(number, self.on_signal) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def on_signal(self, signum, frame) -> None:
+        self.count += 1
+        if self.count == 1 and not self.saving:
+            raise KeyboardInterrupt
+        if self.count >= 3:
+            os.write(2, b"xorbench: quit at once; the tables on disk are the last complete version\n")
+            os._exit(130)
+        # os.write: print() could re-enter a stream the interrupted code was writing to
+        os.write(2, b"xorbench: saving the finished rows first (interrupt once more to quit at once)\n")
+
+
+def probe_backends(names: tuple[str, ...], timeout_s: float) -> list:
+    """Every backend's availability on every device (backends.Availability), each found by a worker of
+    its own (kind "probe"), one after another, each within timeout_s. A probe that crashes, hangs or says
+    nothing makes its own backend's lines unavailable, with why; its stderr goes to a log, not here."""
+    found = []
+    with tempfile.TemporaryDirectory(prefix="xorbench-probe-") as folder:
+        for name in names:
+            proc, log = start_probe(name, Path(folder))
+            try:
+                found += probe_result(name, proc, log, time.monotonic() + timeout_s, timeout_s)
+            finally:  # interrupted while it ran: no probe outlives `list`
+                stop(proc, grace_s=0)
+    return found
+
+
+def start_probe(name: str, folder: Path) -> tuple[subprocess.Popen, Path]:
+    from .. import backends
+
+    job = Job("probe", name, "cpu", modes=(), threads=1, spec=asdict(backends.spec(name)), repeats=0,
+              window_s=0.0)  # fmt: skip
+    log = folder / f"{name}.log"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=stderr, env=worker_env(job, folder), text=True)  # fmt: skip
+    proc.stdin.write(job.to_json() + "\n")
+    proc.stdin.close()
+    return proc, log
+
+
+def event_of(line: str) -> dict:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+
+
+def probe_result(name: str, proc: subprocess.Popen, log: Path, deadline: float, timeout_s: float) -> list:
+    """The probe's lines; for every device it did not report, unavailable, with why."""
+    from .. import backends
+
+    why = ""
+    try:
+        code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code, why = proc.wait(), f"probe timed out after {timeout_s:g} s"
+    events = [event_of(line) for line in proc.stdout.read().splitlines()]
+    proc.stdout.close()
+    found = {e["device"]: backends.Availability(name, e["device"], e["ok"], e["reason"], e["version"])
+             for e in events if e.get("event") == "available"}  # fmt: skip
+    if not why:
+        why = f"probe {describe_exit(code)}" if code else "probe reported nothing"
+        stderr = last_line(log)
+        why += f"; last stderr line: {stderr}" if stderr and code else ""
+    return [found.get(device) or backends.Availability(name, device, False, why, "") for device in backends.DEVICES]

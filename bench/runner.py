@@ -8,6 +8,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from rich.console import Console
 from rich.table import Table
@@ -15,46 +16,105 @@ from rich.table import Table
 from .. import backends as registry
 from . import env as environment
 from .job import CellKey, Job, RunKey, planned
-from .manager import Manager, Outcome
+from .manager import Interrupts, Manager, Outcome
 from .options import Options
 from .plan import jobs, run_jobs, time_jobs
 from .rows import RunRow, SweepRow
-from .tables import Tables, write_env
+from .tables import NotSaved, Tables, write_env
 
 
-def execute(options: Options) -> int:
-    """Measure what the options ask for into options.out; the exit status (130 when interrupted)."""
+class Ended(NamedTuple):
+    """How a run or sweep ended, for the command line's exit status."""
+
+    errors: int  # rows that errored or timed out
+    interrupted: bool  # by SIGINT or SIGTERM; the finished rows are saved
+    not_saved: bool  # a table could not be written (the one line said which)
+
+
+def execute(options: Options) -> Ended:
+    """Measure what the options ask for into options.out, saving every finished row as it comes; the
+    tables, the run's summary and env.json are written at the end however the run ends, while the
+    process can still write (a signal then no longer interrupts: manager.Interrupts)."""
     start, out = time.perf_counter(), options.out
     env = environment.collect(options.argv, options.threads)
-    if options.command == "run" or not (out / "env.json").is_file():  # a sweep keeps its run's env.json
-        write_env(out, env)
     tables = Tables(out, kind=options.command)
-    tables.save()  # fresh, empty tables: nothing of an earlier run survives
+    owns_env = options.command == "run" or not (out / "env.json").is_file()  # a sweep keeps its run's env.json
+    interrupted, failed = True, None
+    with Interrupts() as interrupts:
+        try:
+            begin(options, env if owns_env else None, tables)
+            interrupted = measure(options, tables)
+        except KeyboardInterrupt:
+            pass
+        except NotSaved as error:  # the first write that failed stops the run
+            interrupted, failed = False, error
+        finally:  # also on the way out of an unexpected error, which the command line reports
+            interrupts.saving = True
+            env.update(duration_s=round(time.perf_counter() - start, 1), interrupted=interrupted)
+            env.update({"error": str(failed)} if failed else {})
+            late = finish(options, env if owns_env else None, tables)
+            failed = failed or late
+    return ended(options, tables, interrupted or interrupts.count > 0, failed, start)
+
+
+def begin(options: Options, env: dict | None, tables: Tables) -> None:
+    """env.json, and fresh, empty tables: nothing of an earlier run survives beside this one's rows."""
+    if env is not None:
+        write_env(options.out, env)
+    tables.save()
+    if options.command == "run":
+        (options.out / "summary.csv").unlink(missing_ok=True)  # written from these rows at the end
+
+
+def measure(options: Options, tables: Tables) -> bool:
+    """Every job, each finished row saved as it comes; True when interrupted."""
     save, fill = (save_run, fill_run) if options.command == "run" else (save_cell, fill_cell)
     manager = Manager(options.timeout_s, lambda event: save(tables, event), lambda o, key: fill(tables, o, key))
     total = sum(len(planned(job)) for job in jobs(options))
-    interrupted = True  # until the manager returns
-    try:
-        interrupted = manager.execute(scheduled(options, tables), total)
-    finally:
-        tables.save()
-        if options.command == "run":
-            from .summary import write_summary
+    return manager.execute(scheduled(options, tables), total)
 
-            write_summary(out)  # also after an interrupt: never a summary of an earlier run beside these rows
-            env.update(duration_s=round(time.perf_counter() - start, 1), interrupted=interrupted)
-            write_env(out, env)
+
+def finish(options: Options, env: dict | None, tables: Tables) -> NotSaved | None:
+    """Write the tables, the run's summary and env.json as they stand; the first that could not be."""
+    failed = None
+    try:
+        tables.save()
+    except NotSaved as error:
+        failed = error
+    if options.command == "run" and failed is None:  # never a summary of other rows than these
+        from .summary import write_summary
+
+        try:
+            write_summary(options.out)
+        except OSError as error:
+            failed = NotSaved(options.out / "summary.csv", error)
+    try:
+        if env is not None:
+            write_env(options.out, env)
+    except NotSaved as error:
+        failed = failed or error
+    return failed
+
+
+def ended(options: Options, tables: Tables, interrupted: bool, failed: NotSaved | None, start: float) -> Ended:
+    """One line on stderr for a run that failed or was interrupted, the summary otherwise."""
+    out, rows = options.out, [*tables.runs, *tables.cells]
+    errors = sum(row.status == "error" for row in rows)
+    if failed is not None:
+        print(f"xorbench: error: {failed}; the tables there are their last complete version", file=sys.stderr)
+        return Ended(errors, interrupted, True)
     if interrupted:
-        done = len(tables.runs) + len(tables.cells)
-        print(f"xorbench: interrupted; the {done} finished rows are saved in {out}", file=sys.stderr)
-        return 130
+        print(f"xorbench: interrupted; the {len(rows)} finished rows are saved in {out}", file=sys.stderr)
+        return Ended(errors, True, False)
     if options.command == "run":
         print_run_summary(tables.runs, Console() if sys.stdout.isatty() else Console(width=120))
     else:
         print_sweep_summary(tables.cells)
     print(f"{'tables' if options.command == 'run' else 'sweep.csv'} written to {out}/ in "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
-    return 0
+    if errors:
+        print(f"xorbench: {errors} of {len(rows)} rows errored or timed out (their `reason` says why)", file=sys.stderr)
+    return Ended(errors, False, False)
 
 
 def scheduled(options: Options, tables: Tables) -> Iterator[Job]:

@@ -61,17 +61,53 @@ def read_table(path: Path, row_type: type) -> pd.DataFrame:
     return data
 
 
+class NotSaved(Exception):
+    """A table (or env.json) could not be written; the files on disk are still their last complete set."""
+
+    def __init__(self, path: Path, error: OSError):
+        where = f"{path.name} in {path.parent}/" if not path.is_dir() else f"the tables in {path}/"
+        super().__init__(f"could not write {where} ({error.strerror or error})")
+        self.path, self.error = path, error
+
+
+def utf8(text: str) -> bytes:
+    """Text as UTF-8. A character UTF-8 cannot hold (a byte of a non-UTF-8 path, which Python decodes
+    to a lone surrogate) is written as its escape, \\xff, rather than failing the write."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")  # the path's own bytes back
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace").encode("utf-8")
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write text (or bytes) to path so that readers see the old file or the new one, never a part."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    write_atomic_all({Path(path): data})
+
+
+def write_atomic_all(files: dict[Path, str | bytes]) -> None:
+    """Write every file beside itself under a temporary name, then, once all are written, rename each
+    in place: a full disk or a crash leaves the last complete set (renames need no space). An OSError
+    names the file it stopped at (its `filename`)."""
+    temporaries: dict[Path, str] = {}
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; tables are for everyone to read
-        os.replace(temporary, path)
+        for path, data in files.items():
+            try:
+                handle, temporaries[path] = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                with os.fdopen(handle, "wb") as file:
+                    file.write(utf8(data) if isinstance(data, str) else data)
+                os.chmod(temporaries[path], 0o644)  # mkstemp makes it private; tables are for everyone to read
+            except OSError as error:
+                error.filename = error.filename or str(path)
+                raise
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        for temporary in temporaries.values():
+            Path(temporary).unlink(missing_ok=True)
         raise
 
 
@@ -110,22 +146,34 @@ class Tables:
         return row
 
     def save(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        """Rewrite every table, all or none (write_atomic_all); NotSaved when one cannot be written."""
         if self.kind == "sweep":
-            write_atomic(self.out_dir / "sweep.csv", csv_text(self.cells, SweepRow))
+            save({self.out_dir / "sweep.csv": csv_text(self.cells, SweepRow)})
             return
-        write_atomic(self.out_dir / "runs.csv", csv_text(self.runs, RunRow))
-        write_atomic(self.out_dir / "timings.csv", csv_text(self.timings, TimingRow))
         curves = ",".join(CURVE_COLUMNS) + "\n" + "".join(self.curves.values())
-        # mtime=0: the same curves give the same bytes, so a rerun does not churn the repository
-        write_atomic(self.out_dir / CURVES, gzip.compress(curves.encode(), compresslevel=9, mtime=0))
+        save({
+            self.out_dir / "runs.csv": csv_text(self.runs, RunRow),
+            self.out_dir / "timings.csv": csv_text(self.timings, TimingRow),
+            # mtime=0: the same curves give the same bytes, so a rerun does not churn the repository
+            self.out_dir / CURVES: gzip.compress(utf8(curves), compresslevel=9, mtime=0),
+        })  # fmt: skip
+
+
+def save(files: dict[Path, str | bytes]) -> None:
+    """write_atomic_all(files), their folder made first; an OSError becomes NotSaved, naming the file."""
+    folder = next(iter(files)).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic_all(files)
+    except OSError as error:
+        raise NotSaved(Path(error.filename or folder), error) from error
 
 
 def write_env(out_dir: Path, env: dict) -> None:
     missing = [k for k in ENV_KEYS if k not in env]
     if missing:
         raise ValueError(f"env.json needs {missing}")
-    write_atomic(Path(out_dir) / "env.json", json.dumps(env, indent=2, default=_jsonable) + "\n")
+    save({Path(out_dir) / "env.json": json.dumps(env, indent=2, default=_jsonable) + "\n"})
 
 
 def _jsonable(value):

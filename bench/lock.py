@@ -1,0 +1,83 @@
+"""One run per results folder: `run` and `sweep` hold `.xorbench.lock` in --out while they write there.
+
+The lock file names its holder (PID and command). The holder also keeps an advisory lock (flock) on
+the file for as long as it lives, and the kernel drops that lock when the process ends, however it
+ends: a lock file left by a dead process (killed, crashed) is stale and the next run takes it over;
+one whose flock is held belongs to a live run, and a second run into the folder is refused, naming
+it. The holder removes the file on every way out of `hold`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+LOCK = ".xorbench.lock"
+
+
+class Held(Exception):
+    """Another live run holds the folder."""
+
+    def __init__(self, out: Path, holder: str):
+        super().__init__(f"--out {out} is in use by another xorbench run ({holder}): wait for it to end, "
+                         "or choose another --out")  # fmt: skip
+        self.holder = holder
+
+
+@contextlib.contextmanager
+def hold(out: Path, command: str) -> Iterator[None]:
+    """Hold `out` for this process while the block runs; raise Held if a live run holds it."""
+    path = Path(out) / LOCK
+    fd = acquire(path, command)
+    try:
+        yield
+    finally:
+        release(path, fd)
+
+
+def acquire(path: Path, command: str) -> int | None:
+    """The lock file's descriptor, this process's PID written in it; None where the file system has no
+    locks (a warning: the folder is then not protected)."""
+    for _ in range(100):  # another run may remove the file between our open and our flock: try again
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip() or "PID not yet written"
+            os.close(fd)
+            raise Held(path.parent, holder.splitlines()[0]) from None
+        except OSError as error:  # no flock here (some network file systems): go on unprotected
+            os.close(fd)
+            print(f"warning: {path.parent} cannot be locked ({error.strerror}): another run into it would "
+                  "not be stopped", file=sys.stderr)  # fmt: skip
+            return None
+        if same_file(fd, path):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()}: {command}\n".encode("utf-8", "backslashreplace"), 0)
+            return fd
+        os.close(fd)  # we locked a file its holder has just removed: lock the new one
+    raise RuntimeError(f"could not lock {path}")
+
+
+def same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def release(path: Path, fd: int | None) -> None:
+    """Remove the lock file (still ours: we hold its flock), then let go of the flock."""
+    if fd is None:
+        return
+    try:
+        if same_file(fd, path):
+            path.unlink()
+    except OSError:  # an unremovable file is taken over as stale by the next run
+        pass
+    finally:
+        os.close(fd)
