@@ -112,9 +112,19 @@ def write_atomic_all(files: dict[Path, str | bytes]) -> None:
 
 
 def curve_text(key: tuple, losses) -> str:
-    """Rows of the curves table for one run; rendered once, since the file is rewritten many times."""
+    """Rows of the curves table for one run."""
     prefix = ",".join(str(part) for part in key)
     return "".join(f"{prefix},{epoch},{float(loss):.9g}\n" for epoch, loss in enumerate(losses))
+
+
+def gzip_member(text: str) -> bytes:
+    """Text as one gzip member. A .gz file may hold several members one after another, which gzip and
+    pandas read as one stream: each curve is compressed once, when it arrives, not at every save.
+    mtime=0: the same curves give the same bytes, so a rerun does not churn the repository."""
+    return gzip.compress(utf8(text), compresslevel=9, mtime=0)
+
+
+HEADER = gzip_member(",".join(CURVE_COLUMNS) + "\n")
 
 
 class Tables:
@@ -126,7 +136,7 @@ class Tables:
         self.runs: list[RunRow] = []
         self.cells: list[SweepRow] = []
         self.timings: list[TimingRow] = []
-        self.curves: dict[tuple, str] = {}  # one curve per (backend, device, mode, preset, seed)
+        self.curves: dict[tuple, bytes] = {}  # one gzip member per (backend, device, mode, preset, seed)
 
     def add(self, row: dict | RunRow, curve=None, timings=None) -> RunRow:
         row = make_row(RunRow, row)
@@ -135,7 +145,7 @@ class Tables:
         if curve is not None and len(curve):
             # A later, longer run of the same seed (seed 0 trained in full after a shortened
             # timing run) replaces the earlier curve: the curves table keeps one curve per run key.
-            self.curves[(*key, row.seed)] = curve_text((*key, row.seed), curve)
+            self.curves[(*key, row.seed)] = gzip_member(curve_text((*key, row.seed), curve))
         for repeat, window in enumerate(timings or []):  # {window_epochs, epoch_us[, cpu_ratio]} per timed window
             self.timings.append(TimingRow(**dict(zip(TIMING_COLUMNS, (*key, repeat))), process=row.process, **window))
         return row
@@ -150,12 +160,10 @@ class Tables:
         if self.kind == "sweep":
             save({self.out_dir / "sweep.csv": csv_text(self.cells, SweepRow)})
             return
-        curves = ",".join(CURVE_COLUMNS) + "\n" + "".join(self.curves.values())
         save({
             self.out_dir / "runs.csv": csv_text(self.runs, RunRow),
             self.out_dir / "timings.csv": csv_text(self.timings, TimingRow),
-            # mtime=0: the same curves give the same bytes, so a rerun does not churn the repository
-            self.out_dir / CURVES: gzip.compress(utf8(curves), compresslevel=9, mtime=0),
+            self.out_dir / CURVES: HEADER + b"".join(self.curves.values()),
         })  # fmt: skip
 
 
