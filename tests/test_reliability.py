@@ -7,15 +7,21 @@ through the worker's test hooks or a monkeypatched write, and training runs are 
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from xorbench import backends
+from xorbench.bench import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2",
@@ -75,3 +81,265 @@ def test_saturated_outputs_on_the_wrong_side_are_diverged_and_a_solved_net_is_ok
     assert run_status(start, np.array([[0.5], [0.5], [0.5], [0.5]]), y, 2.0) == ("ok", "")  # stuck, not saturated
     status, reason = run_status(np.array([0.26, np.nan]), np.full((4, 1), np.nan), y, 1e39)
     assert status == "diverged" and "non-finite at epoch 1" in reason
+
+
+# ------------------------------------------------------------------ bounded memory: refused before any work
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["run", "--backends", "numpy", "--quick", "--seeds", "100000000"], "--seeds must be at most 10,000"),
+        (["run", "--backends", "numpy", "--seeds", "5000"], "loss-curve epochs in memory"),
+        (["run", "--backends", "numpy", "--epochs", "1000000000"], "--epochs must be at most 1,000,000"),
+        (["run", "--backends", "numpy", "--repeats", "1000"], "--repeats must be at most 100"),
+        (["run", "--backends", "numpy", "--processes", "1000"], "--processes must be at most 100"),
+        (["run", "--backends", "numpy", "--hidden", "1000000000000"], "over the memory limit"),
+        (["sweep", "--backends", "numpy", "--modes", "tuned", "--hidden", "1000000000000", "--batch", "4"],
+         "nothing to sweep: the cell is over the memory limit"),
+        (["sweep", "--backends", "numpy", "--modes", "tuned", "--hidden", "4", "--batch", "1000000000000"],
+         "nothing to sweep: the cell is over the memory limit"),
+        (["sweep", "--hidden", ",".join(map(str, range(1, 70)))], "--hidden takes at most 64 values"),
+    ],
+)  # fmt: skip
+def test_a_huge_input_is_refused_fast_in_one_line_before_any_work(argv, says, tmp_path):
+    out = tmp_path / "out"
+    done = xorbench(*argv, "--out", str(out), timeout=60)  # growing memory would hang here, not refuse
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert says in one_line(done.stderr)
+    assert not (out / "runs.csv").exists() and not (out / "sweep.csv").exists()
+
+
+def test_a_sweep_cell_over_the_memory_limit_is_a_skipped_row_with_its_estimate(tmp_path):
+    done = xorbench("sweep", "--backends", "numpy", "--modes", "tuned", "--hidden", "4,1000000000000", "--batch", "4",
+                    "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    sweep = pd.read_csv(tmp_path / "sweep.csv").set_index("hidden")
+    assert sweep.loc[4, "status"] == "ok"
+    assert sweep.loc[10**12, "status"] == "skipped" and "TB by estimate" in sweep.loc[10**12, "reason"]
+
+
+def test_the_memory_estimate_grows_with_the_network_and_refuses_only_what_does_not_fit():
+    from xorbench.bench.plan import memory_refusal, network_bytes
+
+    assert network_bytes("numpy", 64, 256) < network_bytes("numpy", 128, 256) < network_bytes("numpy", 128, 512)
+    assert network_bytes("keras", 4, 4) < network_bytes("numpy", 4, 4) == network_bytes("never-measured", 4, 4)
+    assert memory_refusal("numpy", 4, 4) is None
+    assert "over the memory limit" in memory_refusal("numpy", 10**9, 10**9)
+
+
+# ------------------------------------------------------------------ failures: one line, a status, env.json
+
+
+def test_a_table_that_cannot_be_written_ends_in_one_line_status_1_and_a_finalised_env(tmp_path, monkeypatch, capsys):
+    from xorbench.bench import tables
+
+    write = tables.write_atomic_all
+    calls = []
+
+    def disk_full(files):
+        calls.append([path.name for path in files])
+        if "runs.csv" in calls[-1] and len(calls) > 2:  # the fresh tables are written; the first row's are not
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "runs.csv"))
+        write(files)
+
+    monkeypatch.setattr(tables, "write_atomic_all", disk_full)
+    assert cli.main(["run", "--backends", "numpy", *TINY, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    why = "(No space left on device); the tables there are their last complete version"
+    assert err.strip().splitlines()[-1] == f"xorbench: error: could not write runs.csv in {tmp_path}/ {why}"
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["interrupted"] is False and env["duration_s"] >= 0 and "No space left" in env["error"]
+    assert pd.read_csv(tmp_path / "runs.csv").empty  # the last complete set: the fresh, empty tables
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / ".xorbench.lock").exists()
+
+
+def test_a_folder_where_a_table_goes_is_bad_input(tmp_path, capsys):
+    (tmp_path / "runs.csv").mkdir()
+    assert cli.main(["run", "--backends", "numpy", *TINY, "--out", str(tmp_path)]) == 2
+    assert "has a folder named runs.csv" in one_line(capsys.readouterr().err)
+
+
+def test_every_row_an_error_is_status_1_with_the_tables_written(tmp_path, capsys):
+    # 0.01 s: no worker can start in it, so every row is an error (0.3 s, the issue's, is nearly as sure)
+    assert cli.main(["run", "--backends", "numpy", *TINY, "--timeout", "0.01", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "3 of 3 rows errored or timed out" in err.strip().splitlines()[-1]
+    assert set(pd.read_csv(tmp_path / "runs.csv")["status"]) == {"error"}
+
+
+def test_an_all_ok_run_is_status_0_and_leaves_no_lock(tmp_path):
+    assert cli.main(["run", "--backends", "numpy", *TINY, "--out", str(tmp_path)]) == 0
+    assert set(pd.read_csv(tmp_path / "runs.csv")["status"]) == {"ok"}
+    assert not (tmp_path / ".xorbench.lock").exists()
+
+
+def test_an_empty_out_is_bad_input(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["run", "--backends", "numpy", *TINY], ["sweep", "--backends", "numpy"], ["report"]):
+        assert cli.main([*argv, "--out", ""]) == 2
+        assert one_line(capsys.readouterr().err) == "xorbench: error: --out must name a folder; got ''"
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_article_preset_without_a_snippet_names_the_real_cause(tmp_path, capsys):
+    argv = ["run", "--backends", "numba", "--preset", "article", "--modes", "idiomatic", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "the article has no snippet for numba" in line and "idiomatic" not in line
+
+
+# ------------------------------------------------------------------ interruptions
+
+
+def interrupted_run(out: Path, gap_s: float) -> tuple[int, str]:
+    """A run whose torch worker hangs after its first row, interrupted like Ctrl-C in a terminal (the
+    whole process group) and again gap_s later: (exit status, stderr)."""
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "xorbench", "run", "--backends", "numpy,torch", *TINY, "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "XORBENCH_TEST_HANG": "torch"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "torch" not in read_text(out / "runs.csv"):
+        time.sleep(0.1)
+    os.killpg(runner.pid, signal.SIGINT)
+    time.sleep(gap_s)
+    os.killpg(runner.pid, signal.SIGINT)
+    _, err = runner.communicate(timeout=60)
+    return runner.returncode, err
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def test_a_second_interrupt_50_ms_after_the_first_waits_for_the_save(tmp_path):
+    code, err = interrupted_run(tmp_path, 0.05)
+    assert code == 130 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == f"xorbench: interrupted; the 2 finished rows are saved in {tmp_path}"
+    assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
+    assert list(pd.read_csv(tmp_path / "runs.csv")["backend"]) == ["numpy", "torch"]
+    assert (tmp_path / "summary.csv").is_file() and not (tmp_path / ".xorbench.lock").exists()
+
+
+def test_interrupts_stop_the_run_once_then_only_say_it_is_saving(capfd):
+    from xorbench.bench.manager import Interrupts
+
+    with Interrupts() as interrupts:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        os.kill(os.getpid(), signal.SIGTERM)  # the second: noted, not raised
+        time.sleep(0.1)
+    assert interrupts.count == 2 and "saving the finished rows first" in capfd.readouterr().err
+    with Interrupts() as interrupts:
+        interrupts.saving = True  # a run saving its tables: even the first signal waits
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+    assert interrupts.count == 1
+
+
+def fake_report(monkeypatch, render) -> None:
+    import types
+
+    module = types.ModuleType("xorbench.bench.report")
+    module.render_report = render
+    monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
+
+
+def test_an_interrupted_report_is_one_line_and_status_130(tmp_path, monkeypatch, capsys):
+    def interrupted(out):
+        raise KeyboardInterrupt
+
+    fake_report(monkeypatch, interrupted)
+    assert cli.main(["run", "--backends", "numpy", *TINY[:-1], "--out", str(tmp_path)]) == 130  # with its report
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"xorbench: interrupted while rendering the report; the tables in {tmp_path} are complete"
+    assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is False  # the run itself ended
+    assert cli.main(["report", "--out", str(tmp_path)]) == 130
+    assert one_line(capsys.readouterr().err) == "xorbench: interrupted while rendering the report"
+
+
+# ------------------------------------------------------------------ one run per results folder
+
+
+def test_a_second_run_into_a_folder_a_live_run_holds_is_refused_naming_its_pid(tmp_path, capsys):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from xorbench.bench import lock\n"
+         f"with lock.hold(Path({str(tmp_path)!r}), 'xorbench run --out held'):\n"
+         "    print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in ("run", "sweep"):
+            assert cli.main([command, "--backends", "numpy", "--out", str(tmp_path)]) == 2
+            line = one_line(capsys.readouterr().err)
+            assert f"PID {holder.pid}" in line and "in use by another xorbench run" in line
+        assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "sweep.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_from_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / ".xorbench.lock").write_text(f"PID {dead.stdout.strip()}: xorbench run --out {tmp_path}\n")
+    assert cli.main(["run", "--backends", "numpy", *TINY, "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / ".xorbench.lock").exists()
+
+
+# ------------------------------------------------------------------ list, report, encodings
+
+
+def test_a_probe_that_crashes_or_hangs_makes_only_its_backend_unavailable(monkeypatch):
+    from xorbench.bench.manager import probe_backends
+
+    monkeypatch.setenv("XORBENCH_TEST_CRASH", "numpy")
+    found = {(a.backend, a.device): a for a in probe_backends(("numpy", "numba"), 60)}
+    assert [found["numpy", device].ok for device in backends.DEVICES] == [False, False]
+    assert found["numpy", "cpu"].reason.startswith("probe died of SIGSEGV; last stderr line: XORBENCH_TEST_CRASH")
+    if installed("numba"):
+        assert found["numba", "cpu"].ok and found["numba", "cpu"].version.startswith("numba")
+    monkeypatch.delenv("XORBENCH_TEST_CRASH")
+    monkeypatch.setenv("XORBENCH_TEST_HANG", "numpy")
+    assert {a.reason for a in probe_backends(("numpy",), 3)} == {"probe timed out after 3 s"}
+
+
+def test_list_keeps_framework_noise_out_and_lists_the_others_when_one_crashes():
+    done = xorbench("list", env={"XORBENCH_TEST_CRASH": "torch"})
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    lines = [line.split(None, 4) for line in done.stdout.splitlines()[1:]]
+    assert {(b, d) for b, d, *_ in lines} == {(b, d) for b in backends.BACKENDS for d in backends.DEVICES}
+    torch = [line for line in lines if line[0] == "torch"]
+    assert all(line[2] == "unavailable" and "probe died of SIGSEGV" in line[4] for line in torch)
+    assert any(line[:3] == ["numpy", "cpu", "available"] for line in lines)
+
+
+def test_a_report_on_newer_tables_warns_once(tmp_path, capsys):
+    import runpy
+
+    write_fixture = runpy.run_path(str(ROOT / "tests" / "fixtures" / "make_fixture.py"))["write_fixture"]
+    out = write_fixture(tmp_path)
+    runs = pd.read_csv(out / "runs.csv")
+    runs.assign(schema_version=99).to_csv(out / "runs.csv", index=False)
+    assert cli.main(["report", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("from a newer xorbench") == 1 and "runs.csv (schema_version 99)" in err
+
+
+def test_an_out_that_is_not_utf8_gets_its_report(tmp_path):
+    out = os.fsencode(tmp_path) + b"/results-\xff"
+    done = subprocess.run(
+        [sys.executable, "-m", "xorbench", "run", "--backends", "numpy", *TINY[:-1], "--out", out],
+        capture_output=True, cwd=ROOT, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0 and b"Traceback" not in done.stderr and b"warning" not in done.stderr, done.stderr
+    report = (Path(os.fsdecode(out)) / "REPORT.md").read_text(encoding="utf-8")
+    assert "results-\\xff" in report  # the byte, as its escape
+    assert "results-\\xff" in json.loads((Path(os.fsdecode(out)) / "env.json").read_text())["command"]
