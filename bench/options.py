@@ -20,9 +20,10 @@ DEVICE_CHOICES = ("cpu", "gpu", "auto")
 SWEEP_HIDDEN = (4, 16, 64, 256, 1024, 4096)
 SWEEP_BATCH = (4, 256, 4096, 65536)
 # Limits that keep every accepted input in bounded memory (README, "Running the benchmark"). A run holds
-# its tables in memory and every seed's loss curve (~50 bytes an epoch) until it ends.
+# its tables in memory and every seed's loss curve until it ends (~8 bytes an epoch, compressed), and a
+# worker its seeds' losses (8 bytes an epoch, float64).
 LIMITS = {"seeds": 10_000, "epochs": 1_000_000, "repeats": 100, "processes": 100, "threads": 1024}
-CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: ~500 MB of curves at most
+CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: ~80 MB of curves at most
 SWEEP_VALUES = 64  # values of sweep --hidden and --batch each (4,096 cells per backend and mode)
 
 
