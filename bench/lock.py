@@ -56,8 +56,11 @@ def acquire(path: Path, command: str) -> int | None:
                   "not be stopped", file=sys.stderr)  # fmt: skip
             return None
         if same_file(fd, path):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"PID {os.getpid()}: {command}\n".encode("utf-8", "backslashreplace"), 0)
+            try:  # the flock is the lock; the text only names its holder to a run it turns away
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"PID {os.getpid()}: {command}\n".encode("utf-8", "backslashreplace"), 0)
+            except OSError:  # a full disk: the run itself will say so, in one line
+                pass
             return fd
         os.close(fd)  # we locked a file its holder has just removed: lock the new one
     raise RuntimeError(f"could not lock {path}")
