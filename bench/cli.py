@@ -112,9 +112,12 @@ def checked(args: argparse.Namespace) -> Options | None:
 
 
 def writes(command: str) -> tuple[str, ...]:
+    """The files the command writes into --out."""
     from .rows import TABLES
 
-    return ("sweep.csv", "env.json") if command == "sweep" else (*TABLES, "env.json", "REPORT.md")
+    if command == "sweep":
+        return ("sweep.csv", "env.json")
+    return (*(name for name in TABLES if name != "sweep.csv"), "env.json", "REPORT.md")
 
 
 def cmd_measure(args: argparse.Namespace) -> int:

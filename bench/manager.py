@@ -242,7 +242,7 @@ def probe_backends(names: tuple[str, ...], timeout_s: float) -> list:
         for name in names:
             proc, log = start_probe(name, Path(folder))
             try:
-                found += probe_result(name, proc, log, time.monotonic() + timeout_s, timeout_s)
+                found += probe_result(name, proc, log, timeout_s)
             finally:  # interrupted while it ran: no probe outlives `list`
                 stop(proc, grace_s=0)
     return found
@@ -269,13 +269,14 @@ def event_of(line: str) -> dict:
         return {}
 
 
-def probe_result(name: str, proc: subprocess.Popen, log: Path, deadline: float, timeout_s: float) -> list:
-    """The probe's lines; for every device it did not report, unavailable, with why."""
+def probe_result(name: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> list:
+    """The probe's lines, once it ends or timeout_s after it started; for every device it did not
+    report, unavailable, with why."""
     from .. import backends
 
     why = ""
     try:
-        code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        code = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         code, why = proc.wait(), f"probe timed out after {timeout_s:g} s"
