@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import shlex
 import sys
@@ -281,9 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     """The command's exit status (OK, FAILED, BAD_INPUT, INTERRUPTED); whatever happens, no traceback:
     one line on stderr (XORBENCH_DEBUG=1 shows the traceback of an unexpected error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    codecs.register_error("xorbench-escape", escaped)
     for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints as its escapes
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+            stream.reconfigure(errors="xorbench-escape")
     try:
         args = build_parser().parse_args(argv)
         args.argv = [recorded(arg) for arg in argv]
@@ -299,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"xorbench: internal error ({first_line(error)}); XORBENCH_DEBUG=1 shows where", file=sys.stderr)
         return FAILED
+
+
+def escaped(error: UnicodeEncodeError) -> tuple[str, int]:
+    """What a stream cannot encode, as escapes: a byte of a non-UTF-8 path (which Python decodes to a
+    lone surrogate) as \\xff, as env.json and the report write it; anything else as \\u...."""
+    bad = error.object[error.start : error.end]
+    text = "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else ascii(c)[1:-1] for c in bad)
+    return text, error.end
 
 
 def recorded(arg: str) -> str:
