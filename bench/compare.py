@@ -23,6 +23,7 @@ import pandas as pd
 from .rows import RunRow, SummaryRow
 from .stats import FASTER, FEW, MIN_PROCESSES, SLOWER, Versus, compare_samples
 from .summary import process_values, read, read_env
+from .text import sig
 
 ROW = ["backend", "device", "mode", "preset"]
 
@@ -97,7 +98,6 @@ def verdict_text(v: Versus) -> str:
 
 def render(rows: list[Compared], a: str = "A", b: str = "B", only: tuple[list, list] = ([], [])) -> str:
     """A plain text table, one line per row, like pyperf's compare_to; then the rows only one run has."""
-    from .report import sig  # here, not at the top: the report imports this module for its rerun section
 
     header = ["backend", "device", "mode", "preset", f"{a} µs/epoch", f"{b} µs/epoch", "B/A (95% interval)", "verdict"]
     lines = [header]

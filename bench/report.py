@@ -39,6 +39,7 @@ from .summary import (
 )
 from .sweep_stats import crossover_lines
 from .tables import write_atomic
+from .text import sig
 
 FIGURES = figures.FIGURES
 README_START, README_END = "<!-- headline:start -->", "<!-- headline:end -->"
@@ -105,14 +106,6 @@ CONVERGED_NOTE = (
 
 
 # ---------------------------------------------------------------- formatting
-
-
-def sig(x: float, digits: int = 3) -> str:
-    """x to `digits` significant figures (whole numbers in full), thousands separated, never e-notation."""
-    if x == 0:
-        return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{round(x, decimals):,.{decimals}f}"
 
 
 def loss_text(x: float) -> str:

@@ -119,9 +119,8 @@ def test_without_classic_rows_the_section_is_not_measured(run_copy):
         "not measured (no classic-preset runs in runs.csv; run `xorbench run --preset classic`)"
     )
     assert not (run_copy / figures.CLASSIC).exists()
-    assert "classic" not in report.replace(HEADING, "").replace("no classic-preset runs", "").replace(
-        "--preset classic", ""
-    )
+    rest = report.replace(HEADING, "").replace("no classic-preset runs", "").replace("--preset classic", "")
+    assert "classic" not in rest.replace(str(run_copy), "")  # the folder's own name may say classic
 
 
 def test_the_figure_is_a_small_valid_png_linked_from_the_section(fixture_run, rendered):

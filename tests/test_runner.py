@@ -85,7 +85,7 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
         assert (timing["peak_rss_mb"] >= timing["rss_import_mb"]).all() and (timing["cpu_ratio"] > 0).all()
         assert (mine["threads"] == backends.DEFAULT_THREADS).all()
         seeds = mine[mine["role"] == "convergence"]
-        assert sorted(seeds.groupby("mode").size().unique()) == [3]  # --quick: 3 seeds per mode
+        assert sorted(seeds.groupby(["mode", "preset"]).size().unique()) == [3]  # --quick: 3 seeds per mode and preset
         assert seeds["epoch_us_median"].isna().all() and seeds["import_s"].isna().all()
         assert mine["method"].str.len().gt(0).all()
 
@@ -119,7 +119,8 @@ def test_keras_fit_convergence_comes_from_the_tuned_mode_and_says_so(quick):
     seeds = fit[fit["role"] == "convergence"]
     assert (seeds["borrowed_from"] == "tuned").all() and (seeds["borrow_difference"] <= 1e-3).all()
     assert seeds["train_s"].isna().all() and seeds["time_to_solve_s"].isna().all()
-    tuned = runs.query("backend == 'keras' and mode == 'tuned' and role == 'convergence'").set_index("seed")
+    tuned = runs.query("backend == 'keras' and mode == 'tuned' and role == 'convergence' and preset == 'matched'")
+    tuned = tuned.set_index("seed")
     assert (seeds.set_index("seed")["final_loss"] == tuned["final_loss"]).all()
     timing = fit[fit["role"] == "timing"].iloc[0]
     stopped = timing["stopped_at_epoch"] == timing["epochs"] and timing["stop_reason"] in ("solved", "budget")
