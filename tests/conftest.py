@@ -6,11 +6,15 @@ is trained once and every test that needs its result reads it from the session c
 
 from __future__ import annotations
 
+import runpy
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from xorbench import backends
+from xorbench.bench.tables import CURVES
 
 
 def require(name: str) -> None:
@@ -64,3 +68,27 @@ def trained(new_trainer) -> Callable[[str, backends.TrainConfig], backends.Train
         return cache[key]
 
     return run
+
+
+# A small made-up run in the table contract (tests/fixtures/make_fixture.py), for the report tests.
+FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory) -> Path:
+    return FIXTURE["write_fixture"](tmp_path_factory.mktemp("fixture"))
+
+
+@pytest.fixture(scope="module")
+def rendered(fixture_run) -> str:
+    from xorbench.bench.report import write_report
+
+    return write_report(fixture_run).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def run_copy(fixture_run, tmp_path) -> Path:
+    """The fixture run's tables, copied into a folder a test may change."""
+    for name in ("runs.csv", "timings.csv", CURVES, "env.json", "summary.csv"):
+        shutil.copy(fixture_run / name, tmp_path / name)
+    return tmp_path

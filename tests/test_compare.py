@@ -17,7 +17,8 @@ from xorbench.bench.stats import FASTER, FEW, SAME, SLOWER
 from xorbench.bench.summary import write_summary
 from xorbench.bench.tables import CURVES
 
-write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
+FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))
+write_fixture = FIXTURE["write_fixture"]
 NUMPY_TUNED = ("numpy", "cpu", "tuned", "matched")
 TORCH_IDIOMATIC = ("torch", "cpu", "idiomatic", "matched")
 
@@ -36,14 +37,7 @@ def copy(run: Path, to: Path) -> Path:
 
 def scaled(run: Path, to: Path, factors: dict[tuple, float]) -> Path:
     """A copy of run whose rows' per-process µs per epoch are multiplied by their factor."""
-    copy(run, to)
-    runs = pd.read_csv(to / "runs.csv")
-    for (backend, device, mode, preset), factor in factors.items():
-        chosen = (runs.backend == backend) & (runs.device == device) & (runs["mode"] == mode) & (runs.preset == preset)
-        runs.loc[chosen, ["epoch_us", "epoch_us_median"]] *= factor
-    runs.to_csv(to / "runs.csv", index=False)
-    write_summary(to)
-    return to
+    return FIXTURE["scaled_copy"](run, to, ("runs.csv", "timings.csv", CURVES, "env.json", "summary.csv"), factors)
 
 
 def with_tight_row(run: Path, to: Path, factor: float) -> Path:

@@ -32,23 +32,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 US, RATIO, VERSUS, CALL, STARTUP, TO_ACCURACY_S, COLD, WARM, SUCCESS, TO_ACCURACY, TO_SOLVE, FINAL, MB = range(13)
 
 
-@pytest.fixture(scope="module")
-def fixture_run(tmp_path_factory) -> Path:
-    return write_fixture(tmp_path_factory.mktemp("fixture"))
-
-
-@pytest.fixture(scope="module")
-def rendered(fixture_run) -> str:
-    return write_report(fixture_run).read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def run_copy(fixture_run, tmp_path) -> Path:
-    for name in ("runs.csv", "timings.csv", CURVES, "env.json", "summary.csv"):
-        shutil.copy(fixture_run / name, tmp_path / name)
-    return tmp_path
-
-
 def table_rows(report: str, heading: str) -> list[list[str]]:
     """The body rows of the first Markdown table after `heading`, as lists of cells."""
     lines = report[report.index(heading) :].splitlines()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import runpy
-import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -25,23 +24,6 @@ FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.
 HEADING = "## 8. The classic experiment (Rumelhart, Hinton & Williams, 1986)"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SEEDS, CONVERGED, EPOCHS, TO_CONVERGE = range(4)  # the cells after backend, device, mode
-
-
-@pytest.fixture(scope="module")
-def fixture_run(tmp_path_factory) -> Path:
-    return FIXTURE["write_fixture"](tmp_path_factory.mktemp("fixture"))
-
-
-@pytest.fixture(scope="module")
-def rendered(fixture_run) -> str:
-    return write_report(fixture_run).read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def run_copy(fixture_run, tmp_path) -> Path:
-    for name in ("runs.csv", "timings.csv", CURVES, "env.json", "summary.csv"):
-        shutil.copy(fixture_run / name, tmp_path / name)
-    return tmp_path
 
 
 def section(report: str) -> str:

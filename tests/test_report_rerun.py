@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 import re
 import runpy
-import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from xorbench.bench.compare import rerun_of, spread, within, worst
 from xorbench.bench.report import headline, write_report
-from xorbench.bench.summary import write_summary
 from xorbench.bench.tables import CURVES
 
-write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
+FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))
+write_fixture = FIXTURE["write_fixture"]
 COMPACT = ("runs.csv", "timings.csv", "env.json", "summary.csv")  # what rerun/ holds: no curves
 NUMPY_TUNED = ("numpy", "cpu", "tuned", "matched")
 TORCH_TUNED = ("torch", "cpu", "tuned", "matched")  # 12.2 µs against numpy tuned's 12.0 in the fixture
@@ -34,16 +32,7 @@ def run_a(tmp_path_factory) -> Path:
 
 def copied(run: Path, to: Path, names: tuple[str, ...], factors: dict[tuple, float]) -> Path:
     """A copy of run's tables whose rows' per-process µs per epoch are multiplied by their factor."""
-    to.mkdir(parents=True)
-    for name in names:
-        shutil.copy(run / name, to / name)
-    runs = pd.read_csv(to / "runs.csv")
-    for (backend, device, mode, preset), factor in factors.items():
-        chosen = (runs.backend == backend) & (runs.device == device) & (runs["mode"] == mode) & (runs.preset == preset)
-        runs.loc[chosen, ["epoch_us", "epoch_us_median"]] *= factor
-    runs.to_csv(to / "runs.csv", index=False)
-    write_summary(to)
-    return to
+    return FIXTURE["scaled_copy"](run, to, names, factors)
 
 
 def with_rerun(run_a: Path, to: Path, factors: dict[tuple, float]) -> Path:
