@@ -5,9 +5,15 @@ The repository keeps two folders at its top, installed inside this package:
 `bench/` as `xorbench.bench` (the harness: command line, workers, tables, report).
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("xorbench")
-except PackageNotFoundError:  # imported from a checkout that was never installed
-    __version__ = "0+unknown"
+def __getattr__(name: str):
+    # __version__ is read from the installed metadata when asked for, not at import: importing the
+    # package stays instant, which keeps the window before the CLI handles Ctrl-C as short as it can be.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("xorbench")
+        except PackageNotFoundError:  # imported from a checkout that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
