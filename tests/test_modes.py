@@ -42,7 +42,7 @@ def test_numba_floor_gives_the_numpy_curve(optimizer):
 
 @pytest.mark.parametrize("name", ["numpy", "torch", "keras"])
 def test_tuned_mode_gives_the_idiomatic_curve_with_momentum(name):
-    pytest.importorskip(backends.REGISTRY[name][2])
+    pytest.importorskip(backends.REGISTRY[name].packages[0])
     idiomatic, tuned = curve(name, "idiomatic", "sgd", **MOMENTUM), curve(name, "tuned", "sgd", **MOMENTUM)
     assert tuned.status == "ok" and tuned.config.momentum == 0.9
     assert max_relative_difference(idiomatic.losses, tuned.losses) < RTOL["sgd"]
@@ -70,7 +70,7 @@ ALL_MODES = [(n, m) for n in backends.BACKENDS for m in backends.modes_of(n)]
 @pytest.mark.parametrize("name, mode", ALL_MODES, ids=[f"{n}-{m}" for n, m in ALL_MODES])
 def test_fit_continues_with_the_momentum_it_built_up(name, mode):
     """fit(12) then fit(8) is fit(20): the velocity carries over from one call to the next."""
-    pytest.importorskip(backends.REGISTRY[name][2])
+    pytest.importorskip(backends.REGISTRY[name].packages[0])
     config = backends.preset("matched", name, seed=3, epochs=20, **MOMENTUM)
     whole, split = (backends.get_trainer(name, mode=mode) for _ in range(2))
     whole.setup(config)
