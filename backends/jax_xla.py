@@ -228,6 +228,7 @@ class JaxTrainer:
     def __init__(self, device: str = "cpu"):
         self.device = device
         self.jax_device = jax_device(device)
+        self.max_errors = np.empty(0)  # the protocol's attribute, empty until the first fit()
 
     def setup(self, config: TrainConfig) -> None:
         # JAX has no initialiser of its own for a hand-written model: "framework" means the shared

@@ -25,11 +25,6 @@ def wrong_backend(wanted: str) -> str | None:
     )
 
 
-def keras_device(device: str) -> str:
-    """The name keras.device() takes on every backend."""
-    return "gpu:0" if device == "gpu" else "cpu:0"
-
-
 class HalfSumSquaredError(keras.losses.Loss):
     """1/2 sum of squared errors over the batch: the loss whose gradient the article's scratch code uses."""
 
@@ -79,7 +74,7 @@ class MaxError(keras.metrics.Metric):
         self.worst.assign(largest_error(y_true, y_pred))
 
     def result(self):
-        return self.worst
+        return keras.ops.convert_to_tensor(self.worst)  # a tensor: JAX refuses the Variable itself
 
     def reset_state(self):
         self.worst.assign(0.0)
@@ -115,10 +110,11 @@ class KerasTrainer:
     name: str
     mode = "idiomatic"
     jit_compile: bool | str = "auto"  # Keras' default: XLA on JAX; eager on torch, and on TensorFlow on a CPU
+    DEVICE_NAMES = {"cpu": "cpu:0", "gpu": "gpu:0"}  # what keras.device() is given for each of our devices
 
     def __init__(self, device: str = "cpu"):
         self.device = device
-        self.keras_device = keras_device(device)
+        self.keras_device = self.DEVICE_NAMES[device]
         self.built_for: TrainConfig | None = None
         self.max_errors = np.empty(0)
 
