@@ -203,15 +203,15 @@ def compiled_epoch(rule: Rule):
     return jax.jit(functools.partial(epoch, rule=rule), donate_argnames="history")
 
 
-def train_chunk(epochs, params, state, X, y, rule: Rule):
-    """`epochs` (<= CHUNK) epochs as one XLA while loop: the epoch above, carried by lax.fori_loop."""
-    history = jnp.zeros((CHUNK, 2), X.dtype)
+def train_chunk(epochs, params, state, X, y, rule: Rule, chunk: int = CHUNK):
+    """`epochs` (<= chunk) epochs as one XLA while loop: the epoch above, carried by lax.fori_loop."""
+    history = jnp.zeros((chunk, 2), X.dtype)
     return lax.fori_loop(0, epochs, lambda i, carry: epoch(i, *carry, X, y, rule), (params, state, history))
 
 
 @functools.cache
-def compiled_chunk(rule: Rule):
-    return jax.jit(functools.partial(train_chunk, rule=rule))
+def compiled_chunk(rule: Rule, chunk: int = CHUNK):
+    return jax.jit(functools.partial(train_chunk, rule=rule, chunk=chunk))
 
 
 outputs = jax.jit(forward)
@@ -223,6 +223,7 @@ outputs = jax.jit(forward)
 class JaxTrainer:
     name = "jax"
     mode = "idiomatic"
+    CHUNK = CHUNK  # epochs per history buffer (and, tuned, per compiled call): docs/TUNING.md
     compiled = staticmethod(compiled_epoch)  # one epoch per call, from a Python loop
 
     def __init__(self, device: str = "cpu"):
@@ -246,8 +247,8 @@ class JaxTrainer:
 
     def fit(self, epochs: int) -> np.ndarray:
         chunks = []
-        for start in range(0, epochs, CHUNK):
-            n = min(CHUNK, epochs - start)
+        for start in range(0, epochs, self.CHUNK):
+            n = min(self.CHUNK, epochs - start)
             chunks.append((self.train(n), n))
         # The device is waited for here, once per CHUNK epochs, so timing is real. (np.asarray, not
         # jax.device_get: on the CPU it is a view of memory already on the host, ~20 µs faster per call.)
@@ -257,7 +258,7 @@ class JaxTrainer:
 
     def train(self, epochs: int):
         """Train `epochs` (<= CHUNK) epochs; their history, still on the device."""
-        history = jnp.zeros((CHUNK, 2), self.X.dtype, device=self.jax_device)
+        history = jnp.zeros((self.CHUNK, 2), self.X.dtype, device=self.jax_device)
         for i in range(epochs):
             self.params, self.state, history = self.step(i, self.params, self.state, history, self.X, self.y)
         return history
@@ -277,6 +278,10 @@ class JaxTunedTrainer(JaxTrainer):
 
     mode = "tuned"
     compiled = staticmethod(compiled_chunk)  # up to CHUNK epochs per call
+
+    def setup(self, config: TrainConfig) -> None:
+        super().setup(config)
+        self.step = self.compiled(self.rule, self.CHUNK)
 
     def train(self, epochs: int):
         self.params, self.state, history = self.step(epochs, self.params, self.state, self.X, self.y)

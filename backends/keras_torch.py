@@ -81,15 +81,15 @@ def train_window(model: keras.Model, loss_fn, epochs: int, state, X, y):
 _windows: dict[tuple, object] = {}
 
 
-def compiled_window(key: TrainConfig, epochs: int, model: keras.Model, loss_fn):
+def compiled_window(key: TrainConfig, epochs: int, model: keras.Model, loss_fn, options: tuple = ()):
     """One torch.compile'd window per shape (same_shape's key) and length, shared by every trainer:
     the model and optimizer it was built with lend only their structure, since stateless_call and
     stateless_apply take every value as an argument. (Per trainer, each new model would trace
-    Keras' Python again: tens of seconds.)"""
-    if (key, epochs) not in _windows:
+    Keras' Python again: tens of seconds.) `options` are Inductor's, as torch_nn.compiled_window's."""
+    if (key, epochs, options) not in _windows:
         window = functools.partial(train_window, model, loss_fn, epochs)
-        _windows[key, epochs] = torch.compile(window, fullgraph=True)
-    return _windows[key, epochs]
+        _windows[key, epochs, options] = torch.compile(window, fullgraph=True, options=dict(options) or None)
+    return _windows[key, epochs, options]
 
 
 class KerasTorchTunedTrainer(KerasTorchTrainer):
@@ -104,13 +104,14 @@ class KerasTorchTunedTrainer(KerasTorchTrainer):
 
     mode = "tuned"
     WINDOW = 16  # epochs per compiled call: docs/TUNING.md
+    COMPILE_OPTIONS: tuple = ()
 
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         self.model.optimizer.build(self.model.trainable_variables)
         key, loss_fn = self.built_for or config, objective_loss(config)
-        self.window = compiled_window(key, self.WINDOW, self.model, loss_fn)
-        self.step = compiled_window(key, 1, self.model, loss_fn)
+        self.window = compiled_window(key, self.WINDOW, self.model, loss_fn, self.COMPILE_OPTIONS)
+        self.step = compiled_window(key, 1, self.model, loss_fn, self.COMPILE_OPTIONS)
         device = torch.device(self.DEVICE_NAMES[self.device])
         self.data = (torch.from_numpy(self.X).to(device), torch.from_numpy(self.y).to(device))
 
