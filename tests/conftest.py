@@ -6,6 +6,7 @@ is trained once and every test that needs its result reads it from the session c
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 
@@ -25,9 +26,9 @@ def require(name: str) -> None:
     """Skip the calling test, with the reason, when backend `name`'s framework is not installed,
     or when it runs Keras on another framework than this session's Keras (see KERAS_FRAMEWORK)."""
     spec = backends.REGISTRY[name]
-    for module in spec.packages:
-        reason = f"backend {name!r} needs {module}, which is not installed: pip install '{spec.extra}'"
-        pytest.importorskip(module, reason=reason)
+    for module in spec.packages:  # looked for, not imported: importing keras would pick its backend now
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"backend {name!r} needs {module}, which is not installed: pip install '{spec.extra}'")
     if "keras" in spec.packages and spec.packages[0] != KERAS_FRAMEWORK:
         pytest.skip(
             f"backend {name!r} runs Keras on {spec.packages[0]}, this session on {KERAS_FRAMEWORK}: one process holds "

@@ -9,6 +9,7 @@ frameworks and a second Keras backend are checked in fresh interpreters.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import re
@@ -98,11 +99,13 @@ def test_the_test_suite_skips_a_missing_framework_with_the_install_command(requi
 
 
 def require_packages(*names: str) -> None:
-    """Skip unless every package of these backends is installed (for tests in fresh interpreters)."""
+    """Skip unless every package of these backends is installed (for tests in fresh interpreters).
+    Looked for, not imported: importing keras here would fix this session's Keras backend."""
     for name in names:
         spec = backends.REGISTRY[name]
         for package in spec.packages:
-            pytest.importorskip(package, reason=f"{package} is not installed: pip install '{spec.extra}'")
+            if importlib.util.find_spec(package) is None:
+                pytest.skip(f"{package} is not installed: pip install '{spec.extra}'")
 
 
 @pytest.mark.parametrize(
