@@ -203,15 +203,26 @@ def compiled_epoch(rule: Rule):
     return jax.jit(functools.partial(epoch, rule=rule), donate_argnames="history")
 
 
-def train_chunk(epochs, params, state, X, y, rule: Rule, chunk: int = CHUNK):
-    """`epochs` (<= chunk) epochs as one XLA while loop: the epoch above, carried by lax.fori_loop."""
-    history = jnp.zeros((chunk, 2), X.dtype)
-    return lax.fori_loop(0, epochs, lambda i, carry: epoch(i, *carry, X, y, rule), (params, state, history))
+def train_chunk(epochs, params, state, X, y, rule: Rule, chunk: int = CHUNK, unroll: int = 1):
+    """`epochs` (<= chunk) epochs as one XLA while loop: the epoch above, carried by lax.fori_loop,
+    `unroll` epochs per iteration and the remainder one per iteration. (fori_loop's own unroll=
+    needs a trip count known when tracing; this one is an argument, so any count compiles once.)"""
+
+    def unrolled(i, carry):
+        for k in range(unroll):  # traced `unroll` times: one loop iteration, `unroll` epochs
+            carry = epoch(i * unroll + k, *carry, X, y, rule)
+        return carry
+
+    def single(i, carry):
+        return epoch(i, *carry, X, y, rule)
+
+    carry = lax.fori_loop(0, epochs // unroll, unrolled, (params, state, jnp.zeros((chunk, 2), X.dtype)))
+    return lax.fori_loop(epochs - epochs % unroll, epochs, single, carry)
 
 
 @functools.cache
-def compiled_chunk(rule: Rule, chunk: int = CHUNK):
-    return jax.jit(functools.partial(train_chunk, rule=rule, chunk=chunk))
+def compiled_chunk(rule: Rule, chunk: int = CHUNK, unroll: int = 1):
+    return jax.jit(functools.partial(train_chunk, rule=rule, chunk=chunk, unroll=unroll))
 
 
 outputs = jax.jit(forward)
@@ -278,10 +289,11 @@ class JaxTunedTrainer(JaxTrainer):
 
     mode = "tuned"
     compiled = staticmethod(compiled_chunk)  # up to CHUNK epochs per call
+    UNROLL = 4  # epochs per iteration of XLA's while loop: docs/TUNING.md
 
     def setup(self, config: TrainConfig) -> None:
         super().setup(config)
-        self.step = self.compiled(self.rule, self.CHUNK)
+        self.step = self.compiled(self.rule, self.CHUNK, self.UNROLL)
 
     def train(self, epochs: int):
         self.params, self.state, history = self.step(epochs, self.params, self.state, self.X, self.y)

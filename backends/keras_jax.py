@@ -48,10 +48,11 @@ class KerasJaxTrainer(keras_common.KerasTrainer):
     name = "keras-jax"
 
 
-def train_chunk(model: keras.Model, loss_fn, chunk: int, epochs, state, X, y):
+def train_chunk(model: keras.Model, loss_fn, chunk: int, unroll: int, epochs, state, X, y):
     """`epochs` (<= chunk) epochs as one XLA while loop, the recipe of Keras' guide "Writing a
     training loop from scratch in JAX": jax.value_and_grad of model.stateless_call and the loss,
-    then optimizer.stateless_apply. Each epoch's [loss, worst |error|] goes into the history."""
+    then optimizer.stateless_apply. Each epoch's [loss, worst |error|] goes into the history.
+    `unroll` epochs run per loop iteration, the remainder one per iteration (as jax_xla's)."""
 
     def objective(trainable, non_trainable):
         output, non_trainable = model.stateless_call(trainable, non_trainable, X, training=True)
@@ -64,8 +65,13 @@ def train_chunk(model: keras.Model, loss_fn, chunk: int, epochs, state, X, y):
         metrics = jnp.stack([loss.astype(jnp.float64), largest_error(y, output)])
         return trainable, non_trainable, optimizer_variables, history.at[i].set(metrics)
 
-    history = jnp.zeros((chunk, 2), jnp.float64)
-    return lax.fori_loop(0, epochs, epoch, (*state, history))
+    def unrolled(i, carry):
+        for k in range(unroll):  # traced `unroll` times: one loop iteration, `unroll` epochs
+            carry = epoch(i * unroll + k, carry)
+        return carry
+
+    carry = lax.fori_loop(0, epochs // unroll, unrolled, (*state, jnp.zeros((chunk, 2), jnp.float64)))
+    return lax.fori_loop(epochs - epochs % unroll, epochs, epoch, carry)
 
 
 class KerasJaxTunedTrainer(KerasJaxTrainer):
@@ -80,11 +86,12 @@ class KerasJaxTunedTrainer(KerasJaxTrainer):
     # Epochs per compiled call at most, and the size of its history buffer: the shapes are static,
     # so one compilation serves every epoch count (as keras_tf's CHUNK and jax_xla's CHUNK do).
     CHUNK = 4096
+    UNROLL = 4  # epochs per iteration of XLA's while loop: docs/TUNING.md
 
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         self.model.optimizer.build(self.model.trainable_variables)
-        self.loop = jax.jit(functools.partial(train_chunk, self.model, objective_loss(config), self.CHUNK))
+        self.loop = jax.jit(functools.partial(train_chunk, self.model, objective_loss(config), self.CHUNK, self.UNROLL))
         self.forward = jax.jit(functools.partial(self.model.stateless_call, training=False))
         self.data = jax.device_put((self.X, self.y))  # under setup()'s keras.device: on the trainer's device
 

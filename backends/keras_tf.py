@@ -81,6 +81,7 @@ class KerasTunedTrainer(KerasTrainer):
 
     mode = "tuned"
     CHUNK = 1024  # epochs per compiled call at most
+    UNROLL = 1  # epochs per iteration of the while loop: docs/TUNING.md
 
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
@@ -98,12 +99,19 @@ class KerasTunedTrainer(KerasTrainer):
             losses = tf.tensor_scatter_nd_update(losses, [[i]], [tf.cast(loss, tf.float64)])
             return i + 1, losses, tf.tensor_scatter_nd_update(max_errors, [[i]], [largest_error(y, output)])
 
+        def unrolled(i, losses, max_errors):
+            for _ in range(self.UNROLL):  # traced UNROLL times: one loop iteration, UNROLL epochs
+                i, losses, max_errors = epoch(i, losses, max_errors)
+            return i, losses, max_errors
+
         @tf.function(jit_compile=True)
         def loop(epochs):
-            # A plain while loop into fixed-size buffers: every shape is static, so XLA
+            # Plain while loops into fixed-size buffers: every shape is static, so XLA
             # compiles once, whatever the epoch count (a TensorArray of `epochs` would not).
             start = (tf.constant(0), tf.zeros(self.CHUNK, tf.float64), tf.zeros(self.CHUNK, tf.float64))
-            return tf.while_loop(lambda i, *_: i < epochs, epoch, start)[1:]
+            whole = epochs - epochs % self.UNROLL
+            carry = tf.while_loop(lambda i, *_: i < whole, unrolled, start)
+            return tf.while_loop(lambda i, *_: i < epochs, epoch, carry)[1:]
 
         self.loop = loop
         self.forward = tf.function(lambda: model(X, training=False), jit_compile=True)
