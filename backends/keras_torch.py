@@ -97,21 +97,23 @@ class KerasTorchTunedTrainer(KerasTorchTrainer):
 
     model.fit returns to Python every epoch and runs Keras' train step eagerly (or, compiled, as
     one torch.compile'd step per epoch); here WINDOW epochs of forward, backward and update are one
-    compiled graph, the weights and optimizer state stay torch tensors between calls, and they are
-    written back into the Keras variables when fit() returns. Epochs beyond a whole number of
-    windows run one per call (a second compiled graph).
+    compiled graph (its wrapper in C++ on the CPU: Inductor's cpp_wrapper), the weights and optimizer
+    state stay torch tensors between calls, and they are written back into the Keras variables when
+    fit() returns. Epochs beyond a whole number of windows run one per call (a second compiled
+    graph). No CUDA graph: on a GPU this runs as compiled, untested.
     """
 
     mode = "tuned"
     WINDOW = 16  # epochs per compiled call: docs/TUNING.md
-    COMPILE_OPTIONS: tuple = ()
+    COMPILE_OPTIONS: tuple = (("cpp_wrapper", True),)  # on the CPU, as torch_nn's tuned loop
 
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         self.model.optimizer.build(self.model.trainable_variables)
         key, loss_fn = self.built_for or config, objective_loss(config)
-        self.window = compiled_window(key, self.WINDOW, self.model, loss_fn, self.COMPILE_OPTIONS)
-        self.step = compiled_window(key, 1, self.model, loss_fn, self.COMPILE_OPTIONS)
+        options = self.COMPILE_OPTIONS if self.device == "cpu" else ()  # untried on a GPU: none
+        self.window = compiled_window(key, self.WINDOW, self.model, loss_fn, options)
+        self.step = compiled_window(key, 1, self.model, loss_fn, options)
         device = torch.device(self.DEVICE_NAMES[self.device])
         self.data = (torch.from_numpy(self.X).to(device), torch.from_numpy(self.y).to(device))
 

@@ -112,10 +112,19 @@ def torch_variants() -> list[Variant]:
 
 
 def chunk_variants(name: str, chunks: tuple[int, ...], modes: tuple[str, ...]) -> list[Variant]:
-    """The registered idiomatic (and compiled) modes, then the tuned loop at several epochs per compiled call."""
+    """The registered idiomatic (and compiled) modes, then the tuned loop at several epochs per compiled
+    call (CHUNK) and per iteration of its while loop (UNROLL)."""
     first = [variant(f"{mode}: {'model.fit' if 'keras' in name else 'one jitted epoch per call'}", name, mode)
              for mode in modes]  # fmt: skip
-    return first + [variant(f"up to {c} epochs per compiled call", name, "tuned", CHUNK=c) for c in chunks]
+    tuned = type(backends.get_trainer(name, "cpu", "tuned"))
+
+    def label(chunk: int, unroll: int) -> str:
+        mark = " (tuned)" * ((chunk, unroll) == (tuned.CHUNK, tuned.UNROLL))
+        return f"up to {chunk} epochs per compiled call, {unroll} per loop iteration{mark}"
+
+    chunked = [variant(label(c, 1), name, "tuned", CHUNK=c, UNROLL=1) for c in chunks]
+    unrolled = [variant(label(tuned.CHUNK, u), name, "tuned", UNROLL=u) for u in (2, 4, 8)]
+    return first + chunked + unrolled
 
 
 VARIANTS: dict[str, Callable[[], list[Variant]]] = {
@@ -127,8 +136,28 @@ VARIANTS: dict[str, Callable[[], list[Variant]]] = {
     "keras-torch": lambda: [
         variant("idiomatic: model.fit", "keras-torch", "idiomatic"),
         variant("compiled: model.fit, jit_compile=True", "keras-torch", "compiled"),
-        *(variant(f"{w} epochs per compiled call", "keras-torch", "tuned", w, WINDOW=w) for w in (1, 4, 8, 16)),
-        variant("16 per call, Inductor's C++ wrapper", "keras-torch", "tuned", 16, WINDOW=16, COMPILE_OPTIONS=CPP),
+        *(
+            variant(
+                f"{w} epochs per compiled call, Python wrapper",
+                "keras-torch",
+                "tuned",
+                w,
+                WINDOW=w,
+                COMPILE_OPTIONS=(("cpp_wrapper", False),),
+            )
+            for w in (1, 4, 8, 16)
+        ),  # fmt: skip
+        *(
+            variant(
+                f"{w} epochs per compiled call, C++ wrapper{' (tuned)' * (w == 16)}",
+                "keras-torch",
+                "tuned",
+                w,
+                WINDOW=w,
+                COMPILE_OPTIONS=CPP,
+            )
+            for w in (16, 32)
+        ),  # fmt: skip
     ],
 }
 
