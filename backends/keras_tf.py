@@ -75,12 +75,12 @@ class KerasTunedTrainer(KerasTrainer):
 
     model.fit pays Python, callback and dispatch overhead every epoch; here
     the same model, loss and optimizer run as one tf.while_loop that XLA fuses
-    and compiles, and the host sees the device once per fit() call (per 1024
+    and compiles, and the host sees the device once per fit() call (per CHUNK
     epochs). XLA compiles once per trainer.
     """
 
     mode = "tuned"
-    CHUNK = 1024  # epochs per compiled call at most
+    CHUNK = 4096  # epochs per compiled call at most: docs/TUNING.md
     UNROLL = 1  # epochs per iteration of the while loop: docs/TUNING.md
 
     def _build(self, config: TrainConfig) -> None:
