@@ -93,7 +93,7 @@ register(
     BackendSpec(
         "keras",
         module=f"{__name__}.keras_tf",
-        modes=(("idiomatic", "KerasTrainer"), ("tuned", "KerasTunedTrainer")),
+        modes=(("idiomatic", "KerasTrainer"), ("compiled", "KerasCompiledTrainer"), ("tuned", "KerasTunedTrainer")),
         packages=("tensorflow", "keras"),
         extra="xorbench[keras]",
         distributions=("tensorflow", "tensorflow-cpu", "keras"),
@@ -104,7 +104,7 @@ register(
     BackendSpec(
         "torch",
         module=f"{__name__}.torch_nn",
-        modes=(("idiomatic", "TorchTrainer"), ("tuned", "TorchTunedTrainer")),
+        modes=(("idiomatic", "TorchTrainer"), ("compiled", "TorchCompiledTrainer"), ("tuned", "TorchTunedTrainer")),
         packages=("torch",),
         extra="xorbench[torch]",
         distributions=("torch",),
@@ -131,6 +131,34 @@ register(
         packages=("jax",),
         extra="xorbench[jax]",
         distributions=("jax", "jaxlib"),
+    )
+)
+
+register(
+    BackendSpec(
+        "keras-jax",
+        module=f"{__name__}.keras_jax",
+        # No compiled mode: Keras' default jit_compile="auto" already is XLA on JAX.
+        modes=(("idiomatic", "KerasJaxTrainer"), ("tuned", "KerasJaxTunedTrainer")),
+        packages=("jax", "keras"),
+        extra="xorbench[keras-jax]",
+        distributions=("keras", "jax", "jaxlib"),
+    )
+)
+
+register(
+    BackendSpec(
+        "keras-torch",
+        module=f"{__name__}.keras_torch",
+        modes=(
+            ("idiomatic", "KerasTorchTrainer"),
+            ("compiled", "KerasTorchCompiledTrainer"),
+            ("tuned", "KerasTorchTunedTrainer"),
+        ),
+        packages=("torch", "keras"),
+        extra="xorbench[keras-torch]",
+        distributions=("keras", "torch"),
+        compile_cache_env="TORCHINDUCTOR_CACHE_DIR",
     )
 )
 

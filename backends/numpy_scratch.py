@@ -7,6 +7,8 @@ trainers hold lives in `xp`; only `to_host` brings results back to NumPy.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .base import TrainConfig, initial_params, xor_data
@@ -182,6 +184,7 @@ class NumpyTunedTrainer(NumpyTrainer):
     """
 
     mode = "tuned"
+    PRODUCTS = "matmul"  # or "einsum" ("ij,jk->ik"): slower here, docs/TUNING.md
 
     def setup(self, config: TrainConfig) -> None:
         super().setup(config)
@@ -201,6 +204,7 @@ class NumpyTunedTrainer(NumpyTrainer):
         if self.config.optimizer != "sgd":
             return self._fit_adam(epochs)
         xp, expit = self.xp, expit_for(self.device)
+        matmul = xp.matmul if self.PRODUCTS == "matmul" else functools.partial(xp.einsum, "ij,jk->ik")
         X1, W1, W2, H1, y = self.X1, self.W1, self.W2, self.H1, self.y
         hidden, out, err, d_out, t_out = H1[:, :-1], self.out, self.err, self.d_out, self.tmp_out
         d_hid, t_hid, g1, g2, V1, V2 = self.d_hid, self.tmp_hid, self.g1, self.g2, self.V1, self.V2
@@ -213,9 +217,9 @@ class NumpyTunedTrainer(NumpyTrainer):
         self._max_errors = max_errors = xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
-                xp.matmul(X1, W1, out=hidden)
+                matmul(X1, W1, out=hidden)
                 expit(hidden, out=hidden)
-                xp.matmul(H1, W2, out=out)
+                matmul(H1, W2, out=out)
                 expit(out, out=out)
                 xp.subtract(out, y, out=err)
                 losses[epoch] = xp.vdot(err, err) / n
@@ -224,12 +228,12 @@ class NumpyTunedTrainer(NumpyTrainer):
                 xp.subtract(out, t_out, out=t_out)
                 xp.multiply(err, t_out, out=d_out)
                 d_out *= step  # lr * d(loss)/d(pre-activation of the output)
-                xp.matmul(d_out, w2_t, out=d_hid)
+                matmul(d_out, w2_t, out=d_hid)
                 xp.multiply(hidden, hidden, out=t_hid)
                 xp.subtract(hidden, t_hid, out=t_hid)
                 d_hid *= t_hid
-                xp.matmul(H1.T, d_out, out=g2)
-                xp.matmul(X1.T, d_hid, out=g1)
+                matmul(H1.T, d_out, out=g2)
+                matmul(X1.T, d_hid, out=g1)
                 if momentum:  # V = momentum * V + lr * grad
                     V2 *= momentum
                     V2 += g2

@@ -13,6 +13,12 @@ from torch.optim.sgd import sgd
 
 from .base import TrainConfig, initial_params, xor_data
 
+# torch.compile keeps one graph per code object and guard set: here per window length and per
+# config (optimizer, lr, objective, dtype, shapes). Past recompile_limit (8) a fullgraph=True
+# compile raises, which a process that trains many configs (the test suite, the sweep) reaches;
+# the error itself suggests raising the limit.
+torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+
 
 def framework_version() -> str:
     return torch.__version__
@@ -121,6 +127,22 @@ class TorchTrainer:
             return self.model(self.X).double().cpu().numpy()
 
 
+class TorchCompiledTrainer(TorchTrainer):
+    """The eager loop with torch's documented one-line speed switch: torch.compile(model).
+
+    Forward and backward of the model run as compiled graphs (TorchDynamo + AOTAutograd +
+    Inductor); zero_grad, the loss and optimizer.step stay eager, as torch.compile(model)
+    leaves them. A new model of the same class and shapes reuses the compiled graphs
+    (measured: one graph for 12 seeds), so seeds don't recompile.
+    """
+
+    mode = "compiled"
+
+    def setup(self, config: TrainConfig) -> None:
+        super().setup(config)
+        self.model = torch.compile(self.model)  # shares the parameters the optimizer holds
+
+
 def _loss(params, X, y, objective: str):
     """The objective, and (as torch.func's aux output) the largest |output - y|."""
     w1, b1, w2, b2 = params  # the same ops nn.Linear and torch.sigmoid run in NeuralNet
@@ -133,8 +155,13 @@ def _loss(params, X, y, objective: str):
     return 0.5 * F.mse_loss(output, y, reduction="sum"), max_error
 
 
-def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig):
-    grads, (loss, max_error) = torch.func.grad_and_value(_loss, has_aux=True)(params, X, y, c.objective)
+def autodiff(params, X, y, objective: str):
+    """Gradients of the objective by torch.func, with (objective, worst |error|) as its value."""
+    return torch.func.grad_and_value(_loss, has_aux=True)(params, X, y, objective)
+
+
+def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig, gradients=autodiff):
+    grads, (loss, max_error) = gradients(params, X, y, c.objective)
     if c.optimizer == "sgd":  # torch.optim.SGD's own maths, on buffers that start at zero
         # foreach, as on a GPU: compiled (torch 2.13), the CPU default's per-tensor p.add_(grad, alpha=-lr)
         # after torch.func.grad stepped the weight matrices by +grad instead (measured; eager is right).
@@ -151,23 +178,39 @@ def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig):
     return loss, max_error
 
 
+def _train_window(params, adam_state, momentum_buffers, X, y, c: TrainConfig, epochs: int, gradients=autodiff):
+    """`epochs` steps, unrolled by tracing into one graph; each epoch's [loss, worst |error|] as a row."""
+    rows = [torch.stack(_train_step(params, adam_state, momentum_buffers, X, y, c, gradients)) for _ in range(epochs)]
+    return torch.stack(rows).to(torch.float64)
+
+
 @functools.cache
-def compiled_step():
-    """One torch.compile'd step, shared by every trainer, so seeds don't recompile."""
-    return torch.compile(_train_step, fullgraph=True)
+def compiled_window(epochs: int, gradients=autodiff, options: tuple = ()):
+    """One torch.compile'd window of `epochs` steps, shared by every trainer, so seeds don't recompile.
+    `options` are Inductor's (e.g. (("cpp_wrapper", True),)), as pairs so that the cache can hold them."""
+    window = functools.partial(_train_window, epochs=epochs, gradients=gradients)
+    return torch.compile(window, fullgraph=True, options=dict(options) or None)
 
 
 class TorchTunedTrainer(TorchTrainer):
-    """torch.func computes the gradients and torch.compile fuses step and update.
+    """WINDOW epochs per call of one torch.compile'd function: forward, backward and update, unrolled.
 
-    Eager torch dispatches ~30 small ops and builds an autograd graph every
-    epoch; here one compiled call does forward, backward and torch.optim's own
-    SGD/Adam maths, and the loss and worst error stay on the device until fit() returns. On
-    the GPU that step is also recorded once as a CUDA graph, so an epoch is one
-    graph launch instead of one launch per kernel.
+    Eager torch dispatches ~30 small ops and builds an autograd graph every epoch, and a
+    compiled step still pays a Python-to-C++ call per epoch; here torch.func computes the
+    gradients, torch.optim's own SGD/Adam maths update the weights, and Inductor fuses WINDOW
+    such epochs into one call, whose wrapper (the code that calls the kernels) it writes in C++
+    rather than Python (Inductor's documented cpp_wrapper option). docs/TUNING.md has the window
+    sizes, hand-written gradients and wrappers tried. Each epoch's loss and worst error stay on
+    the device until fit() returns; epochs beyond whole windows run through a one-epoch step.
+
+    On the GPU each compiled function is recorded once as a CUDA graph and replayed, so a
+    window is one graph launch. (That path is written but has not run: no GPU was available.)
     """
 
     mode = "tuned"
+    WINDOW = 32  # epochs per compiled call
+    GRADIENTS = staticmethod(autodiff)
+    COMPILE_OPTIONS: tuple = (("cpp_wrapper", True),)  # on the CPU: the graph's wrapper in C++, not Python
 
     def setup(self, config: TrainConfig) -> None:
         super().setup(config)
@@ -179,15 +222,17 @@ class TorchTunedTrainer(TorchTrainer):
         # SGD's momentum buffers, allocated here rather than on the first step (as torch.optim.SGD
         # does) so that a CUDA graph owns them; 0 * momentum + grad makes the same first step.
         self.momentum_buffers = [torch.zeros_like(p) for p in self.params]
-        self.step = compiled_step()
-        self.graph = self._capture() if self.device == "gpu" else None
+        options = self.COMPILE_OPTIONS if self.device == "cpu" else ()  # a CUDA graph replays no wrapper at all
+        self.runs = {n: compiled_window(n, self.GRADIENTS, options) for n in {self.WINDOW, 1}}
+        if self.device == "gpu":
+            self.runs = {n: self._capture(run) for n, run in self.runs.items()}
 
-    def _capture(self) -> torch.cuda.CUDAGraph:
-        """Record one step as a CUDA graph: PyTorch's "whole-network capture" recipe.
+    def _capture(self, run):
+        """Record `run` as a CUDA graph, PyTorch's "whole-network capture" recipe; a function that
+        replays it and returns a copy of its output rows (the next replay overwrites them).
 
-        Warm-up steps on a side stream compile the step and settle the allocator; the
-        graph then replays on the same tensors. Weights and optimizer state are restored
-        afterwards, so training still starts from the initial weights.
+        Warm-up calls on a side stream compile `run` and settle the allocator; weights and
+        optimizer state are restored afterwards, so training still starts from the initial weights.
         """
         state = [*self.params, *self.momentum_buffers, *(t for group in self.adam_state for t in group)]
         saved = [t.clone() for t in state]
@@ -195,20 +240,28 @@ class TorchTunedTrainer(TorchTrainer):
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):
-                self.step(*self._step_args())
+                run(*self._step_args())
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self.graph_outputs = self.step(*self._step_args())
+            rows = run(*self._step_args())
         for tensor, value in zip(state, saved):
             tensor.copy_(value)
-        return graph
+
+        def replay(*_):
+            graph.replay()
+            return rows.clone()
+
+        return replay
 
     def _step_args(self) -> tuple:
         return self.params, self.adam_state, self.momentum_buffers, self.X, self.y, self.config
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.graph is not None:
-            self.graph.replay()
-            return self.graph_outputs  # the graph's own output tensors: fit() copies them before the next replay
-        return self.step(*self._step_args())
+    def fit(self, epochs: int) -> np.ndarray:
+        windows, rest = divmod(epochs, self.WINDOW)
+        calls = [self.WINDOW] * windows + [1] * rest
+        rows = [torch.empty((0, 2), dtype=torch.float64, device=self.torch_device)]
+        rows += [self.runs[n](*self._step_args()) for n in calls]
+        history = torch.cat(rows).cpu().numpy()  # .cpu() waits for the GPU, so timing is real
+        self.max_errors = np.ascontiguousarray(history[:, 1])
+        return np.ascontiguousarray(history[:, 0]) * self.to_mse

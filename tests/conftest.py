@@ -6,6 +6,8 @@ is trained once and every test that needs its result reads it from the session c
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import runpy
 import shutil
 from collections.abc import Callable
@@ -16,11 +18,26 @@ import pytest
 from xorbench import backends
 from xorbench.bench.tables import CURVES
 
+# Keras reads KERAS_BACKEND at its first import, so one process holds one Keras backend. A test
+# session runs Keras on this framework (the first of a keras* backend's packages); the other
+# keras* backends are skipped in it, and tests/test_keras_backends.py runs each of them in a
+# pytest session of its own, started with this variable set.
+KERAS_FRAMEWORK_VARIABLE = "XORBENCH_TEST_KERAS_FRAMEWORK"
+KERAS_FRAMEWORK = os.environ.get(KERAS_FRAMEWORK_VARIABLE, "tensorflow")
+
 
 def require(name: str) -> None:
-    """Skip the calling test, with the reason, when backend `name`'s framework is not installed."""
-    for module in backends.REGISTRY[name].packages:
-        pytest.importorskip(module, reason=f"backend {name!r} needs {module}, which is not installed")
+    """Skip the calling test, with the reason, when backend `name`'s framework is not installed,
+    or when it runs Keras on another framework than this session's Keras (see KERAS_FRAMEWORK)."""
+    spec = backends.REGISTRY[name]
+    for module in spec.packages:  # looked for, not imported: importing keras would pick its backend now
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"backend {name!r} needs {module}, which is not installed: pip install '{spec.extra}'")
+    if "keras" in spec.packages and spec.packages[0] != KERAS_FRAMEWORK:
+        pytest.skip(
+            f"backend {name!r} runs Keras on {spec.packages[0]}, this session on {KERAS_FRAMEWORK}: one process holds "
+            f"one Keras backend (tests/test_keras_backends.py runs {name!r} in a session of its own)"
+        )
 
 
 def _prepare(name: str) -> None:
@@ -29,7 +46,7 @@ def _prepare(name: str) -> None:
         backends.set_threads(name, backends.DEFAULT_THREADS)
     except RuntimeError:  # TensorFlow already ran an op (e.g. bench/ tests first): threads only affect speed
         pass
-    if name == "keras":
+    if backends.REGISTRY[name].packages[0] == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()

@@ -72,7 +72,7 @@ def test_default_config_is_valid_and_frozen():
 BAD_TRAINER = [
     (dict(name="mxnet"), "backend", tuple(backends.BACKENDS)),
     (dict(name="numpy", device="tpu"), "device", ("cpu", "gpu")),
-    (dict(name="numpy", mode="fast"), "mode", ("idiomatic", "tuned")),
+    (dict(name="numpy", mode="fast"), "mode", ("idiomatic", "compiled", "tuned")),
 ]
 
 

@@ -104,8 +104,8 @@ def test_available_has_one_row_per_backend_and_device():
         else:
             assert row.reason.strip() and "\n" not in row.reason, row
         installed = importlib.util.find_spec(backends.REGISTRY[row.backend].packages[0]) is not None
-        if row.device == "cpu" and installed:
-            assert row.ok, row
+        if row.device == "cpu" and installed:  # the one reason left: Keras already runs on another backend here
+            assert row.ok or "one process holds one Keras backend" in row.reason, row
 
 
 def test_gpu_rows_match_what_the_frameworks_see():
@@ -163,10 +163,13 @@ def assert_set_up_again_trains_bit_identically(new_trainer, name: str, mode: str
     np.testing.assert_array_equal(reused.max_errors, fresh.max_errors)
 
 
-@pytest.mark.parametrize("mode", ["idiomatic", "tuned"])
-def test_keras_set_up_again_for_the_same_shape_keeps_its_model_and_traced_functions(new_trainer, mode):
-    trainer = new_trainer("keras", mode)
-    config = backends.preset("matched", "keras", epochs=5)
+KERAS_MODES = [(n, m) for n, m in ALL_MODES if "keras" in backends.REGISTRY[n].packages and m != "compiled"]
+
+
+@pytest.mark.parametrize("name, mode", KERAS_MODES, ids=[f"{n}-{m}" for n, m in KERAS_MODES])
+def test_keras_set_up_again_for_the_same_shape_keeps_its_model_and_traced_functions(new_trainer, name, mode):
+    trainer = new_trainer(name, mode)
+    config = backends.preset("matched", name, epochs=5)
     trainer.setup(config)
     model = trainer.model
     trainer.fit(5)
