@@ -153,7 +153,14 @@ def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig):
 
 @functools.cache
 def compiled_step():
-    """One torch.compile'd step, shared by every trainer, so seeds don't recompile."""
+    """One torch.compile'd step, shared by every trainer, so seeds don't recompile.
+
+    Dynamo guards on the hyperparameters (c.lr == 2.0 ...), so each distinct config compiles
+    once per process. A sweep or the test suite runs dozens in one process: past dynamo's
+    default limit of 8 recompiles, fullgraph=True turns the next config into a hard error.
+    """
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 1024)
+    torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
     return torch.compile(_train_step, fullgraph=True)
 
 
