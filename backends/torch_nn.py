@@ -187,7 +187,14 @@ def _train_window(params, adam_state, momentum_buffers, X, y, c: TrainConfig, ep
 @functools.cache
 def compiled_window(epochs: int, gradients=autodiff, options: tuple = ()):
     """One torch.compile'd window of `epochs` steps, shared by every trainer, so seeds don't recompile.
-    `options` are Inductor's (e.g. (("cpp_wrapper", True),)), as pairs so that the cache can hold them."""
+    `options` are Inductor's (e.g. (("cpp_wrapper", True),)), as pairs so that the cache can hold them.
+
+    Dynamo guards on the hyperparameters (c.lr == 2.0 ...), so each distinct config compiles
+    once per process. A sweep or the test suite runs dozens in one process: past dynamo's
+    default limit of 8 recompiles, fullgraph=True turns the next config into a hard error.
+    """
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 1024)
+    torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
     window = functools.partial(_train_window, epochs=epochs, gradients=gradients)
     return torch.compile(window, fullgraph=True, options=dict(options) or None)
 

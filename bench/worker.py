@@ -418,14 +418,14 @@ def device_peak_mb(module, device: str) -> float | None:
 
 
 def slowed(trainer, name: str):
-    """Test hook: XORBENCH_TEST_SLOW=<backend>:<process> makes that timing process's epochs 100 µs
+    """Test hook: XORBENCH_TEST_SLOW=<backend>:<process> makes that timing process's epochs 1 ms
     slower, as a slow spell of the machine would, to show the median over processes shrugs it off."""
     if os.environ.get("XORBENCH_TEST_SLOW") != name:
         return trainer
     fit = trainer.fit
 
     def slow_fit(epochs: int):
-        time.sleep(epochs * 1e-4)
+        time.sleep(epochs * 1e-3)
         return fit(epochs)
 
     trainer.fit = slow_fit

@@ -167,13 +167,13 @@ def test_a_crashing_backend_gives_error_rows_and_the_others_complete(tmp_path):
 
 
 def test_a_hanging_backend_times_out_into_error_rows_and_the_others_complete(tmp_path):
-    done = xorbench("run", "--backends", "numpy,torch", *TINY, "--timeout", "6", "--out", str(tmp_path),
+    done = xorbench("run", "--backends", "numpy,torch", *TINY, "--timeout", "20", "--out", str(tmp_path),
                     "--no-report", env={"XORBENCH_TEST_HANG": "numpy"})  # fmt: skip
     assert done.returncode == 1, done.stderr[-2000:]  # an error row: status 1 (it was 0), the tables still written
     runs = runs_of(tmp_path)
     numpy, torch = runs[runs["backend"] == "numpy"], runs[runs["backend"] == "torch"]
     assert list(numpy["status"]) == ["ok", "ok", "error"]  # each process hangs after its first row
-    assert numpy["reason"].iloc[2].startswith("worker timed out after 6 s")
+    assert numpy["reason"].iloc[2].startswith("worker timed out after 20 s")
     assert list(torch["status"]) == ["ok"] * 3
 
 
@@ -222,7 +222,7 @@ def test_quick_run_times_the_article_snippet_bare_beside_the_harness_loop(quick)
 
 
 def test_a_slow_process_is_outvoted_by_the_median_of_processes(tmp_path):
-    """One of three timing processes runs 100 µs per epoch slower (a test hook standing in for a slow
+    """One of three timing processes runs 1 ms per epoch slower (a test hook standing in for a slow
     spell of the machine): its own figure shows it, the row's median over processes does not."""
     argv = ["--backends", "numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "300", "--seeds", "1"]
     done = xorbench("run", *argv, "--processes", "3", "--repeats", "4", "--out", str(tmp_path), "--no-report",
@@ -230,6 +230,6 @@ def test_a_slow_process_is_outvoted_by_the_median_of_processes(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     timing = runs_of(tmp_path).query("role == 'timing'").set_index("process")["epoch_us"]
     summary = pd.read_csv(tmp_path / "summary.csv").query("preset == 'matched'").iloc[0]
-    assert timing[1] > 2 * max(timing[0], timing[2])  # the slow process shows it
+    assert timing[1] > 3 * max(timing[0], timing[2])  # the slow process shows it (1 ms vs ~25-90 µs)
     assert min(timing[0], timing[2]) <= summary["epoch_us"] <= max(timing[0], timing[2])
     assert summary["processes"] == 3
