@@ -16,8 +16,9 @@ from .base import TrainConfig, initial_params, xor_data
 # torch.compile keeps one graph per code object and guard set: here per window length and per
 # config (optimizer, lr, objective, dtype, shapes). Past recompile_limit (8) a fullgraph=True
 # compile raises, which a process that trains many configs (the test suite, the sweep) reaches;
-# the error itself suggests raising the limit.
-torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+# the error itself suggests raising the limit. (CI's whole test session runs dozens of configs in one process.)
+torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 1024)
+torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
 
 
 def framework_version() -> str:
@@ -188,13 +189,7 @@ def _train_window(params, adam_state, momentum_buffers, X, y, c: TrainConfig, ep
 def compiled_window(epochs: int, gradients=autodiff, options: tuple = ()):
     """One torch.compile'd window of `epochs` steps, shared by every trainer, so seeds don't recompile.
     `options` are Inductor's (e.g. (("cpp_wrapper", True),)), as pairs so that the cache can hold them.
-
-    Dynamo guards on the hyperparameters (c.lr == 2.0 ...), so each distinct config compiles
-    once per process. A sweep or the test suite runs dozens in one process: past dynamo's
-    default limit of 8 recompiles, fullgraph=True turns the next config into a hard error.
     """
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 1024)
-    torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
     window = functools.partial(_train_window, epochs=epochs, gradients=gradients)
     return torch.compile(window, fullgraph=True, options=dict(options) or None)
 
