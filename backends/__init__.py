@@ -108,7 +108,7 @@ register(
         packages=("torch",),
         extra="xorbench[torch]",
         distributions=("torch",),
-        tuned_target=0.6,
+        tuned_target=0.12,
         compile_cache_env="TORCHINDUCTOR_CACHE_DIR",
     )
 )

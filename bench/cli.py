@@ -66,10 +66,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         print(f"xorbench: error: --timeout must be > 0; got {args.timeout!r}", file=sys.stderr)
         return BAD_INPUT
-    print(f"{'backend':8} {'device':6} {'status':11} {'version':38} reason")
+    width = max(map(len, ["backend", *backends.BACKENDS]))
+    print(f"{'backend':{width}} {'device':6} {'status':11} {'version':38} reason")
     for a in probe_backends(tuple(backends.BACKENDS), args.timeout):
         status = "available" if a.ok else "unavailable"
-        print(f"{a.backend:8} {a.device:6} {status:11} {a.version or '-':38} {a.reason}")
+        print(f"{a.backend:{width}} {a.device:6} {status:11} {a.version or '-':38} {a.reason}")
     return OK
 
 

@@ -29,6 +29,7 @@ from .summary import (
     Group,
     Method,
     Pair,
+    Step,
     Summary,
     Target,
     as_float,
@@ -800,6 +801,7 @@ def section_targets(summary: Summary) -> list[str]:
         "article presets are timed in one), the verdict is on the medians alone.",
         "",
     ]
+    lines += ladders_table(summary.ladders) + keras_fits_table(summary.keras_fits)
     floor, names = summary.floor, summary.floor_names
     if floor is None:
         how = "; ".join(f"no {n} timing row; pip install '{REGISTRY[n].extra}'" for n in names)
@@ -813,6 +815,43 @@ def section_targets(summary: Summary) -> list[str]:
             ["backend", "device", "mode", "µs/epoch", "× floor"],
             [[*g.key, sig(g.us), f"{sig(g.us / floor.us)}×"] for g in timed],
         ),
+        "",
+    ]
+
+
+def step_row(step: Step, reference: str) -> list[str]:
+    g = step.group
+    if step.versus is not None:
+        against = versus_text(step.versus)
+    else:
+        against = reference if measured(g.us) and g.key[2] == "idiomatic" else "not measured (a side not timed)"
+    return [*g.key, us_text(g), against]
+
+
+def ladders_table(ladders: tuple[tuple[Step, ...], ...]) -> list[str]:
+    """Idiomatic → compiled → tuned per framework: what each step buys, with its interval."""
+    if not ladders:
+        return []
+    rows = [step_row(s, "the reference") for ladder in ladders for s in ladder]
+    return [
+        "Each framework's modes, idiomatic → compiled (its documented one-line speed switch) → tuned, "
+        "each against the idiomatic mode (per-process medians, 95% bootstrap interval of the ratio):",
+        "",
+        md_table(["backend", "device", "mode", "µs/epoch (95% interval)", "× idiomatic (95% interval)"], rows),
+        "",
+    ]
+
+
+def keras_fits_table(fits: tuple[Step, ...]) -> list[str]:
+    """Keras' model.fit on each of its backends, side by side: the backend choice alone."""
+    if len(fits) < 2:
+        return []
+    rows = [[f"{s.group.key[0]} ({REGISTRY[s.group.key[0]].packages[0]})", *step_row(s, "the reference")[1:]]
+            for s in fits]  # fmt: skip
+    return [
+        "Keras' `model.fit` (the idiomatic mode) on each Keras backend, against Keras on TensorFlow:",
+        "",
+        md_table(["Keras on", "device", "mode", "µs/epoch (95% interval)", "× on TensorFlow (95% interval)"], rows),
         "",
     ]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..backends import REGISTRY, floor_backends  # the registry; imports no framework
+from ..backends import MODES, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures
 from .rows import SUMMARY_COLUMNS, SummaryRow
 from .stats import FEW, Versus, compare_samples, median, median_ci, relative_difference, wilson
@@ -55,6 +55,8 @@ ARTICLE_TARGETS = (
     (("numpy", "cpu", "tuned"), ("numpy", "cpu", "article-bare"), 0.6, "NumPy tuned vs the article's own loop"),
     (("numpy", "cpu", "article"), ("numpy", "cpu", "article-bare"), 1.1, "the article's loop in the harness vs bare"),
 )
+# Between frameworks: two whole-loop XLA programs, JAX's lax.scan against Keras' on TensorFlow.
+FRAMEWORK_TARGETS = ((("jax", "cpu", "tuned"), ("keras", "cpu", "tuned"), 0.6, "jax tuned vs keras tuned"),)
 
 
 # ---------------------------------------------------------------- load
@@ -510,6 +512,15 @@ class ArticleRow:
 
 
 @dataclass(frozen=True)
+class Step:
+    """A group against a reference group of the same run: idiomatic, for a framework's other modes;
+    Keras on TensorFlow, for model.fit on Keras' other backends."""
+
+    group: Group
+    versus: Versus | None  # group / reference over their processes; None for the reference, or untimed
+
+
+@dataclass(frozen=True)
 class Target:
     """Group a's time per epoch over group b's against a target ratio, decided on its interval."""
 
@@ -658,6 +669,8 @@ class Summary:
     timestamp: str | None
     commit: str | None
     classic: Classic = Classic()
+    ladders: tuple[tuple[Step, ...], ...] = ()  # per framework and device: idiomatic → compiled → tuned
+    keras_fits: tuple[Step, ...] = ()  # model.fit on each Keras backend, against Keras on TensorFlow
     absent: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> schema columns it lacks (older)
 
     def lacks(self, table: str, column: str) -> bool:
@@ -697,8 +710,38 @@ def summarise(loaded: Loaded) -> Summary:
         timestamp=env.get("timestamp"),
         commit=env.get("git_commit"),
         classic=classic_of(loaded),
+        ladders=ladders_of(groups),
+        keras_fits=keras_fits_of(groups),
         absent=dict(loaded.absent),
     )
+
+
+def step(group: Group, reference: Group | None) -> Step:
+    if reference is None or group is reference or not (group.values and reference.values):
+        return Step(group, None)
+    return Step(group, compare_samples(reference.values, group.values))
+
+
+def ladders_of(groups: tuple[Group, ...]) -> tuple[tuple[Step, ...], ...]:
+    """Each backend and device with more than one mode: its modes in MODES order, each against idiomatic."""
+    ladders = []
+    for where in dict.fromkeys(g.key[:2] for g in groups):
+        modes = {g.key[2]: g for g in groups if g.key[:2] == where}
+        if len(modes) > 1:
+            reference = modes.get("idiomatic")
+            ladders.append(tuple(step(modes[m], reference) for m in MODES if m in modes))
+    return tuple(ladders)
+
+
+def keras_fits_of(groups: tuple[Group, ...]) -> tuple[Step, ...]:
+    """model.fit (each Keras backend's idiomatic mode), each against Keras on TensorFlow on its device."""
+    fits = [g for g in groups if g.key[2] == "idiomatic" and g.key[0] in REGISTRY and is_keras(g.key[0])]
+    on_tf = {g.key[1]: g for g in fits if REGISTRY[g.key[0]].packages[0] == "tensorflow"}
+    return tuple(step(g, on_tf.get(g.key[1])) for g in fits)
+
+
+def is_keras(name: str) -> bool:
+    return "keras" in REGISTRY[name].packages
 
 
 def against_fastest(groups: tuple[Group, ...]) -> tuple[Group, ...]:
@@ -1035,7 +1078,7 @@ def targets() -> list[tuple]:
         for name, spec in REGISTRY.items()
         if spec.tuned_target is not None
     ]
-    return [ARTICLE_TARGETS[0], *tuned, ARTICLE_TARGETS[1]]
+    return [ARTICLE_TARGETS[0], *tuned, *FRAMEWORK_TARGETS, ARTICLE_TARGETS[1]]
 
 
 def target_of(runs: pd.DataFrame, a: tuple, b: tuple, target: float, what: str) -> Target:
