@@ -11,9 +11,10 @@ import typing
 from dataclasses import dataclass
 
 SCHEMA_VERSION = 3  # 2: runs.csv gained windows .. stop_reason; curves.csv.gz. 3: per-process timing, summary.csv
+#                    Within 3, curves.csv.gz became curves.parquet, same columns (older runs' still read)
 STATUSES = ("ok", "diverged", "skipped", "error")
 ROLES = ("timing", "convergence")
-CURVES = "curves.csv.gz"
+CURVES = "curves.parquet"  # written by bench/tables.py (pyarrow); every other table is CSV
 
 
 @dataclass(kw_only=True)
@@ -167,7 +168,7 @@ class TimingRow:
 
 @dataclass(kw_only=True)
 class CurveRow:
-    """curves.csv.gz: one epoch's loss of one run."""
+    """curves.parquet: one epoch's loss of one run (float32; bench/tables.py CURVE_SCHEMA)."""
 
     backend: str
     device: str

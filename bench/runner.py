@@ -20,7 +20,7 @@ from .manager import Interrupts, Manager, Outcome
 from .options import Options
 from .plan import jobs, run_jobs, time_jobs
 from .rows import RunRow, SweepRow
-from .tables import NotSaved, Tables, write_env
+from .tables import LEGACY_CURVES, NotSaved, Tables, write_env
 
 
 class Ended(NamedTuple):
@@ -64,6 +64,8 @@ def begin(options: Options, env: dict | None, tables: Tables) -> None:
     tables.save()
     if options.command == "run":
         (options.out / "summary.csv").unlink(missing_ok=True)  # written from these rows at the end
+        for name in LEGACY_CURVES:  # an older xorbench's curves, which a reader would not take for these
+            (options.out / name).unlink(missing_ok=True)
 
 
 def measure(options: Options, tables: Tables) -> bool:
@@ -78,7 +80,7 @@ def finish(options: Options, env: dict | None, tables: Tables) -> NotSaved | Non
     """Write the tables, the run's summary and env.json as they stand; the first that could not be."""
     failed = None
     try:
-        tables.save()
+        tables.save(final=True)  # the curves too, however recently they were written
     except NotSaved as error:
         failed = error
     if options.command == "run" and failed is None:  # never a summary of other rows than these

@@ -33,11 +33,13 @@ from .sweep_stats import Crossovers, crossovers
 from .tables import (
     CURVES,
     SCHEMA_VERSION,
+    UNREADABLE,
     CurveRow,
     RunRow,
     SweepRow,
     TimingRow,
     csv_text,
+    curves_file,
     kinds,
     read_table,
     write_atomic,
@@ -45,7 +47,6 @@ from .tables import (
 
 KEY = ["backend", "device", "mode"]
 FINISHED = ("ok", "diverged")  # statuses whose rows carry measurements
-LEGACY_CURVES = "curves.csv"  # schema 1 wrote the curves uncompressed
 THREADS_SLACK = 0.25  # a row whose CPU / wall time exceeds its threads by more than this is flagged
 
 # The article's own numpy snippet is a yardstick for the harness, not a backend: these two targets
@@ -71,7 +72,7 @@ class Loaded:
     curves: pd.DataFrame | None = None
     sweep: pd.DataFrame | None = None
     env: dict | None = None
-    curves_name: str = CURVES  # the curves file read (an older run has an uncompressed one)
+    curves_name: str = CURVES  # the curves file read (an older run has a CSV one: tables.curves_file)
     missing: dict[str, str] = field(default_factory=dict)  # file name -> why it is not usable
     absent: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file name -> schema columns it lacks
     warnings: list[str] = field(default_factory=list)  # one line each, for the reader and the CLI
@@ -91,7 +92,7 @@ def read(path: Path, row_type: type) -> tuple[pd.DataFrame | None, str | None]:
         return None, f"no {name} in this run"
     except pd.errors.EmptyDataError:
         return None, f"{name} is empty"
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+    except UNREADABLE as error:
         return None, f"{name} is not a readable table ({error.__class__.__name__})"
     absent = [c for c in required(row_type) if c not in data.columns]
     if absent:
@@ -118,8 +119,7 @@ def read_env(out_dir: Path) -> tuple[dict | None, str | None]:
 def load(out_dir: Path, *, curves: bool = True, sweep: bool = True) -> Loaded:
     """Read a run's folder; `curves`/`sweep` False skip those tables (summary.csv needs neither)."""
     out_dir, loaded = Path(out_dir), Loaded()
-    if not (out_dir / CURVES).exists() and (out_dir / LEGACY_CURVES).exists():
-        loaded.curves_name = LEGACY_CURVES
+    loaded.curves_name = curves_file(out_dir).name
     wanted = {"runs.csv": ("runs", RunRow), "timings.csv": ("timings", TimingRow)}
     if curves:
         wanted[loaded.curves_name] = ("curves", CurveRow)

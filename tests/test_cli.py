@@ -8,10 +8,12 @@ import sys
 import types
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from xorbench import backends
 from xorbench.bench import cli
+from xorbench.bench.tables import CURVES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,7 +111,7 @@ def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monke
     err = capsys.readouterr().err
     assert code == 0
     assert "warning: report not written (RuntimeError: no figures today)" in err
-    assert (tmp_path / "runs.csv").is_file() and (tmp_path / "curves.csv.gz").is_file()
+    assert (tmp_path / "runs.csv").is_file() and set(pd.read_parquet(tmp_path / CURVES)["seed"]) == {0, 1}
 
 
 def test_list_names_every_backend_and_device_with_a_status():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.special
 from test_equivalence import CURVE_RTOL, EPOCHS
@@ -22,6 +21,7 @@ from xorbench.backends import numpy_scratch
 from xorbench.bench import env
 from xorbench.bench.job import CellKey, Job
 from xorbench.bench.measure import timed_fit
+from xorbench.bench.tables import read_curves
 from xorbench.bench.worker import measure_cell
 
 # ------------------------------------------------------------------ the CPU stand-in for CuPy
@@ -207,7 +207,7 @@ def test_devices_gpu_measures_the_rows_a_gpu_can_run(tmp_path):
         rows = runs[runs["backend"] == name]
         assert set(rows["status"]) <= {"ok", "diverged"} and len(rows) == 3, rows
         assert (rows["device_name"] != "cpu").all() and (rows["epoch_us_median"].dropna() > 0).all()
-    curves = pd.read_csv(tmp_path / "curves.csv.gz")
+    curves = read_curves(tmp_path)
     assert set(curves["device"]) == {"gpu"} and set(measurable) <= set(curves["backend"])
 
 

@@ -22,7 +22,7 @@ from xorbench.bench.report import FIGURES, render_report, sig, success_text, wri
 from xorbench.bench.stats import FEW, SAME, SLOWER, median_ci, wilson
 from xorbench.bench.summary import Group, Summary, load, summarise
 from xorbench.bench.sweep_stats import frameworks as sweep_frameworks
-from xorbench.bench.tables import CURVES, SCHEMA_VERSION
+from xorbench.bench.tables import CURVES, SCHEMA_VERSION, curve_columns, curves_parquet, read_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))
@@ -148,8 +148,8 @@ def test_wilson_interval_matches_the_textbook_value():
     assert wilson(0, 6)[0] == 0 and wilson(6, 6)[1] == 1
 
 
-def test_largest_curve_difference_is_computed_from_curves_csv(fixture_run, rendered):
-    curves = pd.read_csv(fixture_run / CURVES).dropna().query("preset == 'matched'")
+def test_largest_curve_difference_is_computed_from_the_curves_table(fixture_run, rendered):
+    curves = read_curves(fixture_run).dropna().query("preset == 'matched'")
     wide = curves.pivot_table(index=["seed", "epoch"], columns=["backend", "device", "mode"], values="loss")
     largest = max(  # relative to series a, the first of the pair: bench/stats.py's one definition
         ((wide[a] - wide[b]).abs() / wide[a].abs()).max()
@@ -246,9 +246,10 @@ def test_a_missing_table_renders_as_not_measured(run_copy, missing, expected):
 
 
 def test_header_only_tables_render_as_not_measured(run_copy):
-    for name in ("runs.csv", "timings.csv", CURVES):
+    for name in ("runs.csv", "timings.csv"):
         columns = pd.read_csv(run_copy / name, nrows=0).columns
         pd.DataFrame(columns=columns).to_csv(run_copy / name, index=False)
+    (run_copy / CURVES).write_bytes(curves_parquet(curve_columns({})))  # a run's first save: no curve yet
     (run_copy / "env.json").write_text("{not json")
     report = write_report(run_copy).read_text(encoding="utf-8")
     assert "not measured (runs.csv has no rows)" in report
@@ -433,12 +434,15 @@ def test_summarise_returns_plain_data_and_writes_nothing(run_copy):
     assert summary.floor is None and summary.floor_names == floor_backends()
 
 
-def test_an_older_run_with_an_uncompressed_curves_csv_still_renders(run_copy):
-    pd.read_csv(run_copy / CURVES).to_csv(run_copy / "curves.csv", index=False)
+@pytest.mark.parametrize("legacy", ["curves.csv", "curves.csv.gz"])  # schema 1; schema 2 and 3 before Parquet
+def test_an_older_run_with_an_uncompressed_curves_csv_still_renders(run_copy, rendered, legacy):
+    read_curves(run_copy).to_csv(run_copy / legacy, index=False)
     (run_copy / CURVES).unlink()
     report = write_report(run_copy).read_text(encoding="utf-8")
-    assert "(runs.csv, timings.csv, curves.csv, env.json)" in report
+    assert f"(runs.csv, timings.csv, {legacy}, env.json)" in report
     assert "![Loss curves](loss_curves.png)" in report and (run_copy / "loss_curves.png").exists()
+    curves_section = [text.split("## 2. Loss curves", 1)[1].split("\n## ", 1)[0] for text in (report, rendered)]
+    assert curves_section[0] == curves_section[1]  # the same curves, read from CSV as from Parquet
 
 
 def test_the_floor_and_the_tuned_targets_come_from_the_registry(run_copy, monkeypatch):

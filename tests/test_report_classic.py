@@ -18,7 +18,7 @@ from xorbench.bench import figures
 from xorbench.bench.report import PAPER_SWEEPS, success_text, write_report
 from xorbench.bench.stats import relative_difference, wilson
 from xorbench.bench.summary import load, summarise
-from xorbench.bench.tables import CURVES
+from xorbench.bench.tables import read_curves
 
 FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))
 HEADING = "## 8. The classic experiment (Rumelhart, Hinton & Williams, 1986)"
@@ -132,7 +132,7 @@ def test_ecdfs_that_differ_say_by_how_much(run_copy):
 
 
 def test_the_classic_curve_agreement_is_computed_from_the_classic_curves_only(fixture_run, rendered):
-    curves = pd.read_csv(fixture_run / CURVES).query("preset == 'classic'")
+    curves = read_curves(fixture_run).query("preset == 'classic'")
     wide = curves.pivot_table(index=["seed", "epoch"], columns=["backend", "device", "mode"], values="loss")
     largest = max(
         np.nanmax(relative_difference(wide[a].to_numpy(), wide[b].to_numpy()))

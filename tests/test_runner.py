@@ -15,11 +15,23 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from xorbench import backends
 from xorbench.bench import env as environment
-from xorbench.bench.tables import CURVE_COLUMNS, ENV_KEYS, RUN_COLUMNS, SCHEMA_VERSION, TIMING_COLUMNS
+from xorbench.bench.tables import (
+    CURVE_COLUMNS,
+    CURVE_SCHEMA,
+    CURVES,
+    ENV_KEYS,
+    LEGACY_CURVES,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    TIMING_COLUMNS,
+    Tables,
+    read_curves,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2",
@@ -58,7 +70,7 @@ def quick(tmp_path_factory) -> Path:
 def test_quick_run_writes_every_table_with_the_contract_columns(quick):
     assert list(runs_of(quick).columns) == RUN_COLUMNS
     assert list(pd.read_csv(quick / "timings.csv").columns) == TIMING_COLUMNS
-    assert list(pd.read_csv(quick / "curves.csv.gz").columns) == CURVE_COLUMNS
+    assert pq.read_schema(quick / CURVES).remove_metadata() == CURVE_SCHEMA and CURVE_SCHEMA.names == CURVE_COLUMNS
     env = json.loads((quick / "env.json").read_text())
     assert set(ENV_KEYS) <= set(env) and env["threads"] == backends.DEFAULT_THREADS
     assert env["command"].startswith("xorbench run --quick") and env["schema_version"] == SCHEMA_VERSION
@@ -91,7 +103,7 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
 
 
 def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
-    runs, curves = runs_of(quick), pd.read_csv(quick / "curves.csv.gz")
+    runs, curves = runs_of(quick), read_curves(quick)
     lengths = curves.groupby(["backend", "device", "mode", "preset", "seed"]).size()
     trained = runs[runs["status"].isin(FINISHED) & runs["borrowed_from"].isna()]
     trained = trained[trained["preset"] != "article-bare"]  # the article's own code, timed, keeps no curve
@@ -195,8 +207,26 @@ def test_an_interrupted_run_keeps_its_finished_rows(tmp_path):
     assert b"interrupted" in err and b"Traceback" not in err
     runs = runs_of(tmp_path)
     assert list(runs["status"]) == ["ok"] * 2 and list(runs["backend"]) == ["numpy", "torch"]  # the timing rows
-    assert pd.read_csv(tmp_path / "curves.csv.gz").empty  # timing processes keep no curve; no seed finished
+    assert pd.read_parquet(tmp_path / CURVES).empty  # timing processes keep no curve; no seed finished
     assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
+
+
+def test_a_run_starts_with_an_empty_curves_table_and_ends_with_every_curve(tmp_path):
+    from xorbench.bench.options import make
+    from xorbench.bench.runner import begin, finish
+
+    for name in LEGACY_CURVES:  # an older xorbench's curves in the same folder
+        (tmp_path / name).write_text(",".join(CURVE_COLUMNS) + "\n")
+    options = make("run", False, {"backends": ("numpy",), "out": tmp_path}, "xorbench run")
+    tables = Tables(tmp_path, clock=lambda: 0.0)  # time stands still: only the first and the final save write curves
+    begin(options, None, tables)
+    assert pd.read_parquet(tmp_path / CURVES).empty and not any((tmp_path / n).exists() for n in LEGACY_CURVES)
+    tables.add({"backend": "numpy", "device": "cpu", "mode": "idiomatic", "preset": "matched", "seed": 0,
+                "role": "convergence", "status": "ok"}, curve=[0.3, 0.2])  # fmt: skip
+    tables.save()  # as after every finished row
+    assert pd.read_parquet(tmp_path / CURVES).empty and len(runs_of(tmp_path)) == 1
+    assert finish(options, None, tables) is None
+    assert list(read_curves(tmp_path)["loss"]) == [pytest.approx(0.3), pytest.approx(0.2)]
 
 
 @pytest.mark.skipif(bool(environment.gpus()), reason="this machine has a GPU")
@@ -208,7 +238,7 @@ def test_devices_gpu_without_a_gpu_gives_skipped_rows_with_the_reason(tmp_path):
     assert len(runs) == 6 and set(runs["status"]) == {"skipped"} and set(runs["device"]) == {"gpu"}
     reasons = runs.groupby("backend")["reason"].first()
     assert "CuPy" in reasons["numpy"] and "CUDA" in reasons["torch"]
-    assert pd.read_csv(tmp_path / "curves.csv.gz").empty
+    assert pd.read_parquet(tmp_path / CURVES).empty
 
 
 def test_quick_run_times_the_article_snippet_bare_beside_the_harness_loop(quick):

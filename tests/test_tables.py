@@ -1,5 +1,7 @@
-"""The tables' schema matches docs/TABLES.md, files are replaced atomically, and the worker's small
-pure pieces (statistics, time-to-solve, which mode lends its convergence) do what they say."""
+"""The tables' schema matches docs/TABLES.md, files are replaced atomically, the curves go to Parquet
+(float32, in arrival order, rewritten at most every CURVES_EVERY_S but for the first and last save) and
+an older run's CSV curves still read, and the worker's small pure pieces (statistics, time-to-solve,
+which mode lends its convergence) do what they say."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from xorbench.bench.job import Job, planned
@@ -16,12 +19,18 @@ from xorbench.bench.measure import Measured, convergence_sources
 from xorbench.bench.stats import max_relative_difference, summarise
 from xorbench.bench.tables import (
     CURVE_COLUMNS,
+    CURVE_SCHEMA,
+    CURVES,
+    CURVES_EVERY_S,
     ENV_KEYS,
     RUN_COLUMNS,
     SCHEMA_VERSION,
     SWEEP_COLUMNS,
     TIMING_COLUMNS,
+    NotSaved,
     Tables,
+    curves_file,
+    read_curves,
     write_atomic,
 )
 
@@ -40,7 +49,7 @@ def contract_columns(heading: str) -> list[str]:
     [
         ("runs.csv", RUN_COLUMNS),
         ("timings.csv", TIMING_COLUMNS),
-        ("curves.csv.gz", CURVE_COLUMNS),
+        (CURVES, CURVE_COLUMNS),
         ("sweep.csv", SWEEP_COLUMNS),
         ("env.json", ENV_KEYS),
     ],
@@ -67,11 +76,116 @@ def test_tables_keep_one_curve_per_run_key_the_later_one_winning(tmp_path):
     tables.add(row(process=0), curve=[0.3, 0.2], timings=windows)
     tables.add(row(role="convergence"), curve=[0.3, 0.2, 0.1])
     tables.save()
-    curves = pd.read_csv(tmp_path / "curves.csv.gz")
-    assert list(curves["loss"]) == [0.3, 0.2, 0.1]
+    curves = read_curves(tmp_path)
+    assert list(curves["loss"]) == [np.float32(x) for x in (0.3, 0.2, 0.1)]
     assert list(pd.read_csv(tmp_path / "timings.csv")["epoch_us"]) == [10.0, 12.0]
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert list(runs.columns) == RUN_COLUMNS and list(runs["schema_version"]) == [SCHEMA_VERSION] * 2
+
+
+class Clock:
+    """A clock the test moves by hand: Tables.save's throttle without sleeping."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_curves_round_trip_as_float32_in_arrival_order_with_their_keys(tmp_path):
+    rng = np.random.default_rng(0)
+    tables, sent = Tables(tmp_path), {}
+    for backend, mode, preset, seed, epochs in [("torch", "tuned", "matched", 3, 5), ("numpy", "idiomatic", "classic",
+                                                0, 4), ("numpy", "idiomatic", "matched", 2**40, 1)]:  # fmt: skip
+        losses = rng.random(epochs) * 10.0 ** rng.integers(-30, 3, epochs)  # float64, every magnitude
+        losses[-1] = np.nan if seed == 3 else losses[-1]  # a diverged run's curve ends non-finite
+        tables.add(row(backend=backend, mode=mode, preset=preset, seed=seed, role="convergence"), curve=losses)
+        sent[(backend, "cpu", mode, preset, seed)] = losses
+    tables.add(row(seed=7, status="error"))  # no curve: no rows
+    tables.save(final=True)
+    assert pq.read_schema(tmp_path / CURVES).remove_metadata() == CURVE_SCHEMA  # float32 loss, int32 epoch
+    back = read_curves(tmp_path)
+    assert list(back.columns) == CURVE_COLUMNS and len(back) == 5 + 4 + 1
+    keys = list(back[CURVE_COLUMNS[:5]].itertuples(index=False, name=None))
+    assert list(dict.fromkeys(keys)) == list(sent)  # curve after curve, as they arrived
+    for key, losses in sent.items():
+        mine = back[[k == key for k in keys]]
+        assert list(mine["epoch"]) == list(range(len(losses)))
+        np.testing.assert_array_equal(mine["loss"].to_numpy(np.float32), losses.astype(np.float32))  # exact
+        assert mine["loss"].dtype == np.float64  # read as every table's numbers, widened exactly
+
+
+def test_a_later_curve_of_the_same_seed_replaces_the_earlier_in_its_place(tmp_path):
+    tables = Tables(tmp_path)
+    tables.add(row(seed=0), curve=[0.5])
+    tables.add(row(seed=1, role="convergence"), curve=[0.4, 0.3])
+    tables.add(row(seed=0, role="convergence"), curve=[0.5, 0.2, 0.1])
+    tables.save(final=True)
+    curves = read_curves(tmp_path)
+    assert list(curves["seed"]) == [0, 0, 0, 1, 1] and list(curves["epoch"]) == [0, 1, 2, 0, 1]
+    assert list(curves["loss"]) == [np.float32(x) for x in (0.5, 0.2, 0.1, 0.4, 0.3)]
+
+
+def test_the_first_save_writes_an_empty_curves_table_with_its_columns(tmp_path):
+    Tables(tmp_path).save()  # as a run's begin() does, before any row
+    assert pq.read_schema(tmp_path / CURVES).remove_metadata() == CURVE_SCHEMA
+    curves = read_curves(tmp_path)
+    assert curves.empty and list(curves.columns) == CURVE_COLUMNS
+
+
+def test_curves_are_rewritten_at_most_every_few_seconds_but_always_at_the_final_save(tmp_path):
+    clock = Clock()
+    tables = Tables(tmp_path, clock=clock)
+    tables.save()
+    tables.add(row(seed=0, role="convergence"), curve=[0.3])
+    clock.now += CURVES_EVERY_S - 0.1
+    tables.save()
+    assert read_curves(tmp_path).empty and len(pd.read_csv(tmp_path / "runs.csv")) == 1  # runs.csv at every save
+    clock.now += 0.1
+    tables.save()
+    assert list(read_curves(tmp_path)["seed"]) == [0]
+    clock.now += 2 * CURVES_EVERY_S
+    (tmp_path / CURVES).unlink()
+    tables.save()  # time enough, but nothing changed: not rewritten
+    assert not (tmp_path / CURVES).exists()
+    tables.add(row(seed=1, role="convergence"), curve=[0.2])
+    clock.now += 1.0
+    tables.save(final=True)  # the run's end: written however recently
+    assert list(read_curves(tmp_path)["seed"]) == [0, 1]
+
+
+def test_curves_that_could_not_be_saved_are_written_at_the_next_save(tmp_path):
+    clock = Clock()
+    tables = Tables(tmp_path, clock=clock)
+    tables.save()
+    tables.add(row(seed=0, role="convergence"), curve=[0.3])
+    clock.now += CURVES_EVERY_S
+    (tmp_path / "runs.csv").unlink()
+    (tmp_path / "runs.csv").mkdir()  # the whole set then fails, curves.parquet included
+    with pytest.raises(NotSaved):
+        tables.save()
+    (tmp_path / "runs.csv").rmdir()
+    assert read_curves(tmp_path).empty
+    tables.save()
+    assert list(read_curves(tmp_path)["seed"]) == [0]
+
+
+@pytest.mark.parametrize("legacy", ["curves.csv.gz", "curves.csv"])
+def test_an_older_runs_csv_curves_are_found_and_read(tmp_path, legacy):
+    old = pd.DataFrame({"backend": ["numpy"] * 2, "device": "cpu", "mode": "tuned", "preset": "matched", "seed": 4,
+                        "epoch": [0, 1], "loss": [0.25, 0.123456789]})  # fmt: skip
+    old.to_csv(tmp_path / legacy, index=False)  # pandas gzips a .gz, as xorbench before Parquet did
+    assert curves_file(tmp_path) == tmp_path / legacy
+    pd.testing.assert_frame_equal(read_curves(tmp_path), old, check_dtype=False)
+    Tables(tmp_path).save()  # a Parquet table beside it is the one read
+    assert curves_file(tmp_path) == tmp_path / CURVES and read_curves(tmp_path).empty
+
+
+def test_a_folder_without_curves_points_at_curves_parquet(tmp_path):
+    assert curves_file(tmp_path) == tmp_path / CURVES
+    with pytest.raises(FileNotFoundError):
+        read_curves(tmp_path)
 
 
 def test_tables_refuse_unknown_columns_and_statuses(tmp_path):
