@@ -282,9 +282,11 @@ def us_text(g: Group) -> str:
     """µs per epoch with its interval and the processes behind it."""
     if not measured(g.us):
         return "not measured (not timed)"
+    n = len(g.values)
+    left_out = f" ({g.unresolved} more resolved no per-epoch cost)" if g.unresolved else ""
     if g.us_ci is None:
-        return f"{sig(g.us)} ({g.processes} process{'es' if g.processes != 1 else ''}, no interval)"
-    return f"{sig(g.us)} ({interval_text(g.us_ci)}), {g.processes} processes"
+        return f"{sig(g.us)} ({n} process{'es' if n != 1 else ''}{left_out}, no interval)"
+    return f"{sig(g.us)} ({interval_text(g.us_ci)}), {n} processes{left_out}"
 
 
 def startup_text(g: Group) -> str:

@@ -233,7 +233,14 @@ def process_values(timing: pd.DataFrame) -> np.ndarray:
     """Each ok timing process's µs per epoch: b of its a + b·W fit (`epoch_us`); a table from before
     schema 3, or a row timed otherwise (article-bare), has only the median of its windows."""
     us = pd.to_numeric(timing["epoch_us"], errors="coerce")
-    return numbers(us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce")))
+    us = us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
+    return numbers(us[us > 0])  # 0: its windows did not resolve a per-epoch cost (unresolved_of)
+
+
+def unresolved_of(timing: pd.DataFrame) -> int:
+    """Timing processes whose windows did not resolve a per-epoch cost: longer windows were no slower, so
+    stats.fit_call_and_epoch put it all in the per-call cost (b = 0). Their 0 is no measurement."""
+    return int((pd.to_numeric(timing["epoch_us"], errors="coerce") == 0).sum())
 
 
 def startup_values(timing: pd.DataFrame) -> pd.Series:
@@ -251,6 +258,7 @@ class Group:
     status: str  # "ok" when anything was measured, else the status of its rows (skipped, error)
     preset: str = "matched"
     processes: int = 0  # ok timing processes
+    unresolved: int = 0  # ... of which their windows resolved no per-epoch cost (left out of values)
     values: tuple[float, ...] = ()  # µs per epoch of each process (the independent repeats)
     us: float | None = None  # median over processes of µs per epoch
     us_ci: tuple[float, float] | None = None  # its 95% bootstrap interval; None from fewer than 2
@@ -333,6 +341,7 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None) -> dict:
         cpu = median_of(windows["cpu_ratio"])
     return dict(
         processes=len(timing),
+        unresolved=unresolved_of(timing),
         values=tuple(values),
         us=median(values),
         us_ci=ci(values),
@@ -725,8 +734,9 @@ def step(group: Group, reference: Group | None) -> Step:
 def ladders_of(groups: tuple[Group, ...]) -> tuple[tuple[Step, ...], ...]:
     """Each backend and device with more than one mode: its modes in MODES order, each against idiomatic."""
     ladders = []
-    for where in dict.fromkeys(g.key[:2] for g in groups):
-        modes = {g.key[2]: g for g in groups if g.key[:2] == where}
+    ran = [g for g in groups if g.status == "ok"]  # skipped and failed rows have their own section
+    for where in dict.fromkeys(g.key[:2] for g in ran):
+        modes = {g.key[2]: g for g in ran if g.key[:2] == where}
         if len(modes) > 1:
             reference = modes.get("idiomatic")
             ladders.append(tuple(step(modes[m], reference) for m in MODES if m in modes))
@@ -735,13 +745,13 @@ def ladders_of(groups: tuple[Group, ...]) -> tuple[tuple[Step, ...], ...]:
 
 def keras_fits_of(groups: tuple[Group, ...]) -> tuple[Step, ...]:
     """model.fit (each Keras backend's idiomatic mode), each against Keras on TensorFlow on its device."""
-    fits = [g for g in groups if g.key[2] == "idiomatic" and g.key[0] in REGISTRY and is_keras(g.key[0])]
+    fits = [g for g in groups if g.status == "ok" and g.key[2] == "idiomatic" and is_keras(g.key[0])]
     on_tf = {g.key[1]: g for g in fits if REGISTRY[g.key[0]].packages[0] == "tensorflow"}
     return tuple(step(g, on_tf.get(g.key[1])) for g in fits)
 
 
 def is_keras(name: str) -> bool:
-    return "keras" in REGISTRY[name].packages
+    return name in REGISTRY and "keras" in REGISTRY[name].packages
 
 
 def against_fastest(groups: tuple[Group, ...]) -> tuple[Group, ...]:
