@@ -20,8 +20,8 @@ from xorbench.bench.tables import CURVES
 
 # Keras reads KERAS_BACKEND at its first import, so one process holds one Keras backend. A test
 # session runs Keras on this framework (the first of a keras* backend's packages); the other
-# keras* backends are skipped in it, and tests/test_keras_backends.py runs each of them in a
-# pytest session of its own, started with this variable set.
+# keras* backends are skipped in it, and tests/test_keras_backends.py checks each of them in a
+# process of its own. (XORBENCH_TEST_KERAS_FRAMEWORK=jax runs this whole suite on Keras-on-JAX instead.)
 KERAS_FRAMEWORK_VARIABLE = "XORBENCH_TEST_KERAS_FRAMEWORK"
 KERAS_FRAMEWORK = os.environ.get(KERAS_FRAMEWORK_VARIABLE, "tensorflow")
 
@@ -36,7 +36,7 @@ def require(name: str) -> None:
     if "keras" in spec.packages and spec.packages[0] != KERAS_FRAMEWORK:
         pytest.skip(
             f"backend {name!r} runs Keras on {spec.packages[0]}, this session on {KERAS_FRAMEWORK}: one process holds "
-            f"one Keras backend (tests/test_keras_backends.py runs {name!r} in a session of its own)"
+            f"one Keras backend (tests/test_keras_backends.py checks {name!r} in a process of its own)"
         )
 
 
