@@ -74,3 +74,15 @@ def test_a_fake_backend_on_a_missing_device_is_skipped_with_its_reason(fake, tmp
     assert cli.main([*argv, "--repeats", "2", "--processes", "1", "--no-report", "--out", str(tmp_path)]) == 0
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert set(runs["status"]) == {"skipped"} and set(runs["reason"]) == {"the fake backend runs on the CPU only"}
+
+
+def test_every_backends_install_command_names_an_extra_the_package_declares():
+    """The skip and error messages say pip install 'xorbench[<extra>]': that extra must exist."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    extras = set(project["optional-dependencies"])
+    in_all = set(project["optional-dependencies"]["all"][0].removeprefix("xorbench[").rstrip("]").split(","))
+    for name, spec in backends.REGISTRY.items():
+        extra = spec.extra.removeprefix("xorbench").strip("[]")
+        assert extra == "" or (extra in extras and extra in in_all), (name, spec.extra)
