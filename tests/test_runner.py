@@ -61,7 +61,7 @@ def installed(name: str) -> bool:
 def quick(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("quick")
     started = time.perf_counter()
-    done = xorbench("run", "--quick", "--devices", "cpu", "--out", str(out), "--no-report", timeout=300)
+    done = xorbench("run", "--quick", "--devices", "cpu", "--out", str(out), "--no-report", timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     print(f"--quick took {time.perf_counter() - started:.0f} s")
     return out

@@ -239,7 +239,12 @@ def test_timing_processes_start_round_robin_across_rows_with_torch_caches_cold_t
 
     options = make("run", False, {"backends": ("numpy", "torch"), "devices": ("cpu",), "processes": 3}, "xorbench run")
     order = [(j.backend, j.modes[0], j.process, j.compile_cache) for j in time_jobs(options)]
-    rows = [("numpy", "idiomatic"), ("numpy", "tuned"), ("torch", "idiomatic"), ("torch", "tuned")]
-    assert [o[:2] for o in order] == rows * 3 and [o[2] for o in order] == [0] * 4 + [1] * 4 + [2] * 4
-    assert [o[3] for o in order if o[0] == "torch"] == ["cold", "cold", "warm", "warm", "cold", "cold"]
-    assert [j.start_order for j in time_jobs(options)] == list(range(12))
+    from xorbench.backends import modes_of
+
+    rows = [(name, mode) for name in ("numpy", "torch") for mode in modes_of(name)]
+    n, torch_modes = len(rows), len(modes_of("torch"))
+    assert [o[:2] for o in order] == rows * 3 and [o[2] for o in order] == [0] * n + [1] * n + [2] * n
+    assert [o[3] for o in order if o[0] == "torch"] == ["cold"] * torch_modes + ["warm"] * torch_modes + [
+        "cold"
+    ] * torch_modes  # fmt: skip
+    assert [j.start_order for j in time_jobs(options)] == list(range(3 * n))
