@@ -238,7 +238,9 @@ def add_run(sub) -> None:
     run.add_argument("--seeds", type=int, help="seeds for the convergence statistics, per preset (default: 30)")
     run.add_argument("--processes", type=int, help="fresh worker processes per timed backend and mode (default: 5)")
     run.add_argument("--repeats", type=int, help="timed windows per timing process, two lengths in turn (default: 8)")
-    run.add_argument("--quick", action="store_true", help="a smoke run (about a minute): 200 epochs, 3 seeds, ...")
+    run.add_argument(
+        "--quick", action="store_true", help="a smoke run: 200 epochs, 3 seeds, ...; minutes, mostly compiling"
+    )
     run.add_argument(
         "--budget", type=float, metavar="S", help="seconds per backend and mode before runs are shortened (default: 30)"
     )

@@ -58,7 +58,11 @@ def read_table(path: Path, row_type: type) -> pd.DataFrame:
     """A table as written here, Parquet (the curves) or CSV (the rest, and an older run's curves): numbers
     as numbers, 64-bit whatever the file holds (NaN where empty), text as text ("" where empty)."""
     path = Path(path)
-    data = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=True)
+    if path.suffix == ".parquet":
+        with open(path, "rb") as file:  # Python opens any path; pyarrow refuses a non-UTF-8 one
+            data = pd.read_parquet(file)
+    else:
+        data = pd.read_csv(path, keep_default_na=True)
     types = kinds(row_type)
     for name in data.columns:
         if types.get(name) in ("int", "float"):

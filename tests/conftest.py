@@ -109,3 +109,18 @@ def run_copy(fixture_run, tmp_path) -> Path:
     for name in ("runs.csv", "timings.csv", CURVES, "env.json", "summary.csv"):
         shutil.copy(fixture_run / name, tmp_path / name)
     return tmp_path
+
+
+# Keras' compiled mode on TensorFlow is model.fit with jit_compile=True: every new model traces an XLA
+# program (10-35 s a test here, the suite's costliest rows). Those rows are `slow`: README's test command
+# deselects them, `pytest -m slow` runs them. The compiled mode's curves against NumPy stay in CI
+# (tests/test_modes.py's test_every_mode_gives_the_numpy_curve[keras-compiled-*]).
+SLOW_ROWS = {("keras", "compiled")}
+KEEP = "test_every_mode_gives_the_numpy_curve"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if (params.get("name"), params.get("mode")) in SLOW_ROWS and item.originalname != KEEP:
+            item.add_marker(pytest.mark.slow)

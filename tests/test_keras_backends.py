@@ -213,7 +213,9 @@ AGREEMENT = """if True:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("name", KERAS)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if backends.REGISTRY[n].compile_cache_env else n for n in KERAS]
+)  # torch.compile traces Keras' Python for minutes: keras-torch is slow
 def test_every_mode_of_another_keras_backend_trains_numpys_curves_in_a_process_of_its_own(name):
     framework = backends.REGISTRY[name].packages[0]
     if framework == KERAS_FRAMEWORK:

@@ -61,12 +61,13 @@ def installed(name: str) -> bool:
 def quick(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("quick")
     started = time.perf_counter()
-    done = xorbench("run", "--quick", "--devices", "cpu", "--out", str(out), "--no-report", timeout=900)
+    done = xorbench("run", "--quick", "--devices", "cpu", "--out", str(out), "--no-report", timeout=2400)
     assert done.returncode == 0, done.stderr[-2000:]
     print(f"--quick took {time.perf_counter() - started:.0f} s")
     return out
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_table_with_the_contract_columns(quick):
     assert list(runs_of(quick).columns) == RUN_COLUMNS
     assert list(pd.read_csv(quick / "timings.csv").columns) == TIMING_COLUMNS
@@ -77,6 +78,7 @@ def test_quick_run_writes_every_table_with_the_contract_columns(quick):
     assert not list(quick.glob(".*.tmp"))  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_quick_run_measures_every_installed_backend_and_mode(quick):
     runs = runs_of(quick)
     for name in backends.BACKENDS:
@@ -102,6 +104,7 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
         assert mine["method"].str.len().gt(0).all()
 
 
+@pytest.mark.slow
 def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
     runs, curves = runs_of(quick), read_curves(quick)
     lengths = curves.groupby(["backend", "device", "mode", "preset", "seed"]).size()
@@ -115,6 +118,7 @@ def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
     assert not lengths.index.duplicated().any()
 
 
+@pytest.mark.slow
 def test_quick_run_records_the_article_preset_once_per_backend(quick):
     article = runs_of(quick).query("preset == 'article'")
     names = [n for n in ("numpy", "keras", "torch") if installed(n)]
@@ -125,6 +129,7 @@ def test_quick_run_records_the_article_preset_once_per_backend(quick):
 
 
 @pytest.mark.skipif(not installed("keras"), reason="keras not installed")
+@pytest.mark.slow
 def test_keras_fit_convergence_comes_from_the_tuned_mode_and_says_so(quick):
     runs = runs_of(quick)
     fit = runs.query("backend == 'keras' and mode == 'idiomatic' and preset == 'matched'")
@@ -139,6 +144,7 @@ def test_keras_fit_convergence_comes_from_the_tuned_mode_and_says_so(quick):
     assert timing["epochs"] == 200 or stopped  # past --quick's 3 s budget, fit stops early
 
 
+@pytest.mark.slow
 def test_timings_hold_every_repeat_of_every_timing_run(quick):
     runs, timings = runs_of(quick), pd.read_csv(quick / "timings.csv")
     timed = runs[(runs["role"] == "timing") & runs["status"].isin(FINISHED)]
@@ -149,6 +155,7 @@ def test_timings_hold_every_repeat_of_every_timing_run(quick):
     assert (timings["epoch_us"] > 0).all() and (timings["window_epochs"] >= 1).all()
 
 
+@pytest.mark.slow
 def test_a_run_too_short_for_its_windows_is_replayed_and_timed_at_two_lengths(quick):
     """numpy's 200 --quick epochs take ~5 ms, less than --quick's 0.05 s window: a window never runs past
     the run's epochs, so the run is set up again (a replay) before each long window."""
@@ -241,6 +248,7 @@ def test_devices_gpu_without_a_gpu_gives_skipped_rows_with_the_reason(tmp_path):
     assert pd.read_parquet(tmp_path / CURVES).empty
 
 
+@pytest.mark.slow
 def test_quick_run_times_the_article_snippet_bare_beside_the_harness_loop(quick):
     runs = runs_of(quick)
     bare = runs[(runs["backend"] == "numpy") & (runs["preset"] == "article-bare")]
