@@ -1139,6 +1139,9 @@ def headline_figure(x, low, high) -> str:
 
 def headline_cells(row: pd.Series, bare: dict) -> list[str]:
     us = headline_figure(row["epoch_us"], row["epoch_us_ci_low"], row["epoch_us_ci_high"])
+    unresolved, processes = as_float(row.get("unresolved")), as_float(row["processes"])
+    if unresolved and processes:
+        us += f"; {int(processes - unresolved)} of {int(processes)} processes resolved a per-epoch cost"
     if row["mode"] == "idiomatic" and (row["backend"], row["device"]) in bare:
         us += f"; {sig(bare[row['backend'], row['device']])} for the article's own code, timed bare"
     startup = headline_figure(row["startup_s"], row["startup_ci_low"], row["startup_ci_high"])

@@ -119,6 +119,7 @@ class SummaryRow:
     threads: int | None = None
     threads_exceeded: bool | None = None  # cpu_ratio > threads + 0.25
     borrowed_from: str | None = None
+    unresolved: int | None = None  # timing processes whose windows resolved no per-epoch cost: not in epoch_us
 
 
 @dataclass(kw_only=True)

@@ -430,7 +430,7 @@ def summary_row(g: Group) -> SummaryRow:
         time_to_solve_warm_s=g.tts_warm_s, time_to_solve_warm_n=g.tts_warm_n,
         success=g.solved if g.seeds else None, seeds=g.seeds or None, epochs_to_solve=g.epochs_to_solve,
         peak_rss_mb=g.peak_rss_mb, cpu_ratio=g.cpu_ratio, threads=g.threads, threads_exceeded=g.threads_exceeded,
-        borrowed_from=g.borrowed_from, **accuracy_columns(g),
+        borrowed_from=g.borrowed_from, unresolved=g.unresolved, **accuracy_columns(g),
     )  # fmt: skip
 
 

@@ -480,6 +480,14 @@ def test_a_process_whose_windows_resolved_no_per_epoch_cost_is_left_out_and_coun
     assert group.unresolved == 1 and len(group.values) == len(tuned) - 1 == group.processes - 1
     assert group.us == pytest.approx(tuned.epoch_us.iloc[1:].median())
     assert f"{len(tuned) - 1} processes (1 more resolved no per-epoch cost)" in write_report(run_copy).read_text()
+    from xorbench.bench.report import headline
+    from xorbench.bench.summary import write_summary
+
+    write_summary(run_copy)
+    summary = pd.read_csv(run_copy / "summary.csv")
+    assert summary.query("backend == 'torch' and mode == 'tuned'")["unresolved"].max() == 1
+    row = next(line for line in headline(run_copy).splitlines() if line.startswith("| torch (tuned) |"))
+    assert f"; {len(tuned) - 1} of {len(tuned)} processes resolved a per-epoch cost |" in row
 
 
 def test_each_framework_s_modes_are_compared_with_its_idiomatic_mode(run_copy):
