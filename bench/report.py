@@ -821,12 +821,13 @@ def section_targets(summary: Summary) -> list[str]:
     ]
 
 
-def step_row(step: Step, reference: str) -> list[str]:
+def step_row(step: Step) -> list[str]:
+    """A group and its ratio to the reference (the reference's own row says so)."""
     g = step.group
     if step.versus is not None:
         against = versus_text(step.versus)
     else:
-        against = reference if measured(g.us) and g.key[2] == "idiomatic" else "not measured (a side not timed)"
+        against = "the reference" if measured(g.us) and g.key[2] == "idiomatic" else "not measured (a side not timed)"
     return [*g.key, us_text(g), against]
 
 
@@ -834,7 +835,7 @@ def ladders_table(ladders: tuple[tuple[Step, ...], ...]) -> list[str]:
     """Idiomatic → compiled → tuned per framework: what each step buys, with its interval."""
     if not ladders:
         return []
-    rows = [step_row(s, "the reference") for ladder in ladders for s in ladder]
+    rows = [step_row(s) for ladder in ladders for s in ladder]
     return [
         "Each framework's modes, idiomatic → compiled (its documented one-line speed switch) → tuned, "
         "each against the idiomatic mode (per-process medians, 95% bootstrap interval of the ratio):",
@@ -848,7 +849,7 @@ def keras_fits_table(fits: tuple[Step, ...]) -> list[str]:
     """Keras' model.fit on each of its backends, side by side: the backend choice alone."""
     if len(fits) < 2:
         return []
-    rows = [[f"{s.group.key[0]} ({REGISTRY[s.group.key[0]].packages[0]})", *step_row(s, "the reference")[1:]]
+    rows = [[f"{s.group.key[0]} ({REGISTRY[s.group.key[0]].packages[0]})", *step_row(s)[1:]]
             for s in fits]  # fmt: skip
     return [
         "Keras' `model.fit` (the idiomatic mode) on each Keras backend, against Keras on TensorFlow:",
