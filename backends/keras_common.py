@@ -142,7 +142,8 @@ class KerasTrainer:
     def _build(self, config: TrainConfig) -> None:
         self.config = config
         self.X, self.y = xor_data(config)
-        keras.utils.set_random_seed(config.seed)  # only matters for init="framework"
+        if config.init == "framework":  # Keras' own initializers draw; the others are overwritten below.
+            keras.utils.set_random_seed(config.seed)  # (it also imports TensorFlow to seed it, on any backend)
         self.model = keras.Sequential(
             [
                 keras.Input((2,), dtype=config.dtype),

@@ -46,13 +46,13 @@ OWN = {
     "keras-jax": {"jax", "keras"}, "keras-torch": {"torch", "keras"},
 }  # fmt: skip
 # What a framework drags in by itself is not ours to avoid: TensorFlow's tf.lite imports jax
-# whenever jax is installed beside it, and Keras' own keras.utils.set_random_seed imports TensorFlow
-# (to seed it too) on any Keras backend, whenever TensorFlow is installed.
-FIT = "import keras\nkeras.utils.set_random_seed(0)"
+# whenever jax is installed beside it, and so does Keras' orbax checkpoint callback on any backend.
+# (Keras' keras.utils.set_random_seed would import TensorFlow too; the Keras trainers call it only
+# for init="framework", so Keras on JAX or torch trains without loading TensorFlow.)
 DRAGGED_IN_BY = {
     "keras": "import tensorflow",
-    "keras-jax": f"import os\nos.environ['KERAS_BACKEND'] = 'jax'\n{FIT}",
-    "keras-torch": f"import os\nos.environ['KERAS_BACKEND'] = 'torch'\n{FIT}",
+    "keras-jax": "import os\nos.environ['KERAS_BACKEND'] = 'jax'\nimport keras",
+    "keras-torch": "import os\nos.environ['KERAS_BACKEND'] = 'torch'\nimport keras",
 }
 
 
