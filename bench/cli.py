@@ -78,7 +78,7 @@ def options_from(args: argparse.Namespace) -> Options:
     """The command's options from its parsed arguments (not yet checked)."""
     from . import options as opts
 
-    split = {"backends": opts.names, "devices": opts.names, "modes": opts.names}
+    split = {"backends": opts.names, "devices": opts.names, "modes": opts.mode_names}
     given = {name: (split[name](v) if name in split and v is not None else v) for name, v in vars(args).items()}
     for name in ("hidden", "batch"):
         if given.get(name) is not None:
@@ -212,7 +212,8 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     all_backends, modes = ",".join(backends.BACKENDS), ",".join(backends.MODES)
     parser.add_argument("--backends", metavar="A,B", help=f"comma-separated, from {all_backends} (default: all)")
     parser.add_argument("--devices", metavar="D,E", help="cpu, gpu, or auto = every device present (default: auto)")
-    parser.add_argument("--modes", metavar="M,N", help=f"comma-separated, from {modes} (default: all)")
+    default = ",".join(opts.DEFAULT_MODES)
+    parser.add_argument("--modes", metavar="M,N", help=f"comma-separated, from {modes}, or all (default: {default})")
     parser.add_argument("--threads", type=int, help=f"threads per framework (default: {backends.DEFAULT_THREADS})")
     what = "the tables" if command == "run" else "sweep.csv"
     parser.add_argument("--out", default="results", metavar="DIR", help=f"where {what} go(es) (default: results)")

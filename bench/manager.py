@@ -33,17 +33,15 @@ WORKER = "xorbench.bench.worker"
 
 
 def worker_env(job: Job, caches: Path) -> dict[str, str]:
-    """The worker's environment: threads pinned, and for a backend with an on-disk compile cache, a
-    cache the run controls: `caches`/shared, filled by the first process and found full by "warm"
-    ones, or a new empty folder for a "cold" one after the first."""
+    """The worker's environment: threads pinned, and for a backend with an on-disk compile cache, the
+    run's own cache in `caches`: empty for the row's first process ("cold"), full for the others ("warm")."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[name] = str(job.threads)  # pools sized at start-up; backends.set_threads pins the rest
     variable = job.spec.get("compile_cache_env")
     if variable:
-        fresh = job.compile_cache == "cold" and job.process > 0
-        env[variable] = str(caches / (f"cold-{job.start_order}" if fresh else "shared"))
+        env[variable] = str(caches / "shared")
     return env
 
 

@@ -17,6 +17,10 @@ from .. import backends as registry  # `backends` is also an option's name
 COMMANDS = ("run", "sweep")
 PRESET_CHOICES = ("matched", "article", "classic", "all")
 DEVICE_CHOICES = ("cpu", "gpu", "auto")
+# The modes a run or sweep measures unless --modes says otherwise: each framework as written, and at
+# its best. `compiled` (one documented switch) costs a minute or more of compiling per process here
+# for torch and Keras on torch, which would take the default run far past its budget: `--modes all`.
+DEFAULT_MODES = ("idiomatic", "tuned")
 SWEEP_HIDDEN = (4, 16, 64, 256, 1024, 4096)
 SWEEP_BATCH = (4, 256, 4096, 65536)
 # Limits that keep every accepted input in bounded memory (README, "Running the benchmark"). A run holds
@@ -34,7 +38,7 @@ class Options:
     command: str = "run"
     backends: tuple[str, ...] | None = None  # None: every registered backend
     devices: tuple[str, ...] = ("auto",)
-    modes: tuple[str, ...] = registry.MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
     threads: int = registry.DEFAULT_THREADS
     timeout_s: float | None = None  # per worker
     out: Path = Path("results")
@@ -106,6 +110,12 @@ def make(command: str, quick: bool, given: dict, argv: str) -> Options:
 def names(text: str) -> tuple[str, ...]:
     """--backends numpy,torch -> ("numpy", "torch"): comma-separated, blanks and repeats dropped."""
     return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def mode_names(text: str) -> tuple[str, ...]:
+    """--modes idiomatic,tuned -> ("idiomatic", "tuned"); `all` anywhere -> every registered mode."""
+    chosen = names(text)
+    return registry.MODES if "all" in chosen else chosen
 
 
 def integers(text: str, name: str) -> tuple[int, ...]:

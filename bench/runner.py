@@ -121,15 +121,17 @@ def ended(options: Options, tables: Tables, interrupted: bool, failed: NotSaved 
 
 def scheduled(options: Options, tables: Tables) -> Iterator[Job]:
     """The jobs in order, each decided as late as possible from what the tables hold by then: a timing
-    process trains to solved only while its row's solve runs fit the budget, and the convergence jobs
-    learn what each mode's seeds would cost."""
+    process trains to solved only while its row's solve runs fit the budget (none after one that ran
+    out of it), and the convergence jobs learn what each mode's seeds would cost."""
     if options.command == "sweep":
         yield from jobs(options)
         return
     for job in time_jobs(options):
-        spent = [r.time_to_solve_cold_s + (r.time_to_solve_warm_s or 0) for r in timing_rows(tables, job)
+        rows = timing_rows(tables, job)
+        spent = [r.time_to_solve_cold_s + (r.time_to_solve_warm_s or 0) for r in rows
                  if r.time_to_solve_cold_s is not None]  # fmt: skip
-        yield dataclasses.replace(job, solve=job.process == 0 or sum(spent) + max(spent, default=0) <= job.budget_s)
+        fits = sum(spent) + max(spent, default=0) <= job.budget_s and all(r.stop_reason != "budget" for r in rows)
+        yield dataclasses.replace(job, solve=job.process == 0 or fits)
     yield from run_jobs(options, seed_costs(tables, options))
 
 

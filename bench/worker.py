@@ -155,14 +155,17 @@ class RunSession:
         self.emit(row, timings=timings)
 
     def solve_runs(self, trainer, config):
-        """The cold run (build, compile and train until solved) and, set up again, the warm one."""
+        """The cold run (build, compile and train until solved) and, set up again, the warm one: only
+        after a cold run that solved, since the warm one trains as fast, without the compiling the
+        budget leaves out."""
         from .measure import solve_run
 
         # cold and warm share the row's budget; 0: build and one epoch, for start-up only
         budget = self.job.budget_s / 2 if self.job.solve else 0.0
         cold = solve_run(trainer, config, budget)
         rss_build_mb = rss_mb()
-        warm = solve_run(trainer, config, budget) if self.job.solve else None
+        solved = cold.result.epoch_solved is not None
+        warm = solve_run(trainer, config, budget) if self.job.solve and solved else None
         return cold, warm, rss_build_mb
 
     def startup_fields(self, config, cold, warm) -> dict:

@@ -93,6 +93,19 @@ def fake_report(monkeypatch, render):
     monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
 
 
+def test_modes_default_to_idiomatic_and_tuned_and_all_means_every_mode():
+    from xorbench.bench.options import DEFAULT_MODES
+
+    def modes(*argv: str) -> tuple[str, ...]:
+        args = cli.build_parser().parse_args(["run", *argv])
+        args.argv = list(argv)
+        return cli.options_from(args).modes
+
+    default, everything, two = modes(), modes("--modes", "all"), modes("--modes", "tuned,compiled")
+    assert default == DEFAULT_MODES == ("idiomatic", "tuned") and everything == backends.MODES
+    assert two == ("tuned", "compiled")
+
+
 def test_report_subcommand_calls_write_report_with_the_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "runs.csv").write_text("schema_version\n")
     seen = []

@@ -116,6 +116,16 @@ def test_solve_runs_stop_once_solved_and_time_from_the_build():
     assert run.time_to_solve(30) == pytest.approx(run.setup_s + CALL_S + EPOCH_S + (CALL_S + 50 * EPOCH_S) * 30 / 50)
 
 
+def test_a_solve_run_s_budget_leaves_out_the_first_epoch_which_holds_the_compiling():
+    def compiling_clock(trainer, epochs: int):  # the first call compiles for 100 s
+        return (100.0 if trainer.epoch == 0 else 0.0) + CALL_S + epochs * EPOCH_S, trainer.fit(epochs)
+
+    run = measure.solve_run(FakeTrainer(solve_at=30), TrainConfig(epochs=1000), budget_s=60, clock=compiling_clock)
+    assert run.result.epoch_solved == 30 and run.first_epoch_s > 100
+    slow = measure.solve_run(FakeTrainer(solve_at=500), TrainConfig(epochs=1000), budget_s=1e-4, clock=fake_clock)
+    assert slow.result.epoch_solved is None and slow.epochs == 1 + 50  # one chunk spent the budget
+
+
 def test_windows_come_in_two_lengths_and_never_run_past_the_run():
     assert measure.window_lengths(per_epoch_s=1e-4, window_s=0.1, epochs=2000) == (250, 1000)
     assert measure.window_lengths(per_epoch_s=1e-6, window_s=0.1, epochs=2000) == (499, 1999)

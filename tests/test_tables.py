@@ -234,17 +234,37 @@ def test_the_plan_lists_seeds_then_the_article_and_a_time_job_its_one_row():
 
 
 def test_timing_processes_start_round_robin_across_rows_with_torch_caches_cold_then_warm():
-    from xorbench.bench.options import make
+    from xorbench.bench.options import DEFAULT_MODES, make
     from xorbench.bench.plan import time_jobs
 
     options = make("run", False, {"backends": ("numpy", "torch"), "devices": ("cpu",), "processes": 3}, "xorbench run")
     order = [(j.backend, j.modes[0], j.process, j.compile_cache) for j in time_jobs(options)]
-    from xorbench.backends import modes_of
-
-    rows = [(name, mode) for name in ("numpy", "torch") for mode in modes_of(name)]
-    n, torch_modes = len(rows), len(modes_of("torch"))
+    rows = [(name, mode) for name in ("numpy", "torch") for mode in DEFAULT_MODES]
+    n = len(rows)
     assert [o[:2] for o in order] == rows * 3 and [o[2] for o in order] == [0] * n + [1] * n + [2] * n
-    assert [o[3] for o in order if o[0] == "torch"] == ["cold"] * torch_modes + ["warm"] * torch_modes + [
-        "cold"
-    ] * torch_modes  # fmt: skip
+    # each torch row's first process fills the compile cache; the others find it full
+    assert [o[3] for o in order if o[0] == "torch"] == ["cold"] * 2 + ["warm"] * 4
+    assert {o[3] for o in order if o[0] == "numpy"} == {""}
     assert [j.start_order for j in time_jobs(options)] == list(range(3 * n))
+
+
+def test_a_row_stops_training_to_solved_once_a_process_ran_out_of_its_budget():
+    from types import SimpleNamespace
+
+    from xorbench.bench.options import make
+    from xorbench.bench.runner import scheduled
+
+    options = make("run", False, {"backends": ("numpy",), "devices": ("cpu",), "modes": ("idiomatic",),
+                                  "processes": 3, "preset": "matched"}, "xorbench run")  # fmt: skip
+
+    def solves(first: dict) -> list[bool]:
+        row = dict(backend="numpy", device="cpu", mode="idiomatic", role="timing", preset="matched", status="ok",
+                   epoch_us=None, **first)  # fmt: skip
+        tables = SimpleNamespace(runs=[SimpleNamespace(**row)])
+        return [job.solve for job in scheduled(options, tables) if job.kind == "time"]
+
+    solved = dict(time_to_solve_cold_s=1.0, time_to_solve_warm_s=0.5, stop_reason="solved")
+    assert solves(solved) == [True, True, True]
+    assert solves(dict(solved, time_to_solve_cold_s=20.0)) == [True, False, False]  # 2 x 20.5 s > the 30 s budget
+    # unsolved within its budget: no time spent is known, and the later processes would only repeat it
+    assert solves(dict(time_to_solve_cold_s=None, time_to_solve_warm_s=None, stop_reason="budget")) == [True] + [False] * 2
