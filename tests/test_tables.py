@@ -267,4 +267,5 @@ def test_a_row_stops_training_to_solved_once_a_process_ran_out_of_its_budget():
     assert solves(solved) == [True, True, True]
     assert solves(dict(solved, time_to_solve_cold_s=20.0)) == [True, False, False]  # 2 x 20.5 s > the 30 s budget
     # unsolved within its budget: no time spent is known, and the later processes would only repeat it
-    assert solves(dict(time_to_solve_cold_s=None, time_to_solve_warm_s=None, stop_reason="budget")) == [True] + [False] * 2
+    unsolved = dict(time_to_solve_cold_s=None, time_to_solve_warm_s=None, stop_reason="budget")
+    assert solves(unsolved) == [True, False, False]
