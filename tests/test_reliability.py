@@ -316,6 +316,7 @@ def test_list_keeps_framework_noise_out_and_lists_the_others_when_one_crashes():
     assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
     lines = [line.split(None, 4) for line in done.stdout.splitlines()[1:]]
     assert {(b, d) for b, d, *_ in lines} == {(b, d) for b in backends.BACKENDS for d in backends.DEVICES}
+    assert all(line[2] in ("available", "unavailable") for line in lines)  # and test_cli's slow list test
     torch = [line for line in lines if line[0] == "torch"]
     assert all(line[2] == "unavailable" and "probe died of SIGSEGV" in line[4] for line in torch)
     assert any(line[:3] == ["numpy", "cpu", "available"] for line in lines)
