@@ -210,7 +210,7 @@ class TorchTunedTrainer(TorchTrainer):
     """
 
     mode = "tuned"
-    WINDOW = 32  # epochs per compiled call
+    WINDOW = 16  # epochs per compiled call: 32 is faster per epoch but compiles twice as long (docs/TUNING.md)
     GRADIENTS = staticmethod(autodiff)
     COMPILE_OPTIONS: tuple = (("cpp_wrapper", True),)  # on the CPU: the graph's wrapper in C++, not Python
 

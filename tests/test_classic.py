@@ -185,7 +185,7 @@ def test_make_result_prefers_the_max_errors_it_is_given():
 
 
 def solved_run(new_trainer, trained, name: str, mode: str) -> backends.TrainResult:
-    # Solved at epoch 159 on every backend; 192 epochs are 6 of torch tuned's 32-epoch windows, so that
+    # Solved at epoch 159 on every backend; 192 epochs are 12 of torch tuned's 16-epoch windows, so that
     # momentum config compiles no one-epoch function as well.
     config = SET_UPS["momentum"](0).replace(epochs=192)
     return trained(name, config) if mode == "idiomatic" else backends.train(new_trainer(name, mode), config)

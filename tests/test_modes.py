@@ -17,7 +17,7 @@ RTOL = {"sgd": 2e-5, "adam": 1e-4}
 # backend: it adds eps outside the bias correction).
 NUMPY_RTOL = 1e-4
 # Keras on TensorFlow's model.fit costs 35-70 ms an epoch here: 50 epochs keep CI's time in bounds.
-# torch: 16 of torch tuned's 32-epoch windows, so these curves compile its window and no one-epoch function.
+# torch: 32 of torch tuned's 16-epoch windows, so these curves compile its window and no one-epoch function.
 EPOCHS = {"numpy": 1000, "torch": 512, "keras": 50, "numba": 1000, "jax": 1000, "keras-jax": 300, "keras-torch": 150}
 MOMENTUM = dict(momentum=0.9, lr=0.5)  # heavy-ball SGD; momentum applies to sgd only
 

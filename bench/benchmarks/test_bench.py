@@ -27,7 +27,7 @@ WARMUP_CALLS = 3
 SOLVE_EPOCHS = 400
 # With benchmarks disabled (CI), the train-to-solve test still trains to solved, just faster:
 # SGD at lr 8 solves seed 0 at epoch 105 on every backend (~4 s for Keras' model.fit here). 128 epochs,
-# a multiple of torch tuned's 32-epoch window, so its one-epoch function is not compiled for this config too.
+# a multiple of torch tuned's 16-epoch window, so its one-epoch function is not compiled for this config too.
 SMOKE = {"lr": 8.0, "epochs": 128}
 # Rounds of train-to-solve per row: as many as fit in about this time, at least one.
 SOLVE_BUDGET_S = 2.0
