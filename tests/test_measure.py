@@ -116,14 +116,23 @@ def test_solve_runs_stop_once_solved_and_time_from_the_build():
     assert run.time_to_solve(30) == pytest.approx(run.setup_s + CALL_S + EPOCH_S + (CALL_S + 50 * EPOCH_S) * 30 / 50)
 
 
-def test_a_solve_run_s_budget_leaves_out_the_first_epoch_which_holds_the_compiling():
-    def compiling_clock(trainer, epochs: int):  # the first call compiles for 100 s
-        return (100.0 if trainer.epoch == 0 else 0.0) + CALL_S + epochs * EPOCH_S, trainer.fit(epochs)
+def compiling_clock():
+    """fake_clock, but the first call of each length compiles for 100 s (as torch tuned's do)."""
+    lengths: set[int] = set()
 
-    run = measure.solve_run(FakeTrainer(solve_at=30), TrainConfig(epochs=1000), budget_s=60, clock=compiling_clock)
-    assert run.result.epoch_solved == 30 and run.first_epoch_s > 100
+    def clock(trainer, epochs: int):
+        compiling = 0.0 if epochs in lengths else 100.0
+        lengths.add(epochs)
+        return compiling + CALL_S + epochs * EPOCH_S, trainer.fit(epochs)
+
+    return clock
+
+
+def test_a_solve_run_s_budget_leaves_out_the_compiling():
+    run = measure.solve_run(FakeTrainer(solve_at=60), TrainConfig(epochs=1000), budget_s=60, clock=compiling_clock())
+    assert run.result.epoch_solved == 60 and run.first_epoch_s > 100  # fit(1) and the first fit(50) compiled
     slow = measure.solve_run(FakeTrainer(solve_at=500), TrainConfig(epochs=1000), budget_s=1e-4, clock=fake_clock)
-    assert slow.result.epoch_solved is None and slow.epochs == 1 + 50  # one chunk spent the budget
+    assert slow.result.epoch_solved is None and slow.epochs == 1 + 50 + 50  # the second chunk spent the budget
 
 
 def test_windows_come_in_two_lengths_and_never_run_past_the_run():
@@ -133,5 +142,10 @@ def test_windows_come_in_two_lengths_and_never_run_past_the_run():
     windows, replays = measure.windows_of(trainer, TrainConfig(epochs=2000), (250, 1000), 6, clock=fake_clock)
     assert [w.epochs for w in windows] == [250, 1000] * 3
     # after a set-up's warm-up epoch, 250 + 1000 + 250 fit in 2000 epochs; the next 1000 needs a replay
-    assert replays == 2 and trainer.setups == 3
+    assert replays == 2 and trainer.setups == 2 + 3  # each length once, untimed, then the timed runs
+    assert all(w.seconds == pytest.approx(CALL_S + w.epochs * EPOCH_S) for w in windows)
+
+
+def test_no_timed_window_holds_the_compiling_of_its_call_length():
+    windows, _ = measure.windows_of(FakeTrainer(), TrainConfig(epochs=2000), (250, 1000), 4, clock=compiling_clock())
     assert all(w.seconds == pytest.approx(CALL_S + w.epochs * EPOCH_S) for w in windows)
