@@ -1123,7 +1123,15 @@ def environment_of(env: dict) -> tuple[tuple[str, object], ...]:
         ("git commit", env.get("git_commit")),
         ("command", f"`{env['command']}`" if env.get("command") else None),
         ("timestamp", env.get("timestamp")),
+        ("run took", duration_text(env.get("duration_s"), env.get("interrupted"))),
     )
+
+
+def duration_text(seconds, interrupted) -> str | None:
+    """The run's wall time, from env.json (None: a run that has not finished or an older one)."""
+    if not isinstance(seconds, (int, float)):
+        return None
+    return f"{seconds:,.0f} s ({seconds / 60:.1f} min){', interrupted' if interrupted else ''}"
 
 
 def gpu_text(gpu) -> str:

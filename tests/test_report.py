@@ -4,6 +4,7 @@ per-process values, and never breaks on gaps or on the tables of an older xorben
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import runpy
@@ -59,6 +60,13 @@ def test_report_renders_every_section_from_the_fixture(rendered):
                     "## 4. Where the time goes", "### Memory", "### Threads", "## 5. Tuned modes",
                     "## 6. Environment"):  # fmt: skip
         assert heading in rendered
+
+
+def test_the_environment_says_how_long_the_run_took(rendered, run_copy):
+    assert "| run took | 754 s (12.6 min) |" in rendered  # env.json's duration_s
+    env = json.loads((run_copy / "env.json").read_text())
+    (run_copy / "env.json").write_text(json.dumps({k: v for k, v in env.items() if k != "duration_s"}))
+    assert "| run took | not measured (not in env.json) |" in write_report(run_copy).read_text(encoding="utf-8")
 
 
 def test_every_figure_is_a_small_valid_png(fixture_run, rendered):
