@@ -65,11 +65,15 @@ class Measured:
         return sum(s for _, s in self.calls)
 
     @property
-    def compiled_train_s(self) -> float:
+    def train_s_after_compiling(self) -> float:
         """train_s less the first call of each length: a trainer compiles per call length (torch
         tuned: its window, and its one-epoch step for the epochs left over), in that first call."""
-        seen: set[int] = set()
-        return sum(s for n, s in self.calls if n in seen or seen.add(n))
+        seen, total = set(), 0.0
+        for epochs, seconds in self.calls:
+            if epochs in seen:
+                total += seconds
+            seen.add(epochs)
+        return total
 
     def time_to_solve(self, epoch: int | None) -> float | None:
         return time_to_solve(self.setup_s, self.calls, epoch)
@@ -229,13 +233,13 @@ def timed_window(trainer, epochs: int, clock: Clock = timed_fit, cpu=time.proces
 
 def solve_run(trainer, config, budget_s: float, clock: Clock = timed_fit) -> Measured:
     """Set up and train in CHUNKS fit() calls until solved, config.epochs, or budget_s of training
-    beyond the compiling (compiled_train_s: the compiling is paid whatever the budget)."""
+    beyond the compiling (train_s_after_compiling: the compiling is paid whatever the budget)."""
     start = time.perf_counter()
     trainer.setup(config)
     run = Measured(setup_s=time.perf_counter() - start)
     run.first_epoch_s = run.setup_s + run.fit(trainer, 1, clock)
     chunk = math.ceil(config.epochs / CHUNKS)
-    while run.epochs < config.epochs and not solved_in(run.losses[-1]) and run.compiled_train_s < budget_s:
+    while run.epochs < config.epochs and not solved_in(run.losses[-1]) and run.train_s_after_compiling < budget_s:
         run.fit(trainer, min(chunk, config.epochs - run.epochs), clock)
     return finish(trainer, config, run)
 
@@ -254,7 +258,7 @@ def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clo
     A window that would run past config.epochs starts a replay instead: set up again (untimed) from
     the initial weights and a warm-up epoch, so every window trains inside the run it times. Each
     length is first called once untimed, after a set-up of its own: a trainer may compile a function
-    per call length (see Measured.compiled_train_s), and no timed window may hold that."""
+    per call length (see Measured.train_s_after_compiling), and no timed window may hold that."""
     for epochs in dict.fromkeys(lengths):
         trainer.setup(config)
         clock(trainer, epochs)

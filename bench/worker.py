@@ -368,7 +368,7 @@ def sweep_cells(job: Job, channel: Channel, module) -> None:
 
 
 def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
-    """Time one cell: setup (untimed), a warm-up epoch, then up to job.repeats windows; its row's fields.
+    """Time one cell: setup and a warm-up epoch and window (untimed), then up to job.repeats windows.
     A cell whose memory estimate is over the limit (plan.memory_refusal) is skipped, never built."""
     from .. import backends
     from .measure import cell_windows, timed_fit
@@ -394,6 +394,8 @@ def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
         return {**fields, "reason": reason, "epoch_us_median": probe_s * 1e6, "epoch_us_min": probe_s * 1e6,
                 "windows": 1, "window_epochs": 1}  # fmt: skip
     window, windows = cell_windows(probe_s, job.repeats, job.window_s)
+    if window > 1:  # untimed: a call of this length may compile a function of its own (measure.windows_of)
+        timed_fit(trainer, window)
     stats = summarise([timed_fit(trainer, window)[0] / window * 1e6 for _ in range(windows)])
     return {**fields, "epoch_us_median": stats.median, "epoch_us_min": stats.min, "windows": windows,
             "window_epochs": window}  # fmt: skip
