@@ -61,14 +61,20 @@ def with_epilog() -> dict:
 def cmd_list(args: argparse.Namespace) -> int:
     """Every backend and device, each backend probed in a worker process of its own (manager.probe_backends)."""
     from .. import backends
+    from . import options as opts
     from .manager import probe_backends
 
-    if not args.timeout > 0:
-        print(f"xorbench: error: --timeout must be > 0; got {args.timeout!r}", file=sys.stderr)
+    names = opts.names(args.backends) if args.backends is not None else backends.BACKENDS
+    try:
+        if not args.timeout > 0:
+            raise ValueError(f"--timeout must be > 0; got {args.timeout!r}")
+        opts.check_selection(opts.Options(backends=names))
+    except ValueError as error:
+        print(f"xorbench: error: {error}", file=sys.stderr)
         return BAD_INPUT
-    width = max(map(len, ["backend", *backends.BACKENDS]))
+    width = max(map(len, ["backend", *names]))
     print(f"{'backend':{width}} {'device':6} {'status':11} {'version':38} reason")
-    for a in probe_backends(tuple(backends.BACKENDS), args.timeout):
+    for a in probe_backends(tuple(names), args.timeout):
         status = "available" if a.ok else "unavailable"
         print(f"{a.backend:{width}} {a.device:6} {status:11} {a.version or '-':38} {a.reason}")
     return OK
@@ -179,7 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         from .report import render_report
 
-        written = render_report(out)
+        written = render_report(out, figures=not args.no_figures)
         for line in written.warnings:
             print(line, file=sys.stderr)
         if args.readme:
@@ -266,12 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="every backend and device: version, available or not, and why")
     probe = f"seconds each backend's probe (a process of its own) may take (default: {LIST_TIMEOUT_S:g})"
     listing.add_argument("--timeout", type=float, default=LIST_TIMEOUT_S, metavar="S", help=probe)
+    listing.add_argument("--backends", metavar="A,B", help="comma-separated backends to probe (default: all)")
     listing.set_defaults(func=cmd_list)
     add_run(sub)
     add_sweep(sub)
     report = sub.add_parser("report", help="render REPORT.md and figures from a run's tables")
     report.add_argument("--out", default="results", metavar="DIR", help="the run's folder (default: results)")
     report.add_argument("--readme", metavar="FILE", help="also rewrite FILE's headline table from the run's tables")
+    report.add_argument(
+        "--no-figures", action="store_true", help="REPORT.md's text alone, without its figures (faster)"
+    )
     report.set_defaults(func=cmd_report)
     compare = sub.add_parser("compare", help="two runs' results side by side: B/A per row, faster, slower or same")
     compare.add_argument("a", metavar="A", help="the baseline results folder")

@@ -181,14 +181,15 @@ def borrowed(g: Group | ClassicRow) -> str:
 # ---------------------------------------------------------------- draw
 
 
-def draw(summary: Summary, out_dir: Path) -> frozenset[str]:
-    """Every figure the summary has data for, drawn into out_dir; the names of those drawn.
-
-    A figure this render does not draw is deleted: it must not survive from an earlier render."""
+def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]:
+    """Every figure the summary has data for, drawn into out_dir (none unless `wanted`); the names of
+    those drawn. A figure this render does not draw is deleted: it must not survive from an earlier render."""
     out_dir = Path(out_dir)
     for name in (*FIGURES, figures.SWEEP):
         (out_dir / name).unlink(missing_ok=True)
     drawn = set()
+    if not wanted:
+        return frozenset()
     timed = [g for g in summary.groups if measured(g.us)]
     if timed:
         rows = [figures.Timed(g.key, label(g.key), g.us, g.values, f"{sig(g.us)} µs", g.us_ci) for g in timed]
@@ -1106,19 +1107,20 @@ class Written:
     warnings: tuple[str, ...]
 
 
-def render_report(out_dir: Path) -> Written:
-    """Load, summarise, draw, render: REPORT.md and its figures next to the tables in out_dir."""
+def render_report(out_dir: Path, figures: bool = True) -> Written:
+    """Load, summarise, draw, render: REPORT.md and its figures (text only unless `figures`: matplotlib
+    takes most of a render's seconds) next to the tables in out_dir."""
     out_dir = Path(out_dir)
     summary = summarise(load(out_dir))
-    drawn = draw(summary, out_dir)
+    drawn = draw(summary, out_dir, figures)
     path = out_dir / "REPORT.md"
     write_atomic(path, render(summary, drawn, rerun_of(out_dir, summary.preset)))
     return Written(path, summary.warnings)
 
 
-def write_report(out_dir: Path) -> Path:
+def write_report(out_dir: Path, figures: bool = True) -> Path:
     """Render REPORT.md and the figures it links, next to the tables in out_dir; return REPORT.md's path."""
-    return render_report(out_dir).path
+    return render_report(out_dir, figures).path
 
 
 # ---------------------------------------------------------------- README's headline table

@@ -89,7 +89,7 @@ def test_report_without_tables_is_one_line_and_status_2(tmp_path, capsys):
 
 def fake_report(monkeypatch, render):
     module = types.ModuleType("xorbench.bench.report")
-    module.render_report = lambda out: types.SimpleNamespace(path=render(out), warnings=())
+    module.render_report = lambda out, **figures: types.SimpleNamespace(path=render(out, **figures), warnings=())
     monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
 
 
@@ -109,13 +109,14 @@ def test_modes_default_to_idiomatic_and_tuned_and_all_means_every_mode():
 def test_report_subcommand_calls_write_report_with_the_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "runs.csv").write_text("schema_version\n")
     seen = []
-    fake_report(monkeypatch, lambda out: seen.append(out) or out / "REPORT.md")
+    fake_report(monkeypatch, lambda out, figures=True: seen.append((out, figures)) or out / "REPORT.md")
     assert cli.main(["report", "--out", str(tmp_path)]) == 0
-    assert seen == [tmp_path] and "REPORT.md" in capsys.readouterr().out
+    assert cli.main(["report", "--out", str(tmp_path), "--no-figures"]) == 0
+    assert seen == [(tmp_path, True), (tmp_path, False)] and "REPORT.md" in capsys.readouterr().out
 
 
 def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monkeypatch, capsys):
-    def broken(out):
+    def broken(out, figures=True):
         raise RuntimeError("no figures today\nsecond line")
 
     fake_report(monkeypatch, broken)
@@ -140,6 +141,15 @@ def test_list_names_every_backend_and_device_with_a_status():
         for device in backends.DEVICES:
             assert any(line.split()[:2] == [name, device] for line in lines), (name, device)
     assert all(line.split()[2] in ("available", "unavailable") for line in lines)
+
+
+def test_list_probes_only_the_backends_named_and_refuses_an_unknown_one(capsys):
+    assert cli.main(["list", "--backends", "numpy"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert sorted(line.split()[:2] for line in lines) == [["numpy", device] for device in sorted(backends.DEVICES)]
+    assert cli.main(["list", "--backends", "numpy,nope"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "'nope'" in err
 
 
 def test_the_gpu_check_script_uses_only_commands_the_cli_accepts(tmp_path):

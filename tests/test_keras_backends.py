@@ -109,8 +109,10 @@ def require_packages(*names: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "first, second", [("keras", "keras-jax"), ("keras-jax", "keras-torch"), ("keras-torch", "keras")]
-)
+    "first, second",  # one check, three ways round: CI runs the quickest pair (a fresh Keras import each)
+    [pytest.param("keras", "keras-jax", marks=pytest.mark.slow), ("keras-jax", "keras-torch"),
+     pytest.param("keras-torch", "keras", marks=pytest.mark.slow)],
+)  # fmt: skip
 def test_a_second_keras_backend_in_one_process_is_unavailable_and_says_why(first, second):
     require_packages(first, second)
     code = f"""if True:

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from xorbench.backends import REGISTRY, floor_backends
+from xorbench.bench import cli
 from xorbench.bench.report import FIGURES, render_report, sig, success_text, write_report
 from xorbench.bench.stats import FEW, SAME, SLOWER, median_ci, wilson
 from xorbench.bench.summary import Group, Summary, load, summarise
@@ -66,7 +67,9 @@ def test_the_environment_says_how_long_the_run_took(rendered, run_copy):
     assert "| run took | 754 s (12.6 min) |" in rendered  # env.json's duration_s
     env = json.loads((run_copy / "env.json").read_text())
     (run_copy / "env.json").write_text(json.dumps({k: v for k, v in env.items() if k != "duration_s"}))
-    assert "| run took | not measured (not in env.json) |" in write_report(run_copy).read_text(encoding="utf-8")
+    assert "| run took | not measured (not in env.json) |" in write_report(run_copy, figures=False).read_text(
+        encoding="utf-8"
+    )
 
 
 def test_every_figure_is_a_small_valid_png(fixture_run, rendered):
@@ -137,7 +140,7 @@ def test_too_few_processes_make_no_claim(run_copy):
     runs = pd.read_csv(run_copy / "runs.csv")
     runs = runs[~((runs.role == "timing") & (runs.preset == "matched") & (runs.process >= 2))]
     runs.to_csv(run_copy / "runs.csv", index=False)
-    rows = verdict(write_report(run_copy).read_text(encoding="utf-8"))
+    rows = verdict(write_report(run_copy, figures=False).read_text(encoding="utf-8"))
     assert rows[("keras", "cpu", "idiomatic")][VERSUS] == "too few processes to tell (2 and 2; 3 each needed)"
     assert rows[("keras", "cpu", "idiomatic")][US].endswith(", 2 processes")
 
@@ -145,7 +148,7 @@ def test_too_few_processes_make_no_claim(run_copy):
 def test_a_run_from_before_time_to_accuracy_says_so_rather_than_never(run_copy):
     runs = pd.read_csv(run_copy / "runs.csv").drop(columns=["epoch_accurate", "time_to_accuracy_s"])
     runs[runs.preset != "classic"].to_csv(run_copy / "runs.csv", index=False)
-    cells = verdict(write_report(run_copy).read_text(encoding="utf-8"))[("numpy", "cpu", "tuned")]
+    cells = verdict(write_report(run_copy, figures=False).read_text(encoding="utf-8"))[("numpy", "cpu", "tuned")]
     assert cells[TO_ACCURACY_S] == "not measured (runs.csv from before time_to_accuracy_s)"
     assert cells[TO_ACCURACY] == "not measured (runs.csv from before epoch_accurate)"
 
@@ -215,7 +218,7 @@ def test_a_gpu_rows_device_memory_is_shown_beside_its_resident_memory(run_copy):
     tuned = (runs.backend == "torch") & (runs["mode"] == "tuned") & (runs.role == "timing")
     runs.loc[tuned, "device_peak_mb"] = 12.5
     runs.to_csv(run_copy / "runs.csv", index=False)
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     peak = sig(processes(runs, ("torch", "cpu", "tuned")).peak_rss_mb.median())
     assert verdict(report)[("torch", "cpu", "tuned")][MB] == f"{peak} + 12.5 on the device"
     memory = {tuple(r[:3]): r[3:] for r in table_rows(report, "### Memory")}
@@ -242,9 +245,10 @@ def test_torch_start_up_is_shown_with_a_cold_and_a_warm_compile_cache(fixture_ru
     ],
 )
 def test_a_missing_table_renders_as_not_measured(run_copy, missing, expected):
-    write_report(run_copy)  # a full render first: its figures must not outlive the data behind them
+    figures = missing == CURVES  # a full render first: the loss figure must not outlive the curves behind it
+    write_report(run_copy, figures)
     (run_copy / missing).unlink()
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures).read_text(encoding="utf-8")
     assert expected in report
     assert not re.search(r"\bnan\b", report, re.IGNORECASE)
     if missing == CURVES:
@@ -253,13 +257,19 @@ def test_a_missing_table_renders_as_not_measured(run_copy, missing, expected):
         assert verdict(report)[("keras", "cpu", "idiomatic")][VERSUS] == "slower"
 
 
+def test_report_no_figures_writes_the_text_alone_and_leaves_no_earlier_figure(run_copy):
+    write_report(run_copy)
+    assert cli.main(["report", "--out", str(run_copy), "--no-figures"]) == 0
+    assert not list(run_copy.glob("*.png")) and "![" not in (run_copy / "REPORT.md").read_text(encoding="utf-8")
+
+
 def test_header_only_tables_render_as_not_measured(run_copy):
     for name in ("runs.csv", "timings.csv"):
         columns = pd.read_csv(run_copy / name, nrows=0).columns
         pd.DataFrame(columns=columns).to_csv(run_copy / name, index=False)
     (run_copy / CURVES).write_bytes(curves_parquet(curve_columns({})))  # a run's first save: no curve yet
     (run_copy / "env.json").write_text("{not json")
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     assert "not measured (runs.csv has no rows)" in report
     assert "not measured (env.json is not valid JSON (JSONDecodeError))" in report
     assert not any((run_copy / name).exists() for name in FIGURES)
@@ -268,7 +278,7 @@ def test_header_only_tables_render_as_not_measured(run_copy):
 def test_outputs_missing_from_runs_csv_say_so(run_copy):
     runs = pd.read_csv(run_copy / "runs.csv").drop(columns=["outputs"])
     runs.to_csv(run_copy / "runs.csv", index=False)
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     assert "not measured (runs.csv has no outputs column)" in report
 
 
@@ -281,7 +291,7 @@ def test_targets_are_decided_on_the_ratio_interval_and_one_process_only_on_the_m
     tuned = processes(runs, ("numpy", "cpu", "tuned"))
     bare = tuned.iloc[[0]].assign(mode="idiomatic", preset="article-bare", epoch_us=np.nan, epoch_us_median=40.0)
     pd.concat([runs, bare]).to_csv(run_copy / "runs.csv", index=False)
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     row = target_line(report, "NumPy tuned vs the article's own loop")
     ratio = tuned.epoch_us.median() / 40.0
     assert f"= {sig(ratio)}× |" in row  # the bare loop is one process: no interval
@@ -299,7 +309,7 @@ def test_a_target_inside_the_interval_is_undecided(run_copy, monkeypatch):
     torch = next(t for t in summary.targets if t.what == "torch tuned vs torch idiomatic")
     inside = (torch.versus.low + torch.versus.high) / 2
     monkeypatch.setitem(REGISTRY, "torch", dataclasses.replace(REGISTRY["torch"], tuned_target=inside))
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     assert target_line(report, "torch tuned vs torch idiomatic").endswith(
         "| undecided (the 95% interval spans the target) |"
     )
@@ -316,7 +326,7 @@ def test_a_backend_timed_on_both_devices_gets_a_gpu_against_cpu_statement(run_co
     pd.concat([runs[~torch_gpu], gpu_runs]).to_csv(run_copy / "runs.csv", index=False)
     pd.concat([timings, gpu_timings]).to_csv(run_copy / "timings.csv", index=False)
 
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
 
     line = next(s for s in report.splitlines() if "GPU vs CPU" in s)
     assert re.search(r"\*\*torch idiomatic, GPU vs CPU:\*\* the GPU takes 0\.250× \(0\.2\d+–0\.2\d+\) the CPU's time "
@@ -336,12 +346,12 @@ def test_a_newer_schema_version_renders_anyway_with_one_warning_at_the_top(run_c
     runs = pd.read_csv(run_copy / "runs.csv")
     runs["schema_version"] = SCHEMA_VERSION + 1
     runs.to_csv(run_copy / "runs.csv", index=False)
-    written = render_report(run_copy)
+    written = render_report(run_copy, figures=False)
     assert len(written.warnings) == 1 and f"schema_version {SCHEMA_VERSION + 1}" in written.warnings[0]
     report = written.path.read_text(encoding="utf-8")
     assert report.splitlines()[2] == written.warnings[0]  # under the title, before anything else
     assert verdict(report)[("numpy", "cpu", "tuned")][VERSUS] == "fastest"  # and the numbers are still there
-    assert render_report(write_fixture(run_copy)).warnings == ()  # this version's tables: no warning
+    assert render_report(write_fixture(run_copy), figures=False).warnings == ()  # this version's tables: no warning
 
 
 def test_borrowed_convergence_is_marked_where_it_is_shown_with_what_was_compared(fixture_run, rendered):
@@ -404,7 +414,7 @@ def test_a_schema_2_run_still_renders_with_its_one_timing_run(run_copy):
     timing = runs.query("backend == 'numpy' and mode == 'tuned' and role == 'timing' and preset == 'matched'")
     runs.loc[runs["stop_reason"] == "solved", "stop_reason"] = "budget"
     runs.to_csv(run_copy / "runs.csv", index=False)
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     rows = verdict(report)
     assert rows[("numpy", "cpu", "tuned")][US] == f"{sig(timing.epoch_us_median.iloc[0])} (1 process, no interval)"
     assert rows[("keras", "cpu", "idiomatic")][VERSUS] == "too few processes to tell (1 and 1; 3 each needed)"
@@ -420,7 +430,7 @@ def test_the_committed_results_render_whatever_their_schema(tmp_path):
     for path in results.iterdir():
         if path.suffix in (".csv", ".gz", ".json"):
             shutil.copy(path, tmp_path / path.name)
-    report = write_report(tmp_path).read_text(encoding="utf-8")
+    report = write_report(tmp_path, figures=False).read_text(encoding="utf-8")
     assert "## 1. Verdict" in report and not re.search(r"\b(nan|none)\b", report, re.IGNORECASE)
 
 
@@ -458,7 +468,7 @@ def test_the_floor_and_the_tuned_targets_come_from_the_registry(run_copy, monkey
     floor = dataclasses.replace(REGISTRY["numba"], name="torch", floor=True, tuned_target=None)
     monkeypatch.setitem(REGISTRY, "fake", extra)
     monkeypatch.setitem(REGISTRY, "torch", floor)  # torch plays the floor: it has a time per epoch here
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     assert "| fake tuned vs fake idiomatic | ≤ 0.5× | not measured (fake/cpu/tuned and fake/cpu/idiomatic" in report
     assert "torch tuned vs torch idiomatic" not in report
     runs = pd.read_csv(run_copy / "runs.csv")
@@ -487,7 +497,10 @@ def test_a_process_whose_windows_resolved_no_per_epoch_cost_is_left_out_and_coun
     group = next(g for g in summarise(load(run_copy)).groups if g.key == ("torch", "cpu", "tuned"))
     assert group.unresolved == 1 and len(group.values) == len(tuned) - 1 == group.processes - 1
     assert group.us == pytest.approx(tuned.epoch_us.iloc[1:].median())
-    assert f"{len(tuned) - 1} processes (1 more resolved no per-epoch cost)" in write_report(run_copy).read_text()
+    assert (
+        f"{len(tuned) - 1} processes (1 more resolved no per-epoch cost)"
+        in write_report(run_copy, figures=False).read_text()
+    )
     from xorbench.bench.report import headline
     from xorbench.bench.summary import write_summary
 
@@ -511,7 +524,7 @@ def test_each_framework_s_modes_are_compared_with_its_idiomatic_mode(run_copy):
         / processes(runs, ("torch", "cpu", "idiomatic")).epoch_us.median()
     )
     assert tuned.versus.ratio == pytest.approx(ratio) and tuned.versus.low <= ratio <= tuned.versus.high
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     expected = f"| {sig(tuned.versus.ratio)}× ({sig(tuned.versus.low)}–{sig(tuned.versus.high)}): faster |"
     assert any(line.startswith("| torch | cpu | tuned | ") and line.endswith(expected) for line in report.splitlines())
 
@@ -525,5 +538,5 @@ def test_model_fit_on_each_keras_backend_is_compared_with_keras_on_tensorflow(ru
     assert set(fits) == {("keras", "cpu"), ("keras-jax", "cpu")} and fits["keras", "cpu"].versus is None
     versus = fits["keras-jax", "cpu"].versus
     assert versus.ratio == pytest.approx(0.03) and versus.verdict == "faster"
-    report = write_report(run_copy).read_text(encoding="utf-8")
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     assert re.search(r"^\| keras-jax \(jax\) \| cpu \| idiomatic \| .* \| 0\.0300× \(", report, re.M)

@@ -68,7 +68,7 @@ def test_two_agreeing_runs_meet_the_target_with_the_worst_row_named(run_a, tmp_p
         "1.031), with the same order of rows by speed."
     )
     assert headline(out).endswith(f"|\n\n{sentence}")
-    report = write_report(out).read_text(encoding="utf-8")
+    report = write_report(out, figures=False).read_text(encoding="utf-8")
     text = section(report)
     assert "Run A (rerun/): 2024-12-31T12:00:00+00:00, commit ffffffffff" in text
     assert "Run B (this run): 2025-01-01T12:00:00+00:00, commit 0123456789abcdef" in text
@@ -96,7 +96,7 @@ def test_a_row_off_by_30_percent_and_a_swapped_pair_miss_the_target(run_a, tmp_p
         "neither run)."
     )
     assert headline(out).endswith(sentence)
-    text = section(write_report(out).read_text(encoding="utf-8"))
+    text = section(write_report(out, figures=False).read_text(encoding="utf-8"))
     assert section_rows(text)["keras", "cpu", "tuned"][2] == "1.300"
     assert "- Worst row: keras (cpu, tuned), max/min 1.300." in text and "- Within 10%: 5 of 6 rows." in text
     order = re.search(r"- Order by speed: (.*)", text).group(1)
@@ -118,11 +118,11 @@ def test_a_swap_one_run_tells_apart_is_named_so(run_a, tmp_path):
 def test_without_a_usable_rerun_folder_the_section_says_why_and_readme_has_no_sentence(run_a, tmp_path):
     out = copied(run_a, tmp_path / "b", (*COMPACT, CURVES), {})
     assert headline(out).endswith("|")
-    text = section(write_report(out).read_text(encoding="utf-8"))
+    text = section(write_report(out, figures=False).read_text(encoding="utf-8"))
     assert "not measured (no rerun/ folder with a second full run's summary.csv in" in text
 
     rerun = copied(run_a, out / "rerun", COMPACT, {})
     (rerun / "runs.csv").unlink()
     assert headline(out).endswith("|")
-    assert "not measured (" in section(write_report(out).read_text(encoding="utf-8"))
+    assert "not measured (" in section(write_report(out, figures=False).read_text(encoding="utf-8"))
     assert "no runs.csv" in rerun_of(out).why
