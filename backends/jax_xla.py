@@ -137,7 +137,20 @@ def forward(params, X):
     return jax.nn.sigmoid(jnp.dot(hidden, w2, precision="highest") + b2)
 
 
-def objective(params, X, y, factor: float):
+def forward_fused(params, X):
+    """forward() with each product written as a broadcast multiply and a sum rather than jnp.dot.
+
+    XLA:CPU runs every dot as a kernel of its own, around which the elementwise maths cannot fuse,
+    and at 4 samples each kernel's fixed cost is most of an epoch; written this way the forward and
+    backward passes fuse into a few loops (docs/TUNING.md: ~10x faster per SGD epoch here). This
+    network's products are (n x 2)(2 x H) and (n x H)(H x 1), so the broadcast terms are at most
+    twice the hidden activations, and XLA fuses the sums with them."""
+    w1, b1, w2, b2 = params
+    hidden = jax.nn.sigmoid(jnp.sum(X[:, :, None] * w1, axis=1) + b1)
+    return jax.nn.sigmoid(jnp.sum(hidden[:, :, None] * w2, axis=1) + b2)
+
+
+def objective(params, X, y, factor: float, forward=forward):
     """The objective to differentiate, with the plain MSE and the worst |error| of the same pass."""
     error = forward(params, X) - y
     mse = jnp.mean(error * error)
@@ -176,23 +189,23 @@ def adam(rule: Rule, params, grads, state):
     return params, (t, m, v)
 
 
-def train_step(params, state, X, y, rule: Rule):
+def train_step(params, state, X, y, rule: Rule, forward=forward):
     """One full-batch epoch: [loss, worst |error|] of the current weights, then their update."""
-    grads, (mse, worst) = jax.grad(objective, has_aux=True)(params, X, y, rule.factor)
+    grads, (mse, worst) = jax.grad(objective, has_aux=True)(params, X, y, rule.factor, forward)
     params, state = (sgd if rule.optimizer == "sgd" else adam)(rule, params, grads, state)
     return params, state, jnp.stack([mse, worst])
 
 
-# Epochs per history buffer, and per compiled call in the tuned mode: every shape is static,
-# so one compilation serves every epoch count (as keras_tf's CHUNK does).
+# Epochs per history buffer (and, in the tuned mode, per compiled call at most): every shape is
+# static, so one compilation serves every epoch count (as keras_tf's CHUNK does).
 CHUNK = 4096
 
 
-def epoch(i, params, state, history, X, y, rule: Rule):
+def epoch(i, params, state, history, X, y, rule: Rule, forward=forward):
     """Train epoch i of a chunk and write its [loss, worst |error|] into row i of the history:
     the functional form of torch's `losses[epoch] = loss`, so nothing leaves the device until
     fit() ends."""
-    params, state, metrics = train_step(params, state, X, y, rule)
+    params, state, metrics = train_step(params, state, X, y, rule, forward)
     return params, state, history.at[i].set(metrics)
 
 
@@ -203,15 +216,26 @@ def compiled_epoch(rule: Rule):
     return jax.jit(functools.partial(epoch, rule=rule), donate_argnames="history")
 
 
-def train_chunk(epochs, params, state, X, y, rule: Rule):
-    """`epochs` (<= CHUNK) epochs as one XLA while loop: the epoch above, carried by lax.fori_loop."""
-    history = jnp.zeros((CHUNK, 2), X.dtype)
-    return lax.fori_loop(0, epochs, lambda i, carry: epoch(i, *carry, X, y, rule), (params, state, history))
+def train_chunk(epochs, params, state, X, y, rule: Rule, size: int, unroll: int, forward):
+    """`epochs` (<= size) epochs as one XLA while loop, `unroll` epochs traced into each iteration
+    (lax.fori_loop's own unroll= needs a trip count known at trace time); a second loop runs the
+    epochs left over."""
+    history = jnp.zeros((size, 2), X.dtype)
+
+    def iteration(j, carry):
+        for k in range(unroll):
+            carry = epoch(j * unroll + k, *carry, X, y, rule, forward)
+        return carry
+
+    carry = lax.fori_loop(0, epochs // unroll, iteration, (params, state, history))
+    if unroll == 1:
+        return carry
+    return lax.fori_loop(epochs - epochs % unroll, epochs, lambda i, c: epoch(i, *c, X, y, rule, forward), carry)
 
 
 @functools.cache
-def compiled_chunk(rule: Rule):
-    return jax.jit(functools.partial(train_chunk, rule=rule))
+def compiled_chunk(rule: Rule, size: int, unroll: int, forward):
+    return jax.jit(functools.partial(train_chunk, rule=rule, size=size, unroll=unroll, forward=forward))
 
 
 outputs = jax.jit(forward)
@@ -223,7 +247,7 @@ outputs = jax.jit(forward)
 class JaxTrainer:
     name = "jax"
     mode = "idiomatic"
-    compiled = staticmethod(compiled_epoch)  # one epoch per call, from a Python loop
+    CHUNK = CHUNK  # epochs per history buffer
 
     def __init__(self, device: str = "cpu"):
         self.device = device
@@ -242,12 +266,12 @@ class JaxTrainer:
         state = jax.device_put((X, y, params, initial_state(self.rule, params)), self.jax_device)
         self.X, self.y, self.params, self.state = jax.block_until_ready(state)  # set-up is not billed to fit()
         self.max_errors = np.empty(0)
-        self.step = self.compiled(self.rule)
+        self.step = compiled_epoch(self.rule)  # one epoch per call, from a Python loop
 
     def fit(self, epochs: int) -> np.ndarray:
         chunks = []
-        for start in range(0, epochs, CHUNK):
-            n = min(CHUNK, epochs - start)
+        for start in range(0, epochs, self.CHUNK):
+            n = min(self.CHUNK, epochs - start)
             chunks.append((self.train(n), n))
         # The device is waited for here, once per CHUNK epochs, so timing is real. (np.asarray, not
         # jax.device_get: on the CPU it is a view of memory already on the host, ~20 µs faster per call.)
@@ -257,7 +281,7 @@ class JaxTrainer:
 
     def train(self, epochs: int):
         """Train `epochs` (<= CHUNK) epochs; their history, still on the device."""
-        history = jnp.zeros((CHUNK, 2), self.X.dtype, device=self.jax_device)
+        history = jnp.zeros((self.CHUNK, 2), self.X.dtype, device=self.jax_device)
         for i in range(epochs):
             self.params, self.state, history = self.step(i, self.params, self.state, history, self.X, self.y)
         return history
@@ -267,16 +291,26 @@ class JaxTrainer:
 
 
 class JaxTunedTrainer(JaxTrainer):
-    """Every epoch of a fit() in one compiled call: the same epoch, looped by lax.fori_loop.
+    """Every epoch of a fit() in one compiled call: the same epoch, looped by lax.fori_loop, with
+    the forward pass written without dots (forward_fused) where the network is small enough.
 
     The idiomatic trainer pays a Python-to-XLA dispatch per epoch, more than the arithmetic
     of the step itself; here the loop runs inside XLA, carrying weights and optimizer state,
     and each epoch's loss and worst error are still recorded. (fit() calls longer than CHUNK
-    epochs take one call per CHUNK.)
+    epochs take one call per CHUNK.) docs/TUNING.md has the variants tried.
     """
 
     mode = "tuned"
-    compiled = staticmethod(compiled_chunk)  # up to CHUNK epochs per call
+    CHUNK = CHUNK  # epochs per compiled call at most
+    UNROLL = 1  # epochs per iteration of XLA's while loop
+    # Up to this hidden x samples the dotless forward is faster; beyond it XLA's fused sums fall far
+    # behind its dot kernels (measured: 0.05-0.9x the time up to 1,024, 7-39x from 4,096: docs/TUNING.md).
+    FUSED_MAX = 1024
+
+    def setup(self, config: TrainConfig) -> None:
+        super().setup(config)
+        self.forward = forward_fused if config.hidden * len(self.X) <= self.FUSED_MAX else forward
+        self.step = compiled_chunk(self.rule, self.CHUNK, self.UNROLL, self.forward)
 
     def train(self, epochs: int):
         self.params, self.state, history = self.step(epochs, self.params, self.state, self.X, self.y)

@@ -127,39 +127,45 @@ def chunk_variants(name: str, chunks: tuple[int, ...], modes: tuple[str, ...]) -
     return first + chunked + unrolled
 
 
+def jax_variants() -> list[Variant]:
+    """Idiomatic; the tuned loop over the idiomatic epoch (jnp.dot), then over forward_fused's dotless
+    epoch, at several epochs per compiled call (CHUNK) and per iteration of its while loop (UNROLL)."""
+    tuned = type(backends.get_trainer("jax", "cpu", "tuned"))
+
+    def loop(chunk: int, unroll: int, fused: bool) -> Variant:
+        fused_max = tuned.FUSED_MAX if fused else 0  # 0: jnp.dot's forward at every size
+        mark = " (tuned)" * ((chunk, unroll, fused_max) == (tuned.CHUNK, tuned.UNROLL, tuned.FUSED_MAX))
+        kind = "dotless" if fused else "jnp.dot"
+        label = f"{kind} forward, up to {chunk} epochs per call, {unroll} per iteration"
+        return variant(label + mark, "jax", "tuned", CHUNK=chunk, UNROLL=unroll, FUSED_MAX=fused_max)
+
+    return [
+        variant("idiomatic: one jitted epoch per call", "jax", "idiomatic"),
+        *(loop(4096, unroll, False) for unroll in (1, 4)),
+        *(loop(chunk, 1, True) for chunk in (1024, 4096, 16384)),
+        *(loop(4096, unroll, True) for unroll in (2, 4)),
+    ]
+
+
 VARIANTS: dict[str, Callable[[], list[Variant]]] = {
     "numpy": numpy_variants,
     "torch": torch_variants,
-    "jax": lambda: chunk_variants("jax", (256, 1024, 4096, 16384), ("idiomatic",)),
+    "jax": jax_variants,
     "keras": lambda: chunk_variants("keras", (256, 1024, 4096), ("idiomatic", "compiled")),
     "keras-jax": lambda: chunk_variants("keras-jax", (256, 1024, 4096, 16384), ("idiomatic",)),
     "keras-torch": lambda: [
         variant("idiomatic: model.fit", "keras-torch", "idiomatic"),
         variant("compiled: model.fit, jit_compile=True", "keras-torch", "compiled"),
-        *(
-            variant(
-                f"{w} epochs per compiled call, Python wrapper",
-                "keras-torch",
-                "tuned",
-                w,
-                WINDOW=w,
-                COMPILE_OPTIONS=(("cpp_wrapper", False),),
-            )
-            for w in (1, 4, 8, 16)
-        ),  # fmt: skip
-        *(
-            variant(
-                f"{w} epochs per compiled call, C++ wrapper{' (tuned)' * (w == 16)}",
-                "keras-torch",
-                "tuned",
-                w,
-                WINDOW=w,
-                COMPILE_OPTIONS=CPP,
-            )
-            for w in (16, 32)
-        ),  # fmt: skip
+        *(keras_torch_window(w, cpp) for cpp in (False, True) for w in (1, 4, 8) if (w, cpp) != (1, True)),
+        keras_torch_window(16, True),
     ],
 }
+
+
+def keras_torch_window(window: int, cpp: bool) -> Variant:
+    tuned = " (tuned)" if window == backends.load("keras-torch").KerasTorchTunedTrainer.WINDOW and cpp else ""
+    return variant(f"{window} epochs per compiled call, {'C++' if cpp else 'Python'} wrapper{tuned}", "keras-torch",
+                   "tuned", window, WINDOW=window, COMPILE_OPTIONS=(("cpp_wrapper", cpp),))  # fmt: skip
 
 
 def prepared(v: Variant, reference: np.ndarray) -> tuple[backends.Trainer, float, float]:
