@@ -85,6 +85,7 @@ class RunSession:
         self.device_name = module.device_name(job.device)
         self.seeds: dict[tuple[str, str, int], RunRow] = {}  # (mode, preset, seed) -> its own convergence row
         self.curves: dict[tuple[str, str, int], object] = {}  # (mode, preset, seed) -> its own loss curve
+        self.seed_trainers: dict[str, object] = {}  # mode -> the trainer its convergence seeds share
 
     def run(self) -> None:
         from .measure import convergence_sources
@@ -109,6 +110,14 @@ class RunSession:
 
     def trainer(self, mode: str):
         return self.backends.get_trainer(self.job.backend, self.job.device, mode)
+
+    def seed_trainer(self, mode: str):
+        """One trainer for every convergence seed of a mode: setup() starts each seed afresh (tested in
+        tests/test_protocol.py), and a Keras model or a compiled loop of the same shape is reused rather
+        than traced again per seed. The seeds are not timed, so sharing biases nothing."""
+        if mode not in self.seed_trainers:
+            self.seed_trainers[mode] = self.trainer(mode)
+        return self.seed_trainers[mode]
 
     def probe_cost(self, mode: str) -> float:
         """What every matched seed of `mode` would take, from a few epochs timed here: the estimate a
@@ -224,8 +233,9 @@ class RunSession:
             self.borrowed(key, config, source)
             return
         try:  # the classic experiment ends a run once it has converged, by the 1986 criterion
-            run = convergence_run(self.trainer(key.mode), config, until_accurate=key.preset == "classic")
+            run = convergence_run(self.seed_trainer(key.mode), config, until_accurate=key.preset == "classic")
         except Exception as error:
+            self.seed_trainers.pop(key.mode, None)  # the next seed starts from a new trainer
             self.emit(self.row(key, config, status="error", reason=one_line(error)))
             return
         row = self.row(key, config, **self.outcome(run))
@@ -268,7 +278,7 @@ class RunSession:
         for seed in range(seeds):
             if (key.mode, key.preset, seed) not in self.curves:
                 checked = config.replace(seed=seed, epochs=epochs)
-                run = convergence_run(self.trainer(key.mode), checked, until_accurate=key.preset == "classic")
+                run = convergence_run(self.seed_trainer(key.mode), checked, until_accurate=key.preset == "classic")
                 self.curves[key.mode, key.preset, seed] = run.result.losses
         mine, theirs = (lambda s: (key.mode, key.preset, s)), (lambda s: (source, key.preset, s))
         differences = [max_relative_difference(self.curves[theirs(s)], self.curves[mine(s)]) for s in range(seeds)
