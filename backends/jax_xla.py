@@ -142,9 +142,10 @@ def forward_fused(params, X):
 
     XLA:CPU runs every dot as a kernel of its own, around which the elementwise maths cannot fuse,
     and at 4 samples each kernel's fixed cost is most of an epoch; written this way the forward and
-    backward passes fuse into a few loops (docs/TUNING.md: ~10x faster per SGD epoch here). This
-    network's products are (n x 2)(2 x H) and (n x H)(H x 1), so the broadcast terms are at most
-    twice the hidden activations, and XLA fuses the sums with them."""
+    backward passes fuse into a few loops (docs/TUNING.md: 0.075x the time of an SGD epoch here).
+    This network's products are (n x 2)(2 x H) and (n x H)(H x 1), so the broadcast terms are at
+    most twice the hidden activations. For small networks only: past ~1,024 hidden x samples XLA's
+    fused sums fall far behind its dot kernels (JaxTunedTrainer.FUSED_MAX)."""
     w1, b1, w2, b2 = params
     hidden = jax.nn.sigmoid(jnp.sum(X[:, :, None] * w1, axis=1) + b1)
     return jax.nn.sigmoid(jnp.sum(hidden[:, :, None] * w2, axis=1) + b2)
