@@ -248,7 +248,7 @@ outputs = jax.jit(forward)
 class JaxTrainer:
     name = "jax"
     mode = "idiomatic"
-    CHUNK = CHUNK  # epochs per history buffer
+    CHUNK = CHUNK  # epochs per history buffer (the tuned mode: per compiled call at most)
 
     def __init__(self, device: str = "cpu"):
         self.device = device
@@ -302,7 +302,6 @@ class JaxTunedTrainer(JaxTrainer):
     """
 
     mode = "tuned"
-    CHUNK = CHUNK  # epochs per compiled call at most
     UNROLL = 1  # epochs per iteration of XLA's while loop
     # Up to this hidden x samples the dotless forward is faster; beyond it XLA's fused sums fall far
     # behind its dot kernels (measured: 0.05-0.9x the time up to 1,024, 7-39x from 4,096: docs/TUNING.md).

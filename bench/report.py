@@ -187,9 +187,9 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
     out_dir = Path(out_dir)
     for name in (*FIGURES, figures.SWEEP):
         (out_dir / name).unlink(missing_ok=True)
-    drawn = set()
     if not wanted:
         return frozenset()
+    drawn = set()
     timed = [g for g in summary.groups if measured(g.us)]
     if timed:
         rows = [figures.Timed(g.key, label(g.key), g.us, g.values, f"{sig(g.us)} µs", g.us_ci) for g in timed]

@@ -22,26 +22,25 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("torch", "tensorflow", "keras", "numba", "jax")
 
 
-def frameworks_loaded_after(*codes: str) -> list[str] | list[list[str]]:
-    """Run each of `codes` in turn in one fresh interpreter at the repository root; the frameworks in
-    sys.modules after it (after the one code, if only one is given)."""
+def frameworks_loaded_after(*codes: str) -> list[list[str]]:
+    """Run each of `codes` in turn in one fresh interpreter at the repository root; per code, the
+    frameworks in sys.modules after it."""
     snapshot = f"import json, sys\nprint(json.dumps(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules)))"
     probe = "\n".join(f"{code}\n{snapshot}" for code in codes)
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    found = [json.loads(line) for line in done.stdout.strip().splitlines()[-len(codes) :]]
-    return found[0] if len(codes) == 1 else found
+    return [json.loads(line) for line in done.stdout.strip().splitlines()[-len(codes) :]]
 
 
 def test_importing_the_package_loads_no_framework():
-    assert frameworks_loaded_after("import xorbench, xorbench.backends, xorbench.bench, xorbench.bench.cli") == []
+    assert frameworks_loaded_after("import xorbench, xorbench.backends, xorbench.bench, xorbench.bench.cli") == [[]]
 
 
 def test_configs_and_presets_load_no_framework():
     code = "from xorbench import backends\nfor b in ('numpy', 'keras', 'torch'):\n    backends.preset('article', b)"
-    assert frameworks_loaded_after(code) == []
+    assert frameworks_loaded_after(code) == [[]]
 
 
 OWN = {
