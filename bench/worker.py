@@ -86,6 +86,7 @@ class RunSession:
         self.seeds: dict[tuple[str, str, int], RunRow] = {}  # (mode, preset, seed) -> its own convergence row
         self.curves: dict[tuple[str, str, int], object] = {}  # (mode, preset, seed) -> its own loss curve
         self.seed_trainers: dict[str, object] = {}  # mode -> the trainer its convergence seeds share
+        self.costs: dict[str, float] = {}  # mode -> what all its seeds would take (run() sets them)
 
     def run(self) -> None:
         from .measure import convergence_sources
@@ -252,7 +253,12 @@ class RunSession:
         if theirs is None:
             self.emit(self.row(key, config, status="error", reason=f"the {source} mode's run of this seed failed"))
             return
-        difference, seeds, epochs, curve = self.borrow_check(key, config, source)
+        try:
+            difference, seeds, epochs, curve = self.borrow_check(key, config, source)
+        except Exception as error:  # this mode's own check run failed: this seed's row says why, the next goes on
+            self.seed_trainers.pop(key.mode, None)
+            self.emit(self.row(key, config, status="error", reason=one_line(error), borrowed_from=source))
+            return
         if not difference <= BORROW_RTOL:
             reason = (f"not borrowed: the curves of {key.mode} and {source} differ by {difference:.2g} relative "
                       f"over {seeds} seeds x {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
