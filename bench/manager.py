@@ -132,6 +132,7 @@ class Outcome:
     framework_version: str | None = None
     skipped: str | None = None  # the worker's reason, when the backend or device cannot run here
     why: str = ""  # why a worker that did not finish stopped
+    seconds: float = 0.0  # the worker's wall time, start-up to exit
 
     @property
     def missing(self) -> list:
@@ -149,6 +150,7 @@ class Manager:
     def __init__(self, timeout_s: float, save_row: Callable, placeholder: Callable, console: Console | None = None):
         self.timeout_s, self.save_row, self.placeholder = timeout_s, save_row, placeholder
         self.console = console or Console(stderr=True)
+        self.outcomes: list[Outcome] = []  # every job run so far, in order
 
     def execute(self, jobs: Iterable[Job], total: int) -> bool:
         """Run every job (`jobs` may be built as earlier ones finish; `total` rows in all); True when
@@ -183,10 +185,12 @@ class Manager:
                 progress.advance(task)
 
         finished, outcome.why = run_worker(job, self.timeout_s, on_event, caches)
+        outcome.seconds = time.perf_counter() - started
+        self.outcomes.append(outcome)
         for key in outcome.missing:
             self.placeholder(outcome, key)
             progress.advance(task)
-        progress.console.print(f"{label}: {note(outcome)} ({time.perf_counter() - started:.1f} s)")
+        progress.console.print(f"{label}: {note(outcome)} ({outcome.seconds:.1f} s)")
         return outcome
 
 

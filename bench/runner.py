@@ -43,7 +43,7 @@ def execute(options: Options) -> Ended:
     with Interrupts() as interrupts:
         try:
             begin(options, env if owns_env else None, tables)
-            interrupted = measure(options, tables)
+            interrupted = measure(options, tables, env)
         except KeyboardInterrupt:
             pass
         except NotSaved as error:  # the first write that failed stops the run
@@ -68,12 +68,27 @@ def begin(options: Options, env: dict | None, tables: Tables) -> None:
             (options.out / name).unlink(missing_ok=True)
 
 
-def measure(options: Options, tables: Tables) -> bool:
-    """Every job, each finished row saved as it comes; True when interrupted."""
+def measure(options: Options, tables: Tables, env: dict) -> bool:
+    """Every job, each finished row saved as it comes, and in env the time each kind of job took;
+    True when interrupted."""
     save, fill = (save_run, fill_run) if options.command == "run" else (save_cell, fill_cell)
     manager = Manager(options.timeout_s, lambda event: save(tables, event), lambda o, key: fill(tables, o, key))
     total = sum(len(planned(job)) for job in jobs(options))
-    return manager.execute(scheduled(options, tables), total)
+    try:
+        return manager.execute(scheduled(options, tables), total)
+    finally:
+        env.update(job_seconds=job_seconds(manager.outcomes))
+
+
+def job_seconds(outcomes: list[Outcome]) -> dict[str, float]:
+    """Wall seconds spent per kind of job: "time backend/device/mode" adds up a row's timing processes,
+    "run backend/device" is a backend's convergence-and-article job, "sweep backend/device" its cells."""
+    spent: dict[str, float] = {}
+    for outcome in outcomes:
+        job = outcome.job
+        key = f"{job.kind} {job.backend}/{job.device}" + (f"/{job.modes[0]}" if job.kind == "time" else "")
+        spent[key] = spent.get(key, 0.0) + outcome.seconds
+    return {key: round(seconds, 1) for key, seconds in spent.items()}
 
 
 def finish(options: Options, env: dict | None, tables: Tables) -> NotSaved | None:

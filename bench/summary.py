@@ -1124,6 +1124,7 @@ def environment_of(env: dict) -> tuple[tuple[str, object], ...]:
         ("command", f"`{env['command']}`" if env.get("command") else None),
         ("timestamp", env.get("timestamp")),
         ("run took", duration_text(env.get("duration_s"), env.get("interrupted"))),
+        ("time spent", spent_text(env.get("job_seconds"))),
     )
 
 
@@ -1132,6 +1133,26 @@ def duration_text(seconds, interrupted) -> str | None:
     if not isinstance(seconds, (int, float)):
         return None
     return f"{seconds:,.0f} s ({seconds / 60:.1f} min){', interrupted' if interrupted else ''}"
+
+
+JOB_KINDS = {"time": "timing processes", "run": "convergence and article jobs", "sweep": "sweep jobs"}
+
+
+def spent_text(spent) -> str | None:
+    """Where the run's time went, from env.json's job_seconds (runner.job_seconds): the seconds per kind
+    of job, then the three costliest rows or backends. None: an older run, which did not record it."""
+    if not isinstance(spent, dict):
+        return None
+    found = [(key.split(" ", 1), s) for key, s in spent.items() if isinstance(s, (int, float)) and " " in key]
+    if not found:
+        return None
+    totals: dict[str, float] = {}
+    for (kind, _), seconds in found:
+        totals[kind] = totals.get(kind, 0.0) + seconds
+    costliest = sorted(found, key=lambda item: -item[1])[:3]
+    return ("; ".join(f"{JOB_KINDS.get(kind, kind)} {seconds:,.0f} s" for kind, seconds in totals.items())
+            + "; costliest: " + ", ".join(f"{name} ({JOB_KINDS.get(kind, kind)}) {seconds:,.0f} s"
+                                          for (kind, name), seconds in costliest))  # fmt: skip
 
 
 def gpu_text(gpu) -> str:

@@ -128,7 +128,7 @@ def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monke
     assert (tmp_path / "runs.csv").is_file() and set(pd.read_parquet(tmp_path / CURVES)["seed"]) == {0, 1}
 
 
-# `list` probes every backend in a fresh worker (30-70 s here). CI runs it once, in tests/test_reliability.py's
+# `list` probes every backend in a fresh worker (25-70 s here). CI lists three of them, in tests/test_reliability.py's
 # test_list_keeps_framework_noise_out_and_lists_the_others_when_one_crashes, which checks these lines too.
 @pytest.mark.slow
 def test_list_names_every_backend_and_device_with_a_status():

@@ -63,13 +63,17 @@ def test_report_renders_every_section_from_the_fixture(rendered):
         assert heading in rendered
 
 
-def test_the_environment_says_how_long_the_run_took(rendered, run_copy):
+def test_the_environment_says_how_long_the_run_took_and_where_the_time_went(rendered, run_copy):
     assert "| run took | 754 s (12.6 min) |" in rendered  # env.json's duration_s
+    assert ("| time spent | timing processes 65 s; convergence and article jobs 331 s; costliest: keras/cpu "
+            "(convergence and article jobs) 301 s, keras/cpu/tuned (timing processes) 60 s, numpy/cpu (convergence "
+            "and article jobs) 30 s |") in rendered  # env.json's job_seconds, added up per kind  # fmt: skip
     env = json.loads((run_copy / "env.json").read_text())
-    (run_copy / "env.json").write_text(json.dumps({k: v for k, v in env.items() if k != "duration_s"}))
-    assert "| run took | not measured (not in env.json) |" in write_report(run_copy, figures=False).read_text(
-        encoding="utf-8"
-    )
+    older = {k: v for k, v in env.items() if k not in ("duration_s", "job_seconds")}
+    (run_copy / "env.json").write_text(json.dumps(older))
+    text = write_report(run_copy, figures=False).read_text(encoding="utf-8")
+    assert "| run took | not measured (not in env.json) |" in text
+    assert "| time spent | not measured (not in env.json) |" in text
 
 
 def test_every_figure_is_a_small_valid_png(fixture_run, rendered):
