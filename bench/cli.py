@@ -225,7 +225,8 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", default="results", metavar="DIR", help=f"where {what} go(es) (default: results)")
     parser.add_argument("--momentum", type=float, help="SGD's heavy-ball momentum, in [0, 1) (default: the preset's)")
     timeout = opts.DEFAULTS[command]["timeout_s"]
-    parser.add_argument("--timeout", type=float, metavar="S", help=f"seconds a worker may run (default: {timeout:g})")
+    silence = f"seconds a worker may go without a row or progress before it is stopped (default: {timeout:g})"
+    parser.add_argument("--timeout", type=float, metavar="S", help=silence)
 
 
 def add_run(sub) -> None:

@@ -1,9 +1,9 @@
 """Spawning and talking to workers, for `run` and `sweep` alike.
 
 One worker subprocess per job (`python -m xorbench.bench.worker`), one after another so no two
-frameworks share the CPU while timing, each with a timeout. Every finished row is saved before the
-worker moves on. A worker that crashes or outlives its timeout gives `error` rows for every planned
-row it had not reported; one whose framework or device is missing gives `skipped` rows. SIGINT and
+frameworks share the CPU while timing. Every finished row is saved before the worker moves on. A
+worker that crashes, or says nothing (no row, no progress) for the timeout, gives `error` rows for
+every planned row it had not reported; one whose framework or device is missing gives `skipped` rows. SIGINT and
 SIGTERM stop the run between rows, keeping everything saved (`Interrupts`). `xorbench list` asks a
 worker per backend whether it can run here (`probe_backends`), so a framework whose import crashes
 or hangs takes only its own lines down, and its log noise stays out of the terminal.
@@ -76,7 +76,7 @@ def run_worker(job: Job, timeout_s: float, on_event: Callable[[dict], None], cac
         try:
             proc.stdin.write(job.to_json() + "\n")
             proc.stdin.flush()
-            finished, why = follow(proc, lines, time.monotonic() + timeout_s, timeout_s, on_event)
+            finished, why = follow(proc, lines, timeout_s, on_event)
             ended = not why
         finally:
             code = stop(proc, grace_s=5 if ended else 0)
@@ -97,13 +97,15 @@ def stop(proc, grace_s: float) -> int:
         return proc.wait()
 
 
-def follow(proc, lines: queue.Queue, deadline: float, timeout_s: float, on_event) -> tuple[bool, str]:
-    """Read the worker's events until it ends or the deadline; acknowledge each saved row."""
-    finished = False
+def follow(proc, lines: queue.Queue, timeout_s: float, on_event) -> tuple[bool, str]:
+    """Read the worker's events until it ends, or until it has said nothing (no row, no progress) for
+    timeout_s: a hang, not a long job (a backend's convergence job takes minutes of rows and progress
+    on a slow machine); acknowledge each saved row."""
+    finished, deadline = False, time.monotonic() + timeout_s
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            return finished, f"worker timed out after {timeout_s:g} s"
+            return finished, f"worker timed out after {timeout_s:g} s without a row or progress"
         try:
             line = lines.get(timeout=min(left, 0.25))
         except queue.Empty:
@@ -113,6 +115,7 @@ def follow(proc, lines: queue.Queue, deadline: float, timeout_s: float, on_event
         event = event_of(line)
         if not event:
             continue
+        deadline = time.monotonic() + timeout_s
         finished = finished or event["event"] in ("done", "skipped")
         on_event(event)
         if event["event"] == "row":

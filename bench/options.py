@@ -40,7 +40,7 @@ class Options:
     devices: tuple[str, ...] = ("auto",)
     modes: tuple[str, ...] = DEFAULT_MODES
     threads: int = registry.DEFAULT_THREADS
-    timeout_s: float | None = None  # per worker
+    timeout_s: float | None = None  # a worker that reports nothing (no row, no progress) this long is stopped
     out: Path = Path("results")
     repeats: int | None = None  # timed windows per timing run / per sweep cell
     window_s: float | None = None  # aim for timed windows this long

@@ -1,13 +1,19 @@
 """The worker's RunSession in this process, on the scratch NumPy backend, with a channel that keeps
-what it is sent: how a convergence job answers when one of its runs fails."""
+what it is sent: how a convergence job answers when one of its runs fails. And how the manager
+follows a worker's events: a worker is stopped for silence, not for taking long."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import queue
+import threading
+import time
 
 from xorbench import backends
 from xorbench.backends import numpy_scratch
 from xorbench.bench.job import Job, RunKey
+from xorbench.bench.manager import follow
 from xorbench.bench.worker import RunSession
 
 
@@ -43,3 +49,32 @@ def test_a_borrowing_mode_whose_check_run_fails_gets_an_error_row_and_a_new_trai
     assert (failed.status, failed.reason, failed.borrowed_from) == ("error", "RuntimeError: the framework fell over",
                                                                      "tuned")  # fmt: skip
     assert s.seed_trainer("idiomatic") is not broken
+
+
+def fed(events: list[dict], every_s: float, end: bool) -> queue.Queue:
+    """A worker's output as the manager's reader thread queues it: an event every `every_s`, then its
+    end (None), or silence."""
+    lines: queue.Queue = queue.Queue()
+
+    def feed() -> None:
+        for event in events:
+            time.sleep(every_s)
+            lines.put(json.dumps(event) + "\n")
+        if end:
+            lines.put(None)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return lines
+
+
+def test_a_worker_that_keeps_reporting_is_not_stopped_however_long_it_runs():
+    events = [{"event": "progress", "text": f"seed {i}"} for i in range(12)] + [{"event": "done"}]
+    seen = []
+    finished, why = follow(None, fed(events, 0.25, end=True), 2.0, seen.append)  # ~3.2 s in all, never 2 s silent
+    assert (finished, why) == (True, "") and seen == events
+
+
+def test_a_worker_that_goes_silent_is_stopped_after_the_timeout():
+    seen = []
+    finished, why = follow(None, fed([{"event": "start"}], 0.0, end=False), 0.5, seen.append)
+    assert not finished and why == "worker timed out after 0.5 s without a row or progress" and len(seen) == 1
