@@ -8,6 +8,7 @@ frameworks and a second Keras backend are checked in fresh interpreters.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
 import json
@@ -47,25 +48,29 @@ def test_there_is_one_keras_backend_per_framework():
 
 def test_every_keras_backend_trains_the_same_keras_code():
     """Model, compile, fit and predict live in keras_common; a backend module's idiomatic and
-    compiled trainers only name themselves (and, on torch, the devices)."""
-    code = f"""if True:
-        import json
-        from xorbench import backends
-        from xorbench.backends import keras_common
-        found = {{}}
-        for name in {KERAS!r}:
-            module = backends.load(name)  # the first decides the process's Keras backend; classes need none
-            for mode, trainer in backends.REGISTRY[name].trainers.items():
-                cls = getattr(module, trainer)
-                own = sorted(set(vars(cls)) - {{"__module__", "__doc__", "name", "DEVICE_NAMES"}})
-                found[f"{{name}}-{{mode}}"] = [issubclass(cls, keras_common.KerasTrainer), own]
-        print(json.dumps(found))
-    """
-    found = run_python(code)
+    compiled trainers only name themselves (and, on torch, the devices). Read from the modules'
+    source: importing all three would load TensorFlow, JAX and torch into one process."""
+    found = {}
+    for name in KERAS:
+        spec = backends.REGISTRY[name]
+        tree = ast.parse(importlib.util.find_spec(spec.module).loader.get_source(spec.module))
+        classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+        for mode, trainer in spec.trainers.items():
+            cls = classes[trainer]
+            own = [target.id for node in cls.body if isinstance(node, ast.Assign) for target in node.targets]
+            own += [node.name for node in cls.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+            found[f"{name}-{mode}"] = [from_common(cls, classes), sorted(set(own) - {"name", "DEVICE_NAMES"})]
+    assert len(found) == sum(len(backends.modes_of(name)) for name in KERAS)
     assert all(subclass for subclass, _ in found.values()), found
     assert {key: own for key, (_, own) in found.items() if not key.endswith("-tuned")} == {
         key: [] for key in found if not key.endswith("-tuned")
     }
+
+
+def from_common(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
+    """Whether `cls` derives from a keras_common class, directly or through its module's other classes."""
+    bases = [ast.unparse(base) for base in cls.bases]
+    return any(b.startswith("keras_common.") or (b in classes and from_common(classes[b], classes)) for b in bases)
 
 
 @pytest.mark.parametrize("name", KERAS[1:])

@@ -71,3 +71,16 @@ def row(request: pytest.FixtureRequest, benchmark) -> Row:
         backend=name, device=device, mode=mode, framework_version=status.version, threads=threads
     )
     return Row(name, device, mode)
+
+
+# CI runs every benchmark once, untimed (--benchmark-disable), as a smoke test. Keras' model.fit rows are the
+# costliest there (10-13 s each to trace and train to solved); their train-to-solved smoke is `slow`, and
+# their one-epoch and inference smokes stay in CI. Timed runs (`pytest bench --benchmark-only`) keep them all.
+SLOW_SMOKES = {("test_train_to_solved", "keras-cpu"), ("test_train_to_solved", "keras-cpu-compiled")}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        row = item.callspec.params.get("row") if hasattr(item, "callspec") else None
+        if (item.originalname, row) in SLOW_SMOKES:
+            item.add_marker(pytest.mark.slow)
