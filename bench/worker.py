@@ -120,6 +120,17 @@ class RunSession:
             self.seed_trainers[mode] = self.trainer(mode)
         return self.seed_trainers[mode]
 
+    def seed_run(self, key: RunKey, config):
+        """convergence_run of one seed on its mode's shared trainer; a run that raises drops that
+        trainer, so the next seed starts from a new one."""
+        from .measure import convergence_run
+
+        try:
+            return convergence_run(self.seed_trainer(key.mode), config, until_accurate=key.preset == "classic")
+        except Exception:
+            self.seed_trainers.pop(key.mode, None)
+            raise
+
     def probe_cost(self, mode: str) -> float:
         """What every matched seed of `mode` would take, from a few epochs timed here: the estimate a
         run without timing processes (--preset classic, say) decides its borrowing on."""
@@ -227,16 +238,13 @@ class RunSession:
         return run
 
     def convergence(self, key: RunKey, source: str | None) -> None:
-        from .measure import convergence_run
-
         config = self.config(key)
         if source is not None:
             self.borrowed(key, config, source)
             return
         try:  # the classic experiment ends a run once it has converged, by the 1986 criterion
-            run = convergence_run(self.seed_trainer(key.mode), config, until_accurate=key.preset == "classic")
+            run = self.seed_run(key, config)
         except Exception as error:
-            self.seed_trainers.pop(key.mode, None)  # the next seed starts from a new trainer
             self.emit(self.row(key, config, status="error", reason=one_line(error)))
             return
         row = self.row(key, config, **self.outcome(run))
@@ -256,7 +264,6 @@ class RunSession:
         try:
             difference, seeds, epochs, curve = self.borrow_check(key, config, source)
         except Exception as error:  # this mode's own check run failed: this seed's row says why, the next goes on
-            self.seed_trainers.pop(key.mode, None)
             self.emit(self.row(key, config, status="error", reason=one_line(error), borrowed_from=source))
             return
         if not difference <= BORROW_RTOL:
@@ -273,7 +280,6 @@ class RunSession:
     def borrow_check(self, key: RunKey, config, source: str) -> tuple[float, int, int, object]:
         """(max relative difference, seeds, epochs, this seed's own curve or None) of this mode against
         `source` on seeds 0..CHECK_SEEDS-1, trained for as many epochs as a third of the budget buys."""
-        from .measure import convergence_run
         from .stats import max_relative_difference
 
         cost = self.costs.get(key.mode, 0.0)  # every seed in full
@@ -284,8 +290,7 @@ class RunSession:
         for seed in range(seeds):
             if (key.mode, key.preset, seed) not in self.curves:
                 checked = config.replace(seed=seed, epochs=epochs)
-                run = convergence_run(self.seed_trainer(key.mode), checked, until_accurate=key.preset == "classic")
-                self.curves[key.mode, key.preset, seed] = run.result.losses
+                self.curves[key.mode, key.preset, seed] = self.seed_run(key, checked).result.losses
         mine, theirs = (lambda s: (key.mode, key.preset, s)), (lambda s: (source, key.preset, s))
         differences = [max_relative_difference(self.curves[theirs(s)], self.curves[mine(s)]) for s in range(seeds)
                        if theirs(s) in self.curves]  # fmt: skip
