@@ -144,8 +144,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
             if options.command == "run" and options.report and not write_report(options.out):
                 return INTERRUPTED
             return FAILED if ended.errors else OK
-    except lock.Held as held:
-        print(f"xorbench: error: {held}", file=sys.stderr)
+    except (lock.Held, lock.NotALock) as refused:
+        print(f"xorbench: error: {refused}", file=sys.stderr)
         return BAD_INPUT
 
 

@@ -5,13 +5,18 @@ the file for as long as it lives, and the kernel drops that lock when the proces
 ends: a lock file left by a dead process (killed, crashed) is stale and the next run takes it over;
 one whose flock is held belongs to a live run, and a second run into the folder is refused, naming
 it. The holder removes the file on every way out of `hold`.
+
+The file is opened without following a link (O_NOFOLLOW) and must be a regular file with one name:
+a link or a hard link planted in --out would otherwise make the run write into a file elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +31,13 @@ class Held(Exception):
         super().__init__(f"--out {out} is in use by another xorbench run ({holder}): wait for it to end, "
                          "or choose another --out")  # fmt: skip
         self.holder = holder
+
+
+class NotALock(Exception):
+    """The lock's path holds something a run must not write into: a link, a hard link, a device, a folder."""
+
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"{path} is {what}, not a lock file xorbench made: remove it, or choose another --out")
 
 
 @contextlib.contextmanager
@@ -43,7 +55,7 @@ def acquire(path: Path, command: str) -> int | None:
     """The lock file's descriptor, this process's PID written in it; None where the file system has no
     locks (a warning: the folder is then not protected)."""
     for _ in range(100):  # another run may remove the file between our open and our flock: try again
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_regular(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -66,9 +78,27 @@ def acquire(path: Path, command: str) -> int | None:
     raise RuntimeError(f"could not lock {path}")
 
 
+def open_regular(path: Path) -> int:
+    """A descriptor on the lock file, created if absent; NotALock for anything but a plain regular file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotALock(path, "a symbolic link") from None
+        if error.errno == errno.EISDIR:
+            raise NotALock(path, "a folder") from None
+        raise
+    info = os.fstat(fd)
+    what = "a special file" if not stat.S_ISREG(info.st_mode) else "a hard link" if info.st_nlink > 1 else ""
+    if what:
+        os.close(fd)
+        raise NotALock(path, what)
+    return fd
+
+
 def same_file(fd: int, path: Path) -> bool:
     try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
     except FileNotFoundError:
         return False
 

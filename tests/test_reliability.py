@@ -303,6 +303,19 @@ def test_a_stale_lock_from_a_dead_process_is_taken_over(tmp_path):
     assert not (tmp_path / ".xorbench.lock").exists()
 
 
+@pytest.mark.parametrize("plant", ["symlink", "hardlink"])
+def test_a_lock_file_that_links_elsewhere_is_refused_and_its_target_untouched(plant, tmp_path, capsys):
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    getattr(os, plant if plant == "symlink" else "link")(target, out / ".xorbench.lock")
+    assert cli.main(["run", "--backends", "numpy", *TINY, "--out", str(out)]) == 2
+    said = one_line(capsys.readouterr().err)
+    assert f"{'a symbolic link' if plant == 'symlink' else 'a hard link'}, not a lock file" in said
+    assert target.read_text() == "precious\n" and not (out / "runs.csv").exists()
+
+
 # ------------------------------------------------------------------ list, report, encodings
 
 
