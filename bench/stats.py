@@ -206,3 +206,139 @@ def max_relative_difference(a, b) -> float:
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return float("inf")
     return float(np.max(relative_difference(a, b)))
+
+
+# ------------------------------------------------------------------ intervals with their real coverage
+#
+# With the 5-8 processes a row can afford, a bootstrap "95%" interval is the sample's range and covers
+# the median 94% of the time at n = 5, less below. The intervals below are distribution-free and exact:
+# each comes from order statistics, and says the coverage it really has at this n.
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    coverage: float  # the probability the interval holds what it is for, exact for any continuous distribution
+
+
+def median_interval(values, level: float = LEVEL) -> Interval:
+    """The order-statistic interval (x_(k), x_(n+1-k)) of the population median: the narrowest whose
+    coverage, 1 - 2 P(Binomial(n, 1/2) < k), is at least `level`; at small n (below 6 for 95%) none
+    reaches it, and the range is returned with the coverage it has. NaN interval for fewer than 2 values."""
+    x = np.sort(_values(values))
+    n = x.size
+    if n < 2:
+        return Interval(math.nan, math.nan, 0.0)
+    below = np.cumsum([math.comb(n, j) for j in range(n + 1)]) / 2.0**n  # P(B <= j)
+    k = 1
+    while k + 1 <= n // 2 and 1 - 2 * below[k] >= level:  # x_(k+1) still leaves `level` covered
+        k += 1
+    return Interval(float(x[k - 1]), float(x[n - k]), float(1 - 2 * below[k - 1]))
+
+
+def rank_of_future(n: int, m: int, r: int) -> np.ndarray:
+    """P(K = k), k = 0..n: how many of n values fall below the r-th smallest of m further values drawn
+    from the same continuous distribution (exchangeability alone fixes it)."""
+    total = math.comb(n + m, n)
+    return np.array([math.comb(k + r - 1, k) * math.comb(n - k + m - r, n - k) / total for k in range(n + 1)])
+
+
+def rerun_band(values, m: int | None = None, level: float = LEVEL) -> Interval:
+    """Where the median of a rerun of m processes (default: as many as here) should fall, as the narrowest
+    symmetric order-statistic band (x_(i), x_(n+1-i)) holding it with probability >= `level`, or the range
+    with what it holds. The coverage is exact for odd m and a lower bound for even m; it assumes the rerun
+    meets the machine in the same state, which is what a rerun tests."""
+    x = np.sort(_values(values))
+    n, m = x.size, m or x.size
+    if n < 2:
+        return Interval(math.nan, math.nan, 0.0)
+    lower = rank_of_future(n, m, (m + 1) // 2)  # the median's lower middle value
+    upper = rank_of_future(n, m, m // 2 + 1)  # and its upper one (the same for odd m)
+
+    def coverage(i: int) -> float:  # P(x_(i) <= lower middle and upper middle <= x_(n+1-i))
+        return float(1 - lower[:i].sum() - upper[n + 1 - i :].sum())
+
+    i = 1
+    while i + 1 <= (n + 1) // 2 and coverage(i + 1) >= level:
+        i += 1
+    return Interval(float(x[i - 1]), float(x[n - i]), coverage(i))
+
+
+def mann_whitney_null(n: int, m: int) -> np.ndarray:
+    """P(U = u), u = 0..n*m, for the Mann-Whitney U (pairs with the x above the y) of n x-values and m
+    y-values from one continuous distribution. Built on the largest value: an x adds m to U, a y adds
+    nothing, so counts(n, m) = counts(n - 1, m) shifted by m + counts(n, m - 1)."""
+    size = n * m + 1
+    row = [np.eye(1, size).ravel() for _ in range(m + 1)]  # counts(0, j): one arrangement, U = 0
+    for _ in range(n):  # one more x-value each time
+        new = [np.eye(1, size).ravel()]  # counts(i, 0): U = 0
+        for j in range(1, m + 1):
+            new.append(np.concatenate([np.zeros(j), row[j][: size - j]]) + new[j - 1])
+        row = new
+    return row[m] / row[m].sum()
+
+
+def ratio_interval(a, b, level: float = LEVEL) -> tuple[float, Interval]:
+    """B's times against A's as a ratio: exp of the Hodges-Lehmann shift of log(b) - log(a), and its
+    distribution-free interval (Moses), the order statistics (d_(k), d_(nm+1-k)) of the n*m pairwise
+    log differences, whose coverage 1 - 2 P(U < k) comes from the exact Mann-Whitney null. Where even
+    the range falls short of `level` (3 against 3 processes: 90%), the range with what it covers."""
+    a, b = np.log(_values(a)), np.log(_values(b))
+    if a.size < 2 or b.size < 2:
+        return math.nan, Interval(math.nan, math.nan, 0.0)
+    d = np.sort((b[None, :] - a[:, None]).ravel())
+    tail = np.cumsum(mann_whitney_null(a.size, b.size))  # P(U <= u)
+    k = 1
+    while k + 1 <= d.size // 2 and 1 - 2 * tail[k] >= level:
+        k += 1
+    inside = Interval(float(np.exp(d[k - 1])), float(np.exp(d[d.size - k])), float(1 - 2 * tail[k - 1]))
+    return float(np.exp(np.median(d))), inside
+
+
+def verdicts(pairs, min_effect: float = 0.05, level: float = LEVEL) -> list[tuple[float, Interval, str]]:
+    """B against A for each of several rows at once, as `compare` says it: (ratio, interval, verdict).
+
+    Each interval is at level 1 - (1 - level) / rows (Bonferroni), so that with no real difference
+    anywhere, all rows read SAME together with probability >= `level`. A row is FASTER or SLOWER only
+    where its whole interval lies beyond `min_effect` (0.05: 5% either way, on a log scale), and FEW
+    where its processes cannot reach the corrected level at all (their range covers less)."""
+    each = 1 - (1 - level) / max(1, len(pairs))
+    found = []
+    for a, b in pairs:
+        value, inside = ratio_interval(a, b, each)
+        if inside.coverage < each:
+            said = FEW
+        elif inside.high < 1 / (1 + min_effect):
+            said = FASTER
+        elif inside.low > 1 + min_effect:
+            said = SLOWER
+        else:
+            said = SAME
+        found.append((value, inside, said))
+    return found
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    values: np.ndarray  # each process's figure moved to the reference kernel time
+    beta: float  # how far the row's time follows the kernel's, on a log scale (1: one for one)
+    reference: float  # the kernel time the values are moved to
+
+
+def calibrate(values, kernels, reference: float | None = None, beta_bounds=(0.0, 1.5)) -> Calibrated:
+    """Regression adjustment (CUPED) of per-process figures on a calibration kernel timed in the same
+    process: fit log value = alpha + beta log kernel across the processes, then move each value to the
+    reference kernel time, value * (reference / kernel) ** beta. A row whose time tracks the process's
+    speed state one for one gets beta ~ 1 (a plain ratio); a fused loop that slows a third as much, ~1/3,
+    which a ratio would overcorrect. beta is clipped to `beta_bounds`, and 0 (no adjustment) where the
+    kernels do not vary or fewer than three processes fit it. Reference: the kernels' median."""
+    v, k = np.asarray(values, dtype=np.float64), np.asarray(kernels, dtype=np.float64)
+    if v.shape != k.shape:
+        raise ValueError("values and kernels must pair up, one kernel time per value")
+    lv, lk = np.log(v), np.log(k)
+    spread = float(np.var(lk))
+    beta = float(np.cov(lv, lk, bias=True)[0, 1] / spread) if v.size >= 3 and spread > 0 else 0.0
+    beta = float(np.clip(beta, *beta_bounds))
+    reference = float(np.median(k)) if reference is None else float(reference)
+    return Calibrated(v * (reference / k) ** beta, beta, reference)

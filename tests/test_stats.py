@@ -144,3 +144,94 @@ def test_stats_imports_only_numpy():
     code = f"import sys, xorbench.bench.stats\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------ exact intervals, on simulated processes
+
+
+def processes(rng, shape, slow_share=0.2):
+    """Per-process times as measured here: log-normal jitter, and a share of processes at 0.55-0.8x
+    speed (a bimodal law, far from normal: what the distribution-free intervals must survive)."""
+    slow = rng.random(shape) < slow_share
+    return np.exp(rng.normal(0, 0.03, shape)) / np.where(slow, rng.uniform(0.55, 0.8, shape), 1.0)
+
+
+@pytest.mark.parametrize("n", [5, 9, 16])
+def test_the_median_interval_covers_as_often_as_it_states(n):
+    from xorbench.bench.stats import median_interval
+
+    rng = np.random.default_rng(n)
+    true_median = np.median(processes(rng, 400_000))
+    found = [median_interval(sample) for sample in processes(rng, (3000, n))]
+    stated = found[0].coverage
+    assert all(f.coverage == stated for f in found)  # it depends on n alone
+    covered = np.mean([f.low <= true_median <= f.high for f in found])
+    assert abs(covered - stated) < 0.02, (covered, stated)
+    assert stated >= 0.95 or n < 6  # below 6 processes nothing reaches 95%, and it says so
+
+
+@pytest.mark.parametrize("n, m", [(5, 5), (9, 9), (8, 6)])
+def test_the_rerun_band_holds_a_rerun_median_as_often_as_it_states(n, m):
+    from xorbench.bench.stats import rerun_band
+
+    rng = np.random.default_rng(n * m)
+    first, rerun = processes(rng, (3000, n)), processes(rng, (3000, m))
+    bands = [rerun_band(sample, m) for sample in first]
+    held = np.mean([b.low <= np.median(r) <= b.high for b, r in zip(bands, rerun)])
+    stated = bands[0].coverage
+    assert held >= stated - 0.02 and (m % 2 == 0 or held <= stated + 0.02), (held, stated)
+
+
+def test_the_ratio_interval_covers_a_known_slowdown_as_often_as_it_states():
+    from xorbench.bench.stats import ratio_interval
+
+    rng = np.random.default_rng(11)
+    found = [ratio_interval(a, 1.3 * b) for a, b in zip(processes(rng, (2000, 7)), processes(rng, (2000, 7)))]
+    stated = found[0][1].coverage
+    assert stated >= 0.95
+    assert abs(np.mean([i.low <= 1.3 <= i.high for _, i in found]) - stated) < 0.02
+    assert abs(np.median([r for r, _ in found]) - 1.3) < 0.02
+
+
+def test_the_mann_whitney_null_is_scipys_exact_distribution():
+    from scipy.stats import mannwhitneyu
+
+    from xorbench.bench.stats import mann_whitney_null
+
+    x, y = np.array([0.5, 2.5, 4.5, 6.5]), np.arange(6.0)
+    u = int(sum(xi > yj for xi in x for yj in y))  # pairs with the x above the y, scipy's U1
+    exact = mannwhitneyu(x, y, alternative="less", method="exact").pvalue  # P(U1 <= u)
+    assert math.isclose(mann_whitney_null(4, 6)[: u + 1].sum(), exact, rel_tol=1e-9)
+
+
+def test_runs_of_one_commit_read_same_on_every_row_at_the_stated_rate_and_a_real_change_is_found():
+    from xorbench.bench.stats import verdicts
+
+    rng = np.random.default_rng(5)
+    rows, n = 13, 8
+    all_same = np.mean([
+        all(said == SAME for *_, said in verdicts([(processes(rng, n), processes(rng, n)) for _ in range(rows)]))
+        for _ in range(200)
+    ])  # fmt: skip
+    assert all_same >= 0.93  # stated: 95% family-wise
+    quiet = lambda size: np.exp(rng.normal(0, 0.02, size))  # noqa: E731  (a calm machine)
+    pairs = [(quiet(n), quiet(n)) for _ in range(rows - 1)] + [(quiet(n), 1.3 * quiet(n))]
+    said = [s for *_, s in verdicts(pairs)]
+    assert said[-1] == SLOWER and set(said[:-1]) == {SAME}
+    small = [(quiet(n), 1.03 * quiet(n)) for _ in range(3)]  # real, but under the 5% minimum effect
+    assert {s for *_, s in verdicts(small)} == {SAME}
+    assert {s for *_, s in verdicts([(quiet(5), quiet(5))] * rows)} == {FEW}  # 5 v 5 cannot reach 99.6%
+
+
+@pytest.mark.parametrize("beta", [1.0, 1 / 3])
+def test_the_calibration_recovers_a_known_beta_and_removes_the_process_state(beta):
+    from xorbench.bench.stats import calibrate
+
+    rng = np.random.default_rng(int(beta * 10))
+    state = processes(rng, 12)  # each process's speed state, which the kernel and the row both feel
+    kernels = 50.0 * state * np.exp(rng.normal(0, 0.005, 12))
+    values = 20.0 * state**beta * np.exp(rng.normal(0, 0.005, 12))
+    fitted = calibrate(values, kernels)
+    assert abs(fitted.beta - beta) < 0.1
+    assert np.std(np.log(fitted.values)) < 0.3 * np.std(np.log(values))
+    assert calibrate(values, np.full(12, 50.0)).beta == 0.0  # kernels that do not vary adjust nothing
