@@ -235,3 +235,13 @@ def test_the_calibration_recovers_a_known_beta_and_removes_the_process_state(bet
     assert abs(fitted.beta - beta) < 0.1
     assert np.std(np.log(fitted.values)) < 0.3 * np.std(np.log(values))
     assert calibrate(values, np.full(12, 50.0)).beta == 0.0  # kernels that do not vary adjust nothing
+
+
+def test_the_calibration_kernel_times_real_work_and_names_a_cpu_of_this_machine():
+    import os
+
+    from xorbench.bench.calibration import cpu_now, kernel
+
+    assert 0 < kernel(10) < kernel(400)  # more epochs of the same work take longer
+    cpu = cpu_now()
+    assert cpu is None or cpu in os.sched_getaffinity(0) or 0 <= cpu < os.cpu_count()
