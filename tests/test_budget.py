@@ -1,0 +1,37 @@
+"""bench/budget.py's allocation of processes to timed rows, on constructed costs: no clock, no framework."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xorbench.bench.budget import Cost, OverBudget, allocate
+
+
+def test_a_planned_run_never_exceeds_its_budget_and_leaves_less_than_one_more_process_unspent():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        rows = int(rng.integers(1, 14))
+        costs = {i: Cost(float(rng.lognormal(0, 2)), float(rng.uniform(0.02, 0.3))) for i in range(rows)}
+        fixed = float(rng.uniform(0, 50))
+        budget = fixed + 3 * sum(c.process_s for c in costs.values()) * float(rng.uniform(1, 5))
+        plan = allocate(costs, budget, fixed)
+        assert plan.total_s <= budget + 1e-9
+        assert all(3 <= n <= 30 for n in plan.processes.values())
+        room = budget - plan.total_s  # nothing that could still grow fits in what is left
+        assert all(n == 30 or costs[r].process_s > room for r, n in plan.processes.items())
+
+
+def test_processes_go_where_they_buy_precision_as_neyman_allocation_says():
+    costs = {"cheap noisy": Cost(1.0, 0.2), "cheap quiet": Cost(1.0, 0.05), "costly": Cost(16.0, 0.2)}
+    plan = allocate(costs, 400.0, most=10_000)
+    n = plan.processes
+    assert n["cheap noisy"] > n["costly"] and n["cheap noisy"] > n["cheap quiet"]
+    # n proportional to spread / sqrt(cost): 0.2 : 0.05 : 0.05, i.e. 4 : 1 : 1
+    assert n["cheap noisy"] / n["cheap quiet"] == pytest.approx(4, rel=0.15)
+    assert n["cheap noisy"] / n["costly"] == pytest.approx(4, rel=0.15)
+
+
+def test_a_budget_below_the_fewest_processes_is_refused_with_what_it_needs():
+    with pytest.raises(OverBudget, match=r"needs at least 70 s .* got 60 s"):
+        allocate({"a": Cost(10.0, 0.1), "b": Cost(10.0, 0.1)}, 60.0, fixed_s=10.0)
