@@ -342,3 +342,29 @@ def calibrate(values, kernels, reference: float | None = None, beta_bounds=(0.0,
     beta = float(np.clip(beta, *beta_bounds))
     reference = float(np.median(k)) if reference is None else float(reference)
     return Calibrated(v * (reference / k) ** beta, beta, reference)
+
+
+LENGTH_RATIO = 8  # a window's two lengths at least this far apart, so the per-call cost is resolved
+
+
+def call_and_epoch(window_epochs, seconds) -> tuple[float, float]:
+    """(a, b) in seconds of fit(W) = a + b * W for one process, through the medians of its windows at
+    its shortest and longest length, which must be LENGTH_RATIO apart or more. Not clipped: a negative
+    a is noise, and a row says so by its interval over processes (per_call), never by a clipped 0."""
+    w, s = np.asarray(window_epochs, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
+    if w.shape != s.shape or w.ndim != 1 or not w.size:
+        raise ValueError("window_epochs and seconds must be two lists of the same length")
+    short, long = w.min(), w.max()
+    if long < LENGTH_RATIO * short:
+        raise ValueError(f"the per-call cost needs windows {LENGTH_RATIO}x apart in length; got {short:g} to {long:g}")
+    at_short, at_long = np.median(s[w == short]), np.median(s[w == long])
+    b = (at_long - at_short) / (long - short)
+    return float(at_short - b * short), float(b)
+
+
+def per_call(values, level: float = LEVEL) -> tuple[float | None, Interval]:
+    """The per-call cost over processes: its median and order-statistic interval, or None for the median
+    where the interval holds 0 (the windows do not resolve a per-call cost: "below resolution")."""
+    inside = median_interval(values, level)
+    resolved = math.isfinite(inside.low) and (inside.low > 0 or inside.high < 0)
+    return (median(values) if resolved else None), inside

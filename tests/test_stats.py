@@ -245,3 +245,22 @@ def test_the_calibration_kernel_times_real_work_and_names_a_cpu_of_this_machine(
     assert 0 < kernel(10) < kernel(400)  # more epochs of the same work take longer
     cpu = cpu_now()
     assert cpu is None or cpu in os.sched_getaffinity(0) or 0 <= cpu < os.cpu_count()
+
+
+def test_the_two_length_fit_recovers_call_and_epoch_costs_unclipped_and_refuses_close_lengths():
+    from xorbench.bench.stats import call_and_epoch
+
+    lengths = [100, 800] * 4
+    noise = [1e-5, -1e-5, 0, 0, -1e-5, 1e-5, 0, 0]  # the median at each length is the exact line
+    a, b = call_and_epoch(lengths, [-2e-4 + 1e-5 * w + e for w, e in zip(lengths, noise)])
+    assert math.isclose(a, -2e-4, rel_tol=1e-6) and math.isclose(b, 1e-5, rel_tol=1e-6)  # kept negative
+    with pytest.raises(ValueError, match="8x apart"):
+        call_and_epoch([100, 400], [0.1, 0.4])
+
+
+def test_a_per_call_cost_whose_interval_holds_zero_is_below_resolution():
+    from xorbench.bench.stats import per_call
+
+    assert per_call([3e-4, 3.2e-4, 2.9e-4, 3.1e-4, 3.05e-4])[0] == pytest.approx(3.05e-4)
+    value, inside = per_call([-3e-4, 2e-4, 1e-4, -1e-4, 4e-4])
+    assert value is None and inside.low < 0 < inside.high
