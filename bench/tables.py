@@ -9,7 +9,9 @@ The curves are Parquet (curves_parquet); every other table is CSV.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -184,7 +186,10 @@ def read_curves(folder: Path) -> pd.DataFrame:
 
 
 class Tables:
-    """The tables of one run or sweep, held in memory and rewritten to out_dir as runs finish."""
+    """The tables of one run or sweep, held in memory and saved to out_dir as runs finish.
+
+    The CSV tables grow by appending each save's new rows (the bytes written over a run are the
+    tables' size, not the square of it); curves.parquet, compressed whole, is rewritten on a throttle."""
 
     def __init__(self, out_dir: Path, kind: str = "run", clock: Callable[[], float] = time.monotonic):
         self.out_dir = Path(out_dir)
@@ -195,7 +200,10 @@ class Tables:
         self.curves: dict[tuple, np.ndarray] = {}  # float32 losses per (backend, device, mode, preset, seed)
         self.clock = clock
         self.curves_saved_at: float | None = None  # clock() when curves.parquet was last written
+        self.curves_took = 0.0  # how long that write took
         self.curves_changed = True  # since then
+        self.written: dict[Path, tuple[int, int]] = {}  # CSV table -> (rows, bytes) on disk
+        self.csv_bytes = 0  # written to the CSV tables by every save: their size, once (tested)
 
     def add(self, row: dict | RunRow, curve=None, timings=None) -> RunRow:
         row = make_row(RunRow, row)
@@ -217,27 +225,66 @@ class Tables:
         return row
 
     def save(self, final: bool = False) -> None:
-        """Rewrite the tables, all or none (write_atomic_all); NotSaved when one cannot be written.
+        """Bring the files up to date with the rows; NotSaved when one cannot be written, the files on disk
+        then still holding whole rows only.
 
-        runs.csv and timings.csv are rewritten at every save (after every finished row). curves.parquet,
-        the largest, compressed whole each time, is rewritten at the first save (empty, but a table with
-        its columns), at the `final` one (the run's end, however it ends: runner.finish), and in between
-        only when its curves changed and CURVES_EVERY_S have passed since it was last written. So during a
-        run it may lack the last few seconds' curves; a run killed outright (SIGKILL) leaves it so."""
+        Each CSV table gets the rows added since the last save appended (save_csv). curves.parquet, the
+        largest, compressed whole each time, is written at the first save (empty, but a table with its
+        columns), at the `final` one (the run's end, however it ends: runner.finish), and in between only
+        when its curves changed and CURVES_EVERY_S, or ten times its last write's time, have passed: its
+        writing never takes more than a tenth of a run. So during a run it may lack the last seconds'
+        curves; a run killed outright (SIGKILL) leaves it so."""
+        tables = [("sweep.csv", self.cells, SweepRow)] if self.kind == "sweep" else [
+            ("timings.csv", self.timings, TimingRow), ("runs.csv", self.runs, RunRow)]  # fmt: skip
+        # (a run's windows reach the disk before its row: a row on disk always has its windows)
+        for name, rows, row_type in tables:
+            self.save_csv(self.out_dir / name, rows, row_type)
         if self.kind == "sweep":
-            save({self.out_dir / "sweep.csv": csv_text(self.cells, SweepRow)})
             return
-        files = {
-            self.out_dir / "runs.csv": csv_text(self.runs, RunRow),
-            self.out_dir / "timings.csv": csv_text(self.timings, TimingRow),
-        }
-        now = self.clock()
-        last = self.curves_saved_at
-        if final or last is None or (self.curves_changed and now - last >= CURVES_EVERY_S):
-            files[self.out_dir / CURVES] = curves_parquet(curve_columns(self.curves))
-        save(files)
-        if self.out_dir / CURVES in files:
+        now, last = self.clock(), self.curves_saved_at
+        wait = max(CURVES_EVERY_S, 10 * self.curves_took)
+        if final or last is None or (self.curves_changed and now - last >= wait):
+            data = curves_parquet(curve_columns(self.curves))
+            save({self.out_dir / CURVES: data})
             self.curves_saved_at, self.curves_changed = now, False
+            self.curves_took = self.clock() - now
+
+    def save_csv(self, path: Path, rows: list, row_type: type) -> None:
+        """Append the rows not yet on disk to a CSV table; the first save, or a file that is not as this run
+        left it, gets the whole table written atomically. A failed append is cut back to the last whole row."""
+        done, size = self.written.get(path, (0, -1))
+        if done == len(rows) and size >= 0:
+            return
+        try:
+            same = size >= 0 and os.lstat(path).st_size == size
+        except OSError:
+            same = False
+        if not same:
+            text = utf8(csv_text(rows, row_type))
+            save({path: text})
+        else:
+            text = utf8(csv_text(rows[done:], row_type).split("\n", 1)[1])  # without the header line
+            append(path, text, size)
+        self.written[path] = (len(rows), (size if same else 0) + len(text))
+        self.csv_bytes += len(text)
+
+
+def append(path: Path, data: bytes, size: int) -> None:
+    """Append data to a file of `size` bytes, never through a link; on failure (a full disk) cut it back to
+    `size`, so the file holds whole rows only, and raise NotSaved."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise NotSaved(path, error) from error
+    try:
+        if os.write(fd, data) != len(data):  # a full disk can take part of a write without an error
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise NotSaved(path, error) from error
+    finally:
+        os.close(fd)
 
 
 def save(files: dict[Path, str | bytes]) -> None:

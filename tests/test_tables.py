@@ -28,6 +28,7 @@ from xorbench.bench.tables import (
     SWEEP_COLUMNS,
     TIMING_COLUMNS,
     NotSaved,
+    RunRow,
     Tables,
     curves_file,
     read_curves,
@@ -81,6 +82,41 @@ def test_tables_keep_one_curve_per_run_key_the_later_one_winning(tmp_path):
     assert list(pd.read_csv(tmp_path / "timings.csv")["epoch_us"]) == [10.0, 12.0]
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert list(runs.columns) == RUN_COLUMNS and list(runs["schema_version"]) == [SCHEMA_VERSION] * 2
+
+
+def test_a_long_run_writes_each_table_byte_once_and_its_appended_tables_equal_one_written_whole(tmp_path):
+    from xorbench.bench.tables import csv_text
+
+    tables = Tables(tmp_path)
+    for i in range(300):  # saved after every row, as the runner does: rewriting would write ~150x more
+        extra = {"final_loss": 0.5 / (i + 1), "solved": i % 3 == 0} if i % 2 else {"epochs": i, "reason": 'a, "b"'}
+        tables.add(row(seed=i, process=i, **extra), timings=[{"window_epochs": 5 + i, "epoch_us": 1.0 + i}])
+        tables.save()
+    on_disk = {name: (tmp_path / name).read_bytes() for name in ("runs.csv", "timings.csv")}
+    assert tables.csv_bytes == sum(map(len, on_disk.values()))
+    assert on_disk["runs.csv"].decode() == csv_text(tables.runs, RunRow)
+    (tmp_path / "runs.csv").write_text("changed behind the run's back\n")  # rewritten whole, not appended to
+    tables.add(row(seed=300))
+    tables.save()
+    assert (tmp_path / "runs.csv").read_text() == csv_text(tables.runs, RunRow)
+
+
+def test_an_append_the_disk_cuts_short_leaves_whole_rows_and_says_so(tmp_path, monkeypatch):
+    from xorbench.bench import tables as module
+
+    tables = Tables(tmp_path)
+    tables.add(row(seed=0))
+    tables.save()
+    before = (tmp_path / "runs.csv").read_bytes()
+    write = module.os.write
+    monkeypatch.setattr(module.os, "write", lambda fd, data: write(fd, data[: len(data) // 2]))  # a full disk
+    tables.add(row(seed=1))
+    with pytest.raises(NotSaved):
+        tables.save()
+    assert (tmp_path / "runs.csv").read_bytes() == before
+    monkeypatch.undo()
+    tables.save()  # room again: the row that did not fit is written
+    assert list(pd.read_csv(tmp_path / "runs.csv")["seed"]) == [0, 1]
 
 
 class Clock:
@@ -153,6 +189,27 @@ def test_curves_are_rewritten_at_most_every_few_seconds_but_always_at_the_final_
     clock.now += 1.0
     tables.save(final=True)  # the run's end: written however recently
     assert list(read_curves(tmp_path)["seed"]) == [0, 1]
+
+
+def test_curves_that_take_long_to_write_are_written_at_most_a_tenth_of_the_time(tmp_path, monkeypatch):
+    from xorbench.bench import tables as module
+
+    clock, compress = Clock(), module.curves_parquet
+
+    def slow(columns):  # each write of the curves takes 3 s of the run
+        clock.now += 3.0
+        return compress(columns)
+
+    monkeypatch.setattr(module, "curves_parquet", slow)
+    tables = Tables(tmp_path, clock=clock)
+    tables.save()
+    tables.add(row(seed=0, role="convergence"), curve=[0.3])
+    clock.now += 26.0  # 29 s after the last write began (it ended at 3): past CURVES_EVERY_S, within 10 x 3 s
+    tables.save()
+    assert read_curves(tmp_path).empty
+    clock.now += 1.0
+    tables.save()
+    assert list(read_curves(tmp_path)["seed"]) == [0]
 
 
 def test_curves_that_could_not_be_saved_are_written_at_the_next_save(tmp_path):
