@@ -109,7 +109,7 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 # A backend's own words for a mode (runs.csv's `method`) come from the first line of a docstring, which
 # can stop mid-sentence ("…, looped by lax.fori_loop, with") or name a class constant ("WINDOW epochs per
 # call"). The report prints them as data, so they are mended here rather than printed broken.
-PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]{3,}[A-Z]\b")  # WINDOW, CHUNK_SIZE; not XLA, JAX, SGD, ECDF
+PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]{4,}\b(?= [a-z])")  # "WINDOW epochs"; not XLA, JAX, SGD, ECDF, CUDA
 DANGLING = re.compile(r"[,;:]?\s+(?:with|and|or|of|the|a|an|by|to|for|in|on|at|from|where|which|that|as)$", re.I)
 
 
