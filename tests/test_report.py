@@ -22,7 +22,7 @@ from xorbench.backends import REGISTRY, floor_backends
 from xorbench.bench import cli
 from xorbench.bench.report import FIGURES, render_report, sig, success_text, write_report
 from xorbench.bench.stats import FEW, SAME, SLOWER, median_ci, wilson
-from xorbench.bench.summary import Group, Summary, load, summarise
+from xorbench.bench.summary import KEY, Group, Summary, load, summarise
 from xorbench.bench.sweep_stats import frameworks as sweep_frameworks
 from xorbench.bench.tables import CURVES, SCHEMA_VERSION, curve_columns, curves_parquet, read_curves
 
@@ -87,35 +87,47 @@ def test_every_figure_is_a_small_valid_png(fixture_run, rendered):
         assert width >= 400 and height >= 200
 
 
-def test_verdict_prints_medians_over_processes_with_their_intervals(fixture_run, rendered):
+def test_the_verdict_is_computed_as_medians_over_processes_with_their_intervals(fixture_run):
     runs = pd.read_csv(fixture_run / "runs.csv")
-    summary = pd.read_csv(fixture_run / "summary.csv")
-    rows = verdict(rendered)
-    for (backend, device, mode), cells in rows.items():
-        timing = processes(runs, (backend, device, mode))
-        if timing.empty:
-            continue
+    table = pd.read_csv(fixture_run / "summary.csv").query("preset == 'matched'").set_index(KEY)
+    summary = summarise(load(fixture_run))
+    timed = [g for g in summary.groups if not processes(runs, g.key).empty]
+    assert len(timed) >= 4
+    for g in timed:
+        timing = processes(runs, g.key)
         us = timing.epoch_us.to_numpy()
-        low, high = median_ci(us)
-        assert cells[US] == f"{sig(np.median(us))} ({sig(low)}–{sig(high)}), {len(us)} processes"
-        assert cells[CALL] == sig(timing.call_us.median())
-        startup = timing.startup_s.to_numpy()
-        assert cells[STARTUP].startswith(f"{sig(np.median(startup))} (")
-        assert cells[MB] == sig(timing.peak_rss_mb.median())
-        solved = timing.time_to_solve_cold_s.dropna()
-        assert cells[COLD] == f"{sig(solved.median())} (n={len(solved)})"
-        accurate = timing.time_to_accuracy_s.dropna()
-        assert cells[TO_ACCURACY_S] == f"{sig(accurate.median())} (n={len(accurate)})"
-        assert accurate.median() < solved.median()  # every output on the right side of 0.5 comes first
-        row = summary[(summary.backend == backend) & (summary["mode"] == mode) & (summary.preset == "matched")]
-        assert cells[US].startswith(sig(row.epoch_us.iloc[0]) + " (")  # summary.csv says the same
-        seeds = runs[(runs.backend == backend) & (runs["mode"] == mode) & (runs.role == "convergence")]
+        assert g.us == pytest.approx(np.median(us)) and len(g.values) == len(us)
+        assert g.us_ci == pytest.approx(median_ci(us))
+        assert g.call_us == pytest.approx(timing.call_us.median())
+        assert g.startup_s == pytest.approx(timing.startup_s.median())
+        assert g.peak_rss_mb == pytest.approx(timing.peak_rss_mb.median())
+        solved, accurate = timing.time_to_solve_cold_s.dropna(), timing.time_to_accuracy_s.dropna()
+        assert (g.tts_cold_s, g.tts_cold_n) == (pytest.approx(solved.median()), len(solved))
+        assert (g.tta_cold_s, g.tta_cold_n) == (pytest.approx(accurate.median()), len(accurate))
+        assert g.tta_cold_s < g.tts_cold_s  # every output on the right side of 0.5 comes first
+        assert table.loc[g.key, "epoch_us"] == pytest.approx(g.us)  # summary.csv says the same
+        seeds = runs[(runs.backend == g.key[0]) & (runs.device == g.key[1]) & (runs["mode"] == g.key[2])]
+        seeds = seeds[seeds.role == "convergence"]
         seeds = seeds[seeds.status.isin(["ok", "diverged"]) & (seeds.preset == "matched")]
-        lender = set(seeds.borrowed_from.dropna())
-        mark = f" (from {lender.pop()})" if lender else ""
-        assert cells[SUCCESS] == success_text(int(seeds.solved.sum()), len(seeds)) + mark
-        accurate = seeds.epoch_accurate.dropna()
-        assert cells[TO_ACCURACY] == f"{accurate.median():.0f} ({len(accurate)}/{len(seeds)} seeds){mark}"
+        assert (g.solved, g.seeds) == (int(seeds.solved.sum()), len(seeds))
+        assert g.borrowed_from == (seeds.borrowed_from.dropna().iloc[0] if seeds.borrowed_from.notna().any() else "")
+        epochs = seeds.epoch_accurate.dropna()
+        assert (g.epochs_to_accuracy, g.accurate) == (pytest.approx(epochs.median()), len(epochs))
+
+
+def test_the_verdict_prints_the_computed_values(rendered, fixture_run):
+    summary = summarise(load(fixture_run))
+    rows = verdict(rendered)
+    for g in (g for g in summary.groups if g.us_ci is not None):
+        cells = rows[g.key]
+        assert cells[US] == f"{sig(g.us)} ({sig(g.us_ci[0])}–{sig(g.us_ci[1])}), {len(g.values)} processes"
+        assert cells[CALL] == sig(g.call_us) and cells[MB] == sig(g.peak_rss_mb)
+        assert cells[STARTUP] == f"{sig(g.startup_s)} ({sig(g.startup_ci[0])}–{sig(g.startup_ci[1])})"
+        assert cells[COLD] == f"{sig(g.tts_cold_s)} (n={g.tts_cold_n})"
+        assert cells[TO_ACCURACY_S] == f"{sig(g.tta_cold_s)} (n={g.tta_cold_n})"
+        mark = f" (from {g.borrowed_from})" if g.borrowed_from else ""
+        assert cells[SUCCESS] == success_text(g.solved, g.seeds) + mark
+        assert cells[TO_ACCURACY] == f"{g.epochs_to_accuracy:.0f} ({g.accurate}/{g.seeds} seeds){mark}"
     assert rows[("numpy", "cpu", "tuned")][VERSUS] == "fastest"
 
 

@@ -1,0 +1,127 @@
+"""REPORT.md is rendered from a Jinja2 template: whatever the run, no template syntax, no constant's name
+standing for a number and no cut sentence reaches it, its links resolve, and a value the template names
+but the render lacks fails loudly instead of printing a blank."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from xorbench.backends import LOSS_TARGET
+from xorbench.bench import report
+from xorbench.bench.compare import AGREE
+from xorbench.bench.stats import MIN_PROCESSES
+from xorbench.bench.summary import THREADS_SLACK, load, summarise
+from xorbench.bench.text import whole_clause
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSTANT = re.compile(r"^\s*([A-Z][A-Z0-9_]{2,})\s*(?::[^=\n]*)?=", re.M)
+# A clause that stops mid-way: a dangling word or comma before the end of a line, a cell or a clause.
+CUT = re.compile(r"(?:[,;]|\b(?:with|and|or|of|the|a|an|by|to|for|in|on|at|from|where|which|that|as))[ ]*(?:[;.]|$)",
+                 re.M)  # fmt: skip
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def constant_names() -> set[str]:
+    """Every module and class constant of the code: what an unexpanded placeholder would be named."""
+    found = set()
+    for folder in ("backends", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            found |= set(CONSTANT.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def assert_whole(text: str, folder: Path) -> None:
+    """No template syntax, placeholder or cut sentence in a rendered report, and every link resolves."""
+    assert not re.search(r"\{\{|\}\}|\{%|%\}|\{#|#\}", text)
+    prose = re.sub(r"## 6\. Environment.*?## 7\.", "", text, flags=re.S)  # env.json's values are data
+    prose = re.sub(r"[\w/.-]+\.md\b", "", prose)  # file names: docs/METHODOLOGY.md
+    words = set(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", prose))
+    assert not words & constant_names(), words & constant_names()
+    lines = text.splitlines()
+    for line, after in zip(lines, [*lines[1:], ""]):
+        if after.startswith("|---"):
+            continue  # a table's header names columns ("series a", "at"): no sentence
+        stripped = line.rstrip("|").rstrip()
+        for piece in re.split(r"(?<!\\)\|", stripped) if line.startswith("|") else [stripped]:
+            assert not CUT.search(piece.strip()), line
+        assert not re.search(r" [.,;:](?:\s|$)", line), line  # a blank where a value was dropped
+    for target in LINK.findall(text):
+        path, _, anchor = target.partition("#")
+        if path.startswith(("http://", "https://")):
+            continue
+        found = (folder / path).resolve()
+        assert found.is_file(), target
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", found.read_text(encoding="utf-8"), re.M)
+            assert anchor in {slug(h) for h in headings}, target
+
+
+def test_the_fixture_renders_with_no_placeholder_cut_sentence_or_broken_link(fixture_run, rendered):
+    assert "docs/METHODOLOGY.md" in rendered and LINK.search(rendered)  # linked, from a checkout
+    assert_whole(rendered, fixture_run)
+
+
+def test_a_second_full_run_renders_whole_too(run_copy):
+    shutil.copytree(run_copy, run_copy / "rerun")  # the same run twice: every row agrees
+    text = report.write_report(run_copy, figures=False).read_text(encoding="utf-8")
+    assert "## 9. Reproducibility: a second full run" in text and "- Target: met. A second full run" in text
+    assert_whole(text, run_copy)
+
+
+def test_the_committed_results_render_whole(tmp_path):
+    for path in (ROOT / "results").iterdir():
+        if path.is_file() and path.suffix in (".csv", ".parquet", ".json"):
+            shutil.copy(path, tmp_path / path.name)
+    text = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8")
+    assert "## 1. Verdict" in text
+    assert_whole(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "said, whole",
+    [
+        ("Every epoch of a fit() in one compiled call: the same epoch, looped by lax.fori_loop, with",
+         "Every epoch of a fit() in one compiled call: the same epoch, looped by lax.fori_loop"),
+        ("WINDOW epochs per call of one torch.compile'd function: forward, backward and update, unrolled",
+         "A fixed number of epochs per call of one torch.compile'd function: forward, backward and update, unrolled"),
+        ("The whole training loop in one XLA-compiled tf.function.", "The whole training loop in one XLA-compiled "
+         "tf.function"),
+        ("JAX, used the usual way: parameters as a tuple of arrays", "JAX, used the usual way: parameters as a tuple "
+         "of arrays"),
+    ],
+)  # fmt: skip
+def test_a_backends_cut_or_placeholder_method_text_is_mended(said, whole):
+    assert whole_clause(said) == whole
+
+
+def test_a_value_the_template_names_but_the_render_lacks_fails_loudly(fixture_run):
+    summary = summarise(load(fixture_run))
+    template = report.templates().get_template("REPORT.md.j2")
+    with pytest.raises(jinja2.UndefinedError):
+        template.render(s=summary, drawn=frozenset(), rerun=None)  # no tables, no methods link
+
+
+def test_the_methodology_states_the_codes_constants():
+    text = (ROOT / "docs" / "METHODOLOGY.md").read_text(encoding="utf-8")
+    assert f"at least {MIN_PROCESSES} processes" in text
+    assert f"loss below {LOSS_TARGET:g}" in text
+    assert f"more than {THREADS_SLACK:g}" in text
+    assert f"within {100 * (AGREE - 1):.0f}% (max/min ≤ {AGREE:.2f}" in text
+
+
+def test_every_template_ships_in_the_wheel():
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    patterns = package_data["package-data"]["xorbench.bench"]
+    templates = sorted(p.relative_to(ROOT / "bench") for p in (ROOT / "bench" / "templates").iterdir())
+    assert templates and all(any(t.match(pattern) for pattern in patterns) for t in templates)
