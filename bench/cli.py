@@ -68,7 +68,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         if not args.timeout > 0:
             raise ValueError(f"--timeout must be > 0; got {args.timeout!r}")
-        opts.check_selection(opts.Options(backends=names))
+        opts.check_selection(opts.RunOptions(backends=names))
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -86,7 +86,7 @@ def options_from(args: argparse.Namespace) -> Options:
 
     split = {"backends": opts.names, "devices": opts.names, "modes": opts.mode_names}
     given = {name: (split[name](v) if name in split and v is not None else v) for name, v in vars(args).items()}
-    for name in ("hidden", "batch"):
+    for name in ("hidden", "batch") if args.command == "sweep" else ():  # a run's --hidden is one int
         if given.get(name) is not None:
             given[name] = opts.integers(given[name], name)
     given["timeout_s"], given["budget_s"] = given.pop("timeout", None), given.pop("budget", None)
@@ -108,10 +108,11 @@ def out_folder(text: str) -> Path:
 def checked(args: argparse.Namespace) -> Options | None:
     """The command's options, checked before any work; None after one line on stderr."""
     from . import options as opts
+    from .plan import check
 
     try:
         options = options_from(args)
-        opts.check(options)
+        check(options)
         opts.check_writable(options.out, writes(options.command))
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
@@ -224,28 +225,33 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     what = "the tables" if command == "run" else "sweep.csv"
     parser.add_argument("--out", default="results", metavar="DIR", help=f"where {what} go(es) (default: results)")
     parser.add_argument("--momentum", type=float, help="SGD's heavy-ball momentum, in [0, 1) (default: the preset's)")
-    timeout = opts.DEFAULTS[command]["timeout_s"]
-    silence = f"seconds a worker may go without a row or progress before it is stopped (default: {timeout:g})"
+    timeout = opts.TYPES[command].timeout_s
+    silence = (f"seconds a worker may go without a row or progress before it is stopped, at least "
+               f"{opts.MIN_TIMEOUT_S:g} (default: {timeout:g})")  # fmt: skip
     parser.add_argument("--timeout", type=float, metavar="S", help=silence)
 
 
 def add_run(sub) -> None:
+    from . import options as opts
+
     run = sub.add_parser("run", help="measure every backend and write the tables (and the report)", **with_epilog())
     run.set_defaults(func=cmd_measure)
     add_common(run, "run")
     run.add_argument("--preset", help="matched, article, classic or all (default: all)")
     hidden, init_range = (
         "hidden units of the matched and classic presets (default: 4 and 2)",
-        ("the classic preset's initial weights and biases: uniform in [-R, R] (default: 0.5)"),
+        f"the classic preset's weights and biases: uniform in [-R, R], R <= {opts.MAX_INIT_RANGE:g} (default: 0.5)",
     )
-    run.add_argument("--hidden", type=int, dest="run_hidden", metavar="N", help=hidden)
+    run.add_argument("--hidden", type=int, metavar="N", help=hidden)
     run.add_argument("--init-range", type=float, metavar="R", help=init_range)
     run.add_argument("--optimizer", help="matched preset's optimizer: sgd or adam (default: sgd)")
     run.add_argument("--lr", type=float, help="matched preset's learning rate (default: 2.0 for sgd, 0.01 for adam)")
     run.add_argument("--epochs", type=int, help="matched preset's epochs per run (default: 2000)")
     run.add_argument("--seeds", type=int, help="seeds for the convergence statistics, per preset (default: 30)")
     run.add_argument("--processes", type=int, help="fresh worker processes per timed backend and mode (default: 5)")
-    run.add_argument("--repeats", type=int, help="timed windows per timing process, two lengths in turn (default: 8)")
+    run.add_argument(
+        "--repeats", type=int, help="timed windows per timing process, two lengths in turn: >= 2 (default: 8)"
+    )
     run.add_argument(
         "--quick", action="store_true", help="a smoke run: 200 epochs, 3 seeds, ...; minutes, mostly compiling"
     )

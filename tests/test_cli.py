@@ -46,14 +46,63 @@ ROOT = Path(__file__).resolve().parent.parent
         (["--timeout", "0"], "--timeout must be > 0"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--preset", "article", "--modes", "tuned"], "nothing to run"),
+        # values that were accepted and then made every row fail (issue 28)
+        (["--repeats", "1"], "--repeats must be at least 2: each timing process fits a + b * W to windows of two"),
+        (["--timeout", "0.001"], "--timeout must be at least 1 s"),
+        (["--init-range", "1e308"], "--init-range must be at most 100"),
+        (["--init-range", "inf"], "--init-range must be at most 100"),
+        # options no chosen preset uses, which ran without them
+        (["--preset", "classic", "--momentum", "0.5", "--lr", "0.05"],
+         "--lr sets the matched preset's config only, and --preset classic does not run it: add --preset matched"),
+        (["--preset", "classic", "--momentum", "0.5"], "--momentum sets the matched preset's config only"),
+        (["--preset", "article", "--optimizer", "adam"], "--optimizer sets the matched preset's config only"),
+        (["--preset", "classic", "--epochs", "100"], "--epochs sets the matched preset's config only"),
+        (["--preset", "matched", "--init-range", "0.3"],
+         "--init-range sets the classic preset's config only, and --preset matched does not run it"),
+        (["--preset", "article", "--hidden", "8"],
+         "--hidden sets the matched and classic presets' config only, and --preset article does not run them"),
+        (["--modes", "compiled", "--backends", "numpy"],
+         "nothing to run: no chosen backend offers --modes compiled (numpy has idiomatic, tuned)"),
+        # bounded memory: refused before any work (a missing check would grow memory here, not refuse)
+        (["--backends", "numpy", "--quick", "--seeds", "100000000"], "--seeds must be at most 10,000"),
+        (["--backends", "numpy", "--seeds", "5000"], "loss-curve epochs in memory"),
+        (["--backends", "numpy", "--epochs", "1000000000"], "--epochs must be at most 1,000,000"),
+        (["--backends", "numpy", "--repeats", "1000"], "--repeats must be at most 100"),
+        (["--backends", "numpy", "--processes", "1000"], "--processes must be at most 100"),
+        (["--backends", "numpy", "--hidden", "1000000000000"], "over the memory limit"),
     ],
-)
+)  # fmt: skip
+@pytest.mark.timeout(60)
 def test_bad_input_is_one_line_and_status_2_before_any_work(args, says, tmp_path, capsys):
     out = tmp_path / "out"
     assert exit_code(["run", *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--hidden", "1000000000000", "--batch", "4"], "nothing to sweep: the cell is over the memory limit"),
+        (["--hidden", "4", "--batch", "1000000000000"], "nothing to sweep: the cell is over the memory limit"),
+        (["--hidden", ",".join(map(str, range(1, 70)))], "--hidden takes at most 64 values"),
+        (["--timeout", "0.5"], "--timeout must be at least 1 s"),
+        (["--modes", "compiled", "--backends", "numpy"], "nothing to sweep: no chosen backend offers --modes compiled"),
+    ],
+)  # fmt: skip
+@pytest.mark.timeout(60)
+def test_bad_sweep_input_is_one_line_and_status_2_before_any_work(args, says, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert exit_code(["sweep", "--backends", "numpy", "--modes", "tuned", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_the_compiled_mode_message_names_the_modes_not_the_article(tmp_path, capsys):
+    assert exit_code(["run", "--modes", "compiled", "--backends", "numpy", "--out", str(tmp_path / "o")]) == 2
+    assert "article" not in capsys.readouterr().err
 
 
 def exit_code(argv: list[str]) -> int:
