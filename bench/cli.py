@@ -175,13 +175,21 @@ def first_line(error: BaseException) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """REPORT.md and its figures from a run's tables, and README's headline with --readme. Everything
+    that would make it fail is refused first (status 2, one line), so a good REPORT.md is never
+    rewritten from tables that cannot be read whole, nor before a --readme that cannot be updated."""
     try:
-        out = out_folder(args.out)
+        out, readme = out_folder(args.out), readme_file(args.readme)
+        if not (out / "runs.csv").is_file():
+            raise ValueError(f"no runs.csv in {out}/: run `xorbench run --out {out}` first")
+        from .summary import unreadable
+
+        broken = unreadable(out)
+        if broken:
+            raise ValueError(f"cannot read the tables in {out}/ whole ({'; '.join(broken)}): rerun `xorbench run "
+                             f"--out {out}`, or restore them")  # fmt: skip
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
-        return BAD_INPUT
-    if not (out / "runs.csv").is_file():
-        print(f"xorbench: error: no runs.csv in {out}/: run `xorbench run --out {out}` first", file=sys.stderr)
         return BAD_INPUT
     try:
         from .report import render_report
@@ -189,10 +197,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         written = render_report(out, figures=not args.no_figures)
         for line in written.warnings:
             print(line, file=sys.stderr)
-        if args.readme:
+        if readme is not None:
             from .report import update_readme
 
-            changed = update_readme(Path(args.readme), out)
+            changed = update_readme(readme, out)
             print(f"{args.readme}: headline table {'updated' if changed else 'already up to date'}")
     except KeyboardInterrupt:
         print("xorbench: interrupted while rendering the report", file=sys.stderr)
@@ -202,6 +210,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         return FAILED
     print(f"report written to {written.path}")
     return OK
+
+
+def readme_file(text: str | None) -> Path | None:
+    """--readme, checked before the report is rendered: a text file this process can rewrite, holding
+    the markers its headline table goes between. None when not given."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ValueError(f"--readme must name a file; got {text!r}")
+    from .report import README_END, README_START
+
+    path = Path(text)
+    try:
+        body = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"--readme {text}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--readme {text} cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    start = body.find(README_START)
+    if start < 0 or body.find(README_END, start) < 0:
+        raise ValueError(f"--readme {text} has no {README_START} … {README_END} markers for the headline table")
+    # The table is written beside the file and renamed over it: both the file and its folder must be writable.
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
+        raise ValueError(f"--readme {text} is not writable")
+    return path
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
