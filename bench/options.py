@@ -72,6 +72,8 @@ class RunOptions(Shared):
     QUICK: ClassVar[dict] = {"epochs": 200, "seeds": 3, "processes": 2, "repeats": 4, "budget_s": 3.0,
                              "window_s": 0.05, "article_scale": 0.1}  # fmt: skip
     MIN_REPEATS: ClassVar[int] = 2  # fit(W) = a + b * W needs windows of two lengths (stats.fit_call_and_epoch)
+    COUNTS: ClassVar[tuple] = ("threads", "repeats", "seeds", "processes")  # integers >= 1, at most LIMITS
+    POSITIVE: ClassVar[tuple] = ("timeout_s", "window_s", "budget_s", "article_scale")
 
     timeout_s: float = 300.0  # a worker that reports nothing (no row, no progress) this long is stopped
     repeats: int = 8  # timed windows per timing process, two lengths in turn
@@ -97,6 +99,8 @@ class SweepOptions(Shared):
     QUICK: ClassVar[dict] = {"repeats": 2, "window_s": 0.05, "cell_cap_s": 0.3, "hidden": (4, 64, 1024),
                              "batch": (4, 4096)}  # fmt: skip
     MIN_REPEATS: ClassVar[int] = 1  # a cell's time is the median of its windows, of one length
+    COUNTS: ClassVar[tuple] = ("threads", "repeats")
+    POSITIVE: ClassVar[tuple] = ("timeout_s", "window_s", "cell_cap_s")
 
     timeout_s: float = 240.0
     repeats: int = 3  # timed windows per sweep cell
@@ -149,15 +153,12 @@ def check(options: Options) -> None:
     """Raise ValueError, naming the flag, for any value that is wrong on its own or beside another
     option. Does no work; plan.check goes on to what the presets' configs and the jobs need."""
     check_selection(options)
-    for name in ("threads", "repeats") if isinstance(options, SweepOptions) else ("threads", "repeats", "seeds",
-                                                                                    "processes"):  # fmt: skip
+    for name in options.COUNTS:
         check_count(name, getattr(options, name), LIMITS[name])
     if options.repeats < options.MIN_REPEATS:
         raise ValueError(f"--repeats must be at least {options.MIN_REPEATS}: each timing process fits a + b * W to "
                          f"windows of two lengths, taken in turn; got {options.repeats}")  # fmt: skip
-    positive = ("timeout_s", "window_s") + (("budget_s", "article_scale") if isinstance(options, RunOptions)
-                                            else ("cell_cap_s",))  # fmt: skip
-    for name in positive:
+    for name in options.POSITIVE:
         if not getattr(options, name) > 0:
             raise ValueError(f"{flag(name)} must be > 0; got {getattr(options, name)!r}")
     if options.timeout_s < MIN_TIMEOUT_S:
