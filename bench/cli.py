@@ -327,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", metavar="A", help="the baseline results folder")
     compare.add_argument("b", metavar="B", help="the results folder compared with it")
     compare.add_argument("--fail-above", type=float, metavar="PCT",
-                         help="exit 1 when a row is slower by more than PCT percent, beyond the noise")  # fmt: skip
+                         help="exit 1, one line per row, when a row is slower by more than PCT percent beyond the "
+                              "noise, errored in B, is timed in A but not in B, or has too few processes to "
+                              "decide")  # fmt: skip
     compare.set_defaults(func=cmd_compare)
     return parser
 
