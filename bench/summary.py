@@ -94,7 +94,7 @@ def read_whole(path: Path, row_type: type) -> pd.DataFrame:
     name = path.name
     try:
         data = read_table(path, row_type)
-    except FileNotFoundError:
+    except FileNotFoundError:  # absent, not unreadable: the OSError in UNREADABLE would take it
         raise
     except pd.errors.EmptyDataError:
         raise Unreadable(f"{name} is empty") from None
