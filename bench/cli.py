@@ -68,7 +68,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         if not args.timeout > 0:
             raise ValueError(f"--timeout must be > 0; got {args.timeout!r}")
-        opts.check_selection(opts.Options(backends=names))
+        opts.check_selection(opts.RunOptions(backends=names))
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -86,7 +86,7 @@ def options_from(args: argparse.Namespace) -> Options:
 
     split = {"backends": opts.names, "devices": opts.names, "modes": opts.mode_names}
     given = {name: (split[name](v) if name in split and v is not None else v) for name, v in vars(args).items()}
-    for name in ("hidden", "batch"):
+    for name in ("hidden", "batch") if args.command == "sweep" else ():  # a run's --hidden is one int
         if given.get(name) is not None:
             given[name] = opts.integers(given[name], name)
     given["timeout_s"], given["budget_s"] = given.pop("timeout", None), given.pop("budget", None)
@@ -108,10 +108,11 @@ def out_folder(text: str) -> Path:
 def checked(args: argparse.Namespace) -> Options | None:
     """The command's options, checked before any work; None after one line on stderr."""
     from . import options as opts
+    from .plan import check
 
     try:
         options = options_from(args)
-        opts.check(options)
+        check(options)
         opts.check_writable(options.out, writes(options.command))
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
@@ -174,13 +175,21 @@ def first_line(error: BaseException) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """REPORT.md and its figures from a run's tables, and README's headline with --readme. Everything
+    that would make it fail is refused first (status 2, one line), so a good REPORT.md is never
+    rewritten from tables that cannot be read whole, nor before a --readme that cannot be updated."""
     try:
-        out = out_folder(args.out)
+        out, readme = out_folder(args.out), readme_file(args.readme)
+        if not (out / "runs.csv").is_file():
+            raise ValueError(f"no runs.csv in {out}/: run `xorbench run --out {out}` first")
+        from .summary import unreadable
+
+        broken = unreadable(out)
+        if broken:
+            raise ValueError(f"cannot read the tables in {out}/ whole ({'; '.join(broken)}): rerun `xorbench run "
+                             f"--out {out}`, or restore them")  # fmt: skip
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
-        return BAD_INPUT
-    if not (out / "runs.csv").is_file():
-        print(f"xorbench: error: no runs.csv in {out}/: run `xorbench run --out {out}` first", file=sys.stderr)
         return BAD_INPUT
     try:
         from .report import render_report
@@ -188,10 +197,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         written = render_report(out, figures=not args.no_figures)
         for line in written.warnings:
             print(line, file=sys.stderr)
-        if args.readme:
+        if readme is not None:
             from .report import update_readme
 
-            changed = update_readme(Path(args.readme), out)
+            changed = update_readme(readme, out)
             print(f"{args.readme}: headline table {'updated' if changed else 'already up to date'}")
     except KeyboardInterrupt:
         print("xorbench: interrupted while rendering the report", file=sys.stderr)
@@ -201,6 +210,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         return FAILED
     print(f"report written to {written.path}")
     return OK
+
+
+def readme_file(text: str | None) -> Path | None:
+    """--readme, checked before the report is rendered: a text file this process can rewrite, holding
+    the markers its headline table goes between. None when not given."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ValueError(f"--readme must name a file; got {text!r}")
+    from .report import README_END, README_START
+
+    path = Path(text)
+    try:
+        body = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"--readme {text}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--readme {text} cannot be read ({getattr(error, 'strerror', None) or error})") from None
+    start = body.find(README_START)
+    if start < 0 or body.find(README_END, start) < 0:
+        raise ValueError(f"--readme {text} has no {README_START} … {README_END} markers for the headline table")
+    # The table is written beside the file and renamed over it: both the file and its folder must be writable.
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
+        raise ValueError(f"--readme {text} is not writable")
+    return path
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -224,28 +258,33 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     what = "the tables" if command == "run" else "sweep.csv"
     parser.add_argument("--out", default="results", metavar="DIR", help=f"where {what} go(es) (default: results)")
     parser.add_argument("--momentum", type=float, help="SGD's heavy-ball momentum, in [0, 1) (default: the preset's)")
-    timeout = opts.DEFAULTS[command]["timeout_s"]
-    silence = f"seconds a worker may go without a row or progress before it is stopped (default: {timeout:g})"
+    timeout = opts.TYPES[command].timeout_s
+    silence = (f"seconds a worker may go without a row or progress before it is stopped, at least "
+               f"{opts.MIN_TIMEOUT_S:g} (default: {timeout:g})")  # fmt: skip
     parser.add_argument("--timeout", type=float, metavar="S", help=silence)
 
 
 def add_run(sub) -> None:
+    from . import options as opts
+
     run = sub.add_parser("run", help="measure every backend and write the tables (and the report)", **with_epilog())
     run.set_defaults(func=cmd_measure)
     add_common(run, "run")
     run.add_argument("--preset", help="matched, article, classic or all (default: all)")
     hidden, init_range = (
         "hidden units of the matched and classic presets (default: 4 and 2)",
-        ("the classic preset's initial weights and biases: uniform in [-R, R] (default: 0.5)"),
+        f"the classic preset's weights and biases: uniform in [-R, R], R <= {opts.MAX_INIT_RANGE:g} (default: 0.5)",
     )
-    run.add_argument("--hidden", type=int, dest="run_hidden", metavar="N", help=hidden)
+    run.add_argument("--hidden", type=int, metavar="N", help=hidden)
     run.add_argument("--init-range", type=float, metavar="R", help=init_range)
     run.add_argument("--optimizer", help="matched preset's optimizer: sgd or adam (default: sgd)")
     run.add_argument("--lr", type=float, help="matched preset's learning rate (default: 2.0 for sgd, 0.01 for adam)")
     run.add_argument("--epochs", type=int, help="matched preset's epochs per run (default: 2000)")
     run.add_argument("--seeds", type=int, help="seeds for the convergence statistics, per preset (default: 30)")
     run.add_argument("--processes", type=int, help="fresh worker processes per timed backend and mode (default: 5)")
-    run.add_argument("--repeats", type=int, help="timed windows per timing process, two lengths in turn (default: 8)")
+    run.add_argument(
+        "--repeats", type=int, help="timed windows per timing process, two lengths in turn: >= 2 (default: 8)"
+    )
     run.add_argument(
         "--quick", action="store_true", help="a smoke run: 200 epochs, 3 seeds, ...; minutes, mostly compiling"
     )
@@ -288,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", metavar="A", help="the baseline results folder")
     compare.add_argument("b", metavar="B", help="the results folder compared with it")
     compare.add_argument("--fail-above", type=float, metavar="PCT",
-                         help="exit 1 when a row is slower by more than PCT percent, beyond the noise")  # fmt: skip
+                         help="exit 1, one line per row, when a row is slower by more than PCT percent beyond the "
+                              "noise, errored in B, is timed in A but not in B, or has too few processes to "
+                              "decide")  # fmt: skip
     compare.set_defaults(func=cmd_compare)
     return parser
 

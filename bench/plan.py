@@ -1,31 +1,33 @@
-"""What a run or a sweep will measure: its jobs (one worker process each), built from the options.
+"""What a run or a sweep will measure: its jobs (one worker process each), built from the options, and
+the checks that need the presets' configs or the jobs (check).
 
-Imports no framework.
+Imports run one way: cli -> runner -> plan -> options. Imports no framework.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from .. import backends as registry
 from . import env as environment
+from . import options as opts
 from .job import Job, planned
-
-if TYPE_CHECKING:  # options.py checks options with these functions: no import back at run time
-    from .options import Options
+from .options import Options, RunOptions
 
 
 def matched_config(options: Options, name: str) -> registry.TrainConfig:
-    given = {"optimizer": options.optimizer, "lr": options.lr, "epochs": options.epochs,
-             "momentum": options.momentum, "hidden": options.run_hidden}  # fmt: skip
+    """The matched preset as the options set it: a run's --optimizer, --lr, --epochs, --momentum and
+    --hidden; a sweep's --momentum (its --hidden is the grid's, set per cell)."""
+    given = {"momentum": options.momentum}
+    if isinstance(options, RunOptions):
+        given |= {"optimizer": options.optimizer, "lr": options.lr, "epochs": options.epochs, "hidden": options.hidden}
     return registry.preset("matched", name, **{k: v for k, v in given.items() if v is not None}, seed=0)
 
 
-def classic_config(options: Options, name: str) -> registry.TrainConfig:
+def classic_config(options: RunOptions, name: str) -> registry.TrainConfig:
     """The 1986 set-up; --hidden widens it (2 by default, the paper's) and --init-range sets its init range.
     --epochs is the matched preset's: the classic experiment keeps its own limit (5000)."""
-    given = {"hidden": options.run_hidden, "init_range": options.init_range}
+    given = {"hidden": options.hidden, "init_range": options.init_range}
     return registry.preset("classic", name, **{k: v for k, v in given.items() if v is not None}, seed=0)
 
 
@@ -77,6 +79,92 @@ def memory_refusal(backend: str, hidden: int, batch: int, dtype: str = "float32"
 
 def gigabytes(n: float) -> str:
     return f"{n / 2**30:,.3g} GB" if n < 2**40 else f"{n / 2**40:,.3g} TB"
+
+
+# ---------------------------------------------------------------- checks that need configs or jobs
+
+
+def check(options: Options) -> None:
+    """Every check of the options, before any work: each value on its own (options.check), then what the
+    presets' configs (TrainConfig) and the jobs make of them. ValueError naming the flag."""
+    opts.check(options)
+    try:  # TrainConfig checks --optimizer, --lr, --momentum, --epochs, --hidden, --init-range
+        for name in options.names:
+            matched_config(options, name)
+            if isinstance(options, RunOptions):
+                classic_config(options, name)
+    except ValueError as error:
+        raise as_flag(error) from None
+    if isinstance(options, RunOptions):
+        check_run_memory(options)
+        if not jobs(options):
+            raise ValueError(nothing_to_run(options))
+        return
+    if not jobs(options):
+        raise ValueError(f"nothing to sweep: {no_mode(options) or 'no chosen backend offers the chosen modes'}")
+    check_sweep_memory(options)
+
+
+def as_flag(error: ValueError) -> ValueError:
+    """TrainConfig's message names its field ("init_range must be ..."); say the flag the user typed."""
+    field, _, rest = str(error).partition(" ")
+    if field in ("lr", "epochs", "momentum", "hidden", "init_range"):
+        return ValueError(f"--{field.replace('_', '-')} {rest}")
+    return error
+
+
+def check_run_memory(options: RunOptions) -> None:
+    """The loss curves a run keeps, and its widest network (--hidden), within bounded memory."""
+    kept = curve_epochs(options)
+    if kept > opts.CURVE_EPOCHS:
+        raise ValueError(f"--seeds {options.seeds:,} x the presets' epochs x {len(options.names)} backends' modes "
+                         f"keeps {kept:,} loss-curve epochs in memory, over the limit of {opts.CURVE_EPOCHS:,}: "
+                         "lower --seeds or --epochs, or choose fewer --backends or --modes")  # fmt: skip
+    for name in options.names if options.hidden is not None else ():
+        reason = memory_refusal(name, options.hidden, 4)
+        if reason:
+            raise ValueError(f"--hidden {options.hidden:,} is {reason}")
+
+
+def curve_epochs(options: RunOptions) -> int:
+    """Loss-curve epochs a run keeps: every convergence seed of every chosen mode, matched and classic."""
+    presets = [make for preset, make in (("matched", matched_config), ("classic", classic_config))
+               if options.preset in (preset, "all")]  # fmt: skip
+    total = 0
+    for name in options.names:
+        modes = [mode for mode in options.modes if mode in registry.modes_of(name)]
+        total += sum(options.seeds * make(options, name).epochs * len(modes) for make in presets)
+    return total
+
+
+def no_mode(options: Options) -> str | None:
+    """Why no chosen backend offers a chosen mode (`--modes compiled --backends numpy`), or None."""
+    if any(mode in registry.modes_of(name) for name in options.names for mode in options.modes):
+        return None
+    offered = "; ".join(f"{name} has {', '.join(registry.modes_of(name))}" for name in options.names)
+    return f"no chosen backend offers --modes {','.join(options.modes)} ({offered})"
+
+
+def nothing_to_run(options: RunOptions) -> str:
+    """Why no job is left: no chosen backend offers a chosen mode, the article preset in tuned or compiled
+    mode only, or no chosen backend with an article snippet."""
+    if no_mode(options):
+        return f"nothing to run: {no_mode(options)}"
+    if options.preset == "article" and "idiomatic" in options.modes:
+        others = [name for name in registry.BACKENDS if name not in options.names and article_config(options, name)]
+        return (f"nothing to run: the article has no snippet for {', '.join(options.names)} (it has one for "
+                f"{', '.join(others)}): choose one of those with --backends, or another --preset")  # fmt: skip
+    return "nothing to run: the article preset runs in idiomatic mode only (add --modes idiomatic)"
+
+
+def check_sweep_memory(options: opts.SweepOptions) -> None:
+    """Refuse a sweep whose every cell is over the memory limit for every chosen backend. A grid with
+    some cells within it runs: the worker skips each cell over it, with its estimate as the reason."""
+    smallest = min(options.hidden), min(options.batch)  # the estimate grows with both
+    reasons = [memory_refusal(name, *smallest) for name in options.names]
+    if all(reasons):
+        every = "the cell is" if len(options.hidden) * len(options.batch) == 1 else "every cell is"
+        raise ValueError(f"nothing to sweep: {every} {min(reasons, key=len)}")
 
 
 def devices(options: Options) -> tuple[str, ...]:

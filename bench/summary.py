@@ -35,6 +35,7 @@ from .tables import (
     SCHEMA_VERSION,
     UNREADABLE,
     CurveRow,
+    Cut,
     RunRow,
     SweepRow,
     TimingRow,
@@ -83,22 +84,55 @@ def required(row_type: type) -> list[str]:
     return [f.name for f in dataclasses.fields(row_type) if f.default is f.default_factory is dataclasses.MISSING]
 
 
-def read(path: Path, row_type: type) -> tuple[pd.DataFrame | None, str | None]:
-    """A table through its schema, every schema column present (empty where the file lacks it); or why not."""
+class Unreadable(ValueError):
+    """A table that is there but cannot be read whole (garbage, wrong columns, empty, cut mid-row)."""
+
+
+def read_whole(path: Path, row_type: type) -> pd.DataFrame:
+    """A table with every column its rows need, or Unreadable with the one line that says why
+    (FileNotFoundError when there is none)."""
     name = path.name
     try:
         data = read_table(path, row_type)
-    except FileNotFoundError:
-        return None, f"no {name} in this run"
+    except FileNotFoundError:  # absent, not unreadable: the OSError in UNREADABLE would take it
+        raise
     except pd.errors.EmptyDataError:
-        return None, f"{name} is empty"
+        raise Unreadable(f"{name} is empty") from None
+    except Cut as error:
+        raise Unreadable(str(error)) from None
     except UNREADABLE as error:
-        return None, f"{name} is not a readable table ({error.__class__.__name__})"
+        raise Unreadable(f"{name} is not a readable table ({error.__class__.__name__})") from None
     absent = [c for c in required(row_type) if c not in data.columns]
     if absent:
-        return None, f"{name} lacks columns {', '.join(absent)}"
+        raise Unreadable(f"{name} lacks columns {', '.join(absent)}")
+    return data
+
+
+def unreadable(out_dir: Path) -> list[str]:
+    """Why each table in out_dir that `report` reads cannot be read whole; [] when every one present can."""
+    out_dir, found = Path(out_dir), []
+    tables = {"runs.csv": RunRow, "timings.csv": TimingRow, curves_file(out_dir).name: CurveRow,
+              "sweep.csv": SweepRow, "summary.csv": SummaryRow}  # fmt: skip
+    for name, row_type in tables.items():
+        try:
+            read_whole(out_dir / name, row_type)
+        except FileNotFoundError:
+            pass
+        except Unreadable as error:
+            found.append(str(error))
+    return found
+
+
+def read(path: Path, row_type: type) -> tuple[pd.DataFrame | None, str | None]:
+    """A table through its schema, every schema column present (empty where the file lacks it); or why not."""
+    try:
+        data = read_whole(path, row_type)
+    except FileNotFoundError:
+        return None, f"no {path.name} in this run"
+    except Unreadable as error:
+        return None, str(error)
     if data.empty:
-        return None, f"{name} has no rows"
+        return None, f"{path.name} has no rows"
     types = kinds(row_type)
     lacking = tuple(column for column in types if column not in data.columns)
     for column in lacking:

@@ -65,6 +65,8 @@ def read_table(path: Path, row_type: type) -> pd.DataFrame:
             data = pd.read_parquet(file)
     else:
         data = pd.read_csv(path, keep_default_na=True)
+        if path.suffix == ".csv" and not ends_whole(path):
+            raise Cut(f"{path.name} is cut mid-row (its last line has no end)")
     types = kinds(row_type)
     for name in data.columns:
         if types.get(name) in ("int", "float"):
@@ -76,7 +78,23 @@ def read_table(path: Path, row_type: type) -> pd.DataFrame:
     return data
 
 
-UNREADABLE = (pd.errors.ParserError, UnicodeDecodeError, OSError, pa.ArrowException)  # a file that is no table
+class Cut(ValueError):
+    """A CSV table whose last row was cut short (a copy or a disk that stopped mid-file): its rows are
+    not all there, and the last one, read, would count as a whole row with empty cells."""
+
+
+def ends_whole(path: Path) -> bool:
+    """Every row here ends with a newline (csv_text writes one after the last), so a file ending in
+    anything else was cut mid-row. An empty file is whole (and empty)."""
+    with open(path, "rb") as file:
+        if file.seek(0, os.SEEK_END) == 0:
+            return True
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) in (b"\n", b"\r")
+
+
+# a file that is no table (EOFError: a gzip-compressed curves.csv.gz cut short)
+UNREADABLE = (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, pa.ArrowException, Cut)
 
 
 class NotSaved(Exception):

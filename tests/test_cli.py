@@ -1,8 +1,11 @@
-"""The command line: bad input is one line and status 2 before any work; `report` and the run's
-report call degrade to a warning; `list` names every backend and device."""
+"""The command line: bad input is one line and status 2 before any work, checked in-process through
+cli.main (one end-to-end refusal runs the console script); `report` refuses tables it cannot read
+whole and a --readme it cannot update before rendering; the run's report call degrades to a warning;
+`list` names every backend and device."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -13,7 +16,8 @@ import pytest
 
 from xorbench import backends
 from xorbench.bench import cli
-from xorbench.bench.tables import CURVES
+from xorbench.bench.rows import RunRow
+from xorbench.bench.tables import CURVES, csv_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,14 +50,63 @@ ROOT = Path(__file__).resolve().parent.parent
         (["--timeout", "0"], "--timeout must be > 0"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--preset", "article", "--modes", "tuned"], "nothing to run"),
+        # values that were accepted and then made every row fail (issue 28)
+        (["--repeats", "1"], "--repeats must be at least 2: each timing process fits a + b * W to windows of two"),
+        (["--timeout", "0.001"], "--timeout must be at least 1 s"),
+        (["--init-range", "1e308"], "--init-range must be at most 100"),
+        (["--init-range", "inf"], "--init-range must be at most 100"),
+        # options no chosen preset uses, which ran without them
+        (["--preset", "classic", "--momentum", "0.5", "--lr", "0.05"],
+         "--lr sets the matched preset's config only, and --preset classic does not run it: add --preset matched"),
+        (["--preset", "classic", "--momentum", "0.5"], "--momentum sets the matched preset's config only"),
+        (["--preset", "article", "--optimizer", "adam"], "--optimizer sets the matched preset's config only"),
+        (["--preset", "classic", "--epochs", "100"], "--epochs sets the matched preset's config only"),
+        (["--preset", "matched", "--init-range", "0.3"],
+         "--init-range sets the classic preset's config only, and --preset matched does not run it"),
+        (["--preset", "article", "--hidden", "8"],
+         "--hidden sets the matched and classic presets' config only, and --preset article does not run them"),
+        (["--modes", "compiled", "--backends", "numpy"],
+         "nothing to run: no chosen backend offers --modes compiled (numpy has idiomatic, tuned)"),
+        # bounded memory: refused before any work (a missing check would grow memory here, not refuse)
+        (["--backends", "numpy", "--quick", "--seeds", "100000000"], "--seeds must be at most 10,000"),
+        (["--backends", "numpy", "--seeds", "5000"], "loss-curve epochs in memory"),
+        (["--backends", "numpy", "--epochs", "1000000000"], "--epochs must be at most 1,000,000"),
+        (["--backends", "numpy", "--repeats", "1000"], "--repeats must be at most 100"),
+        (["--backends", "numpy", "--processes", "1000"], "--processes must be at most 100"),
+        (["--backends", "numpy", "--hidden", "1000000000000"], "over the memory limit"),
     ],
-)
+)  # fmt: skip
+@pytest.mark.timeout(60)
 def test_bad_input_is_one_line_and_status_2_before_any_work(args, says, tmp_path, capsys):
     out = tmp_path / "out"
     assert exit_code(["run", *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--hidden", "1000000000000", "--batch", "4"], "nothing to sweep: the cell is over the memory limit"),
+        (["--hidden", "4", "--batch", "1000000000000"], "nothing to sweep: the cell is over the memory limit"),
+        (["--hidden", ",".join(map(str, range(1, 70)))], "--hidden takes at most 64 values"),
+        (["--timeout", "0.5"], "--timeout must be at least 1 s"),
+        (["--modes", "compiled", "--backends", "numpy"], "nothing to sweep: no chosen backend offers --modes compiled"),
+    ],
+)  # fmt: skip
+@pytest.mark.timeout(60)
+def test_bad_sweep_input_is_one_line_and_status_2_before_any_work(args, says, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert exit_code(["sweep", "--backends", "numpy", "--modes", "tuned", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_the_compiled_mode_message_names_the_modes_not_the_article(tmp_path, capsys):
+    assert exit_code(["run", "--modes", "compiled", "--backends", "numpy", "--out", str(tmp_path / "o")]) == 2
+    assert "article" not in capsys.readouterr().err
 
 
 def exit_code(argv: list[str]) -> int:
@@ -90,6 +143,7 @@ def test_report_without_tables_is_one_line_and_status_2(tmp_path, capsys):
 def fake_report(monkeypatch, render):
     module = types.ModuleType("xorbench.bench.report")
     module.render_report = lambda out, **figures: types.SimpleNamespace(path=render(out, **figures), warnings=())
+    module.README_START, module.README_END = "<!-- headline:start -->", "<!-- headline:end -->"
     monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
 
 
@@ -107,12 +161,81 @@ def test_modes_default_to_idiomatic_and_tuned_and_all_means_every_mode():
 
 
 def test_report_subcommand_calls_write_report_with_the_folder(tmp_path, monkeypatch, capsys):
-    (tmp_path / "runs.csv").write_text("schema_version\n")
+    (tmp_path / "runs.csv").write_text(csv_text([], RunRow))  # a run interrupted before its first row
     seen = []
     fake_report(monkeypatch, lambda out, figures=True: seen.append((out, figures)) or out / "REPORT.md")
     assert cli.main(["report", "--out", str(tmp_path)]) == 0
     assert cli.main(["report", "--out", str(tmp_path), "--no-figures"]) == 0
     assert seen == [(tmp_path, True), (tmp_path, False)] and "REPORT.md" in capsys.readouterr().out
+
+
+def whole_runs(tmp_path: Path) -> str:
+    """A runs.csv of three finished seeds (none solved), as a run writes it."""
+    rows = [RunRow(backend="numpy", device="cpu", mode="idiomatic", preset="matched", seed=seed, status="ok",
+                   role="convergence", epochs=20, solved=False) for seed in range(3)]  # fmt: skip
+    return csv_text(rows, RunRow)
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (lambda text: b"\xff\xfe\x00garbage\x00\n\xff\n", "runs.csv is not a readable table (UnicodeDecodeError)"),
+        (lambda text: "a,b\n1,2\n", "runs.csv lacks columns backend, device, mode, preset, seed, status, role"),
+        (lambda text: "", "runs.csv is empty"),
+        (lambda text: text[: text.rindex("\n", 0, -1) + 12], "runs.csv is cut mid-row (its last line has no end)"),
+    ],
+    ids=["garbage", "wrong-columns", "empty", "cut-mid-row"],
+)
+def test_report_on_a_table_it_cannot_read_whole_is_one_line_and_status_2_before_rendering(
+    damage, says, tmp_path, monkeypatch, capsys
+):
+    damaged = damage(whole_runs(tmp_path))
+    (tmp_path / "runs.csv").write_bytes(damaged if isinstance(damaged, bytes) else damaged.encode())
+    rendered = []
+    fake_report(monkeypatch, lambda out, figures=True: rendered.append(out) or out / "REPORT.md")
+    assert cli.main(["report", "--out", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and says in err and not rendered
+
+
+def test_a_cut_row_is_never_counted_as_a_seed(tmp_path):
+    from xorbench.bench.summary import load, summary_rows
+
+    text = whole_runs(tmp_path)
+    (tmp_path / "runs.csv").write_text(text)
+    assert [row.seeds for row in summary_rows(load(tmp_path).runs)] == [3]
+    (tmp_path / "runs.csv").write_text(text[: text.rindex("\n", 0, -1) + 12])  # seeds 0 and 1, and a half of 2
+    loaded = load(tmp_path)
+    assert loaded.runs is None and loaded.missing["runs.csv"].startswith("runs.csv is cut mid-row")
+
+
+README = "# xorbench\n\n<!-- headline:start -->\nold table\n<!-- headline:end -->\n"
+
+
+@pytest.mark.parametrize(
+    "readme, says",
+    [
+        ("missing.md", "--readme missing.md: no such file"),
+        ("", "--readme must name a file; got ''"),
+        ("no-markers.md", "--readme no-markers.md has no <!-- headline:start --> … <!-- headline:end --> markers"),
+        ("folder", "--readme folder cannot be read"),
+        ("read-only.md", "--readme read-only.md is not writable"),
+    ],
+)
+def test_a_readme_report_cannot_update_is_refused_before_rendering(readme, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs.csv").write_text(whole_runs(tmp_path))
+    (tmp_path / "no-markers.md").write_text("# xorbench\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "read-only.md").write_text(README)
+    real_access = os.access  # root may write anything: stand in for a file this user cannot write
+    monkeypatch.setattr(os, "access", lambda path, mode: "read-only" not in str(path) and real_access(path, mode))
+    rendered = []
+    fake_report(monkeypatch, lambda out, figures=True: rendered.append(out) or out / "REPORT.md")
+    assert cli.main(["report", "--out", str(tmp_path), "--readme", readme]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"xorbench: error: {says}")
+    assert not rendered and not (tmp_path / "REPORT.md").exists()
 
 
 def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monkeypatch, capsys):

@@ -1,5 +1,6 @@
 """`xorbench compare A B`: per row B/A of µs per epoch with its interval over processes and a verdict;
-exit 0, 1 with --fail-above when a row is slower beyond the threshold and the noise, 2 for a bad folder."""
+exit 0; 1 with --fail-above when a row is slower beyond the threshold and the noise, errored in B, is
+timed in A but not in B, or has too few processes to decide (one line each); 2 for a bad folder."""
 
 from __future__ import annotations
 
@@ -25,7 +26,18 @@ TORCH_IDIOMATIC = ("torch", "cpu", "idiomatic", "matched")
 
 @pytest.fixture(scope="module")
 def run_a(tmp_path_factory) -> Path:
-    return write_fixture(tmp_path_factory.mktemp("a"))
+    """The fixture run without its error rows: a run --fail-above can pass."""
+    run = write_fixture(tmp_path_factory.mktemp("a"))
+    edit_runs(run, lambda runs: runs[runs.status != "error"])
+    return run
+
+
+def edit_runs(run: Path, change) -> Path:
+    """run's runs.csv changed by change(DataFrame) -> DataFrame, and its summary.csv written anew from it."""
+    runs = pd.read_csv(run / "runs.csv")
+    change(runs).to_csv(run / "runs.csv", index=False)
+    write_summary(run)
+    return run
 
 
 def copy(run: Path, to: Path) -> Path:
@@ -80,7 +92,9 @@ def test_fail_above_exits_1_only_beyond_both_the_threshold_and_the_noise(run_a, 
     run_b = scaled(run_a, tmp_path / "b", {NUMPY_TUNED: 1.5, TORCH_IDIOMATIC: 0.5})
     assert main(run_a, run_b, None) == 0  # no threshold: report only
     assert main(run_a, run_b, 10.0) == 1  # 50% slower, beyond the noise
-    assert capsys.readouterr().err.endswith("beyond the noise: numpy/cpu/tuned/matched\n")
+    assert capsys.readouterr().err == (
+        "xorbench: --fail-above 10: numpy/cpu/tuned/matched: 1.50× slower than A, beyond the noise and 10%\n"
+    )
     assert main(run_a, run_b, 60.0) == 0  # 50% < 60%
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("numpy    cpu     tuned"))
     assert line.endswith("slower")  # the verdict says what the noise allows, whatever the threshold
@@ -110,6 +124,54 @@ def test_rows_only_one_run_has_are_listed_not_compared(run_a, tmp_path, capsys):
     assert main(run_a, run_b, None) == 0
     out = capsys.readouterr().out
     assert "only in A: keras/cpu/idiomatic/article, keras/cpu/idiomatic/matched, keras/cpu/tuned/matched" in out
+
+
+def test_fail_above_fails_on_each_row_that_errored_in_b_in_one_line(run_a, tmp_path, capsys):
+    def crash(runs):
+        chosen = (runs.backend == "numpy") & (runs["mode"] == "tuned") & (runs.role == "timing") & (runs.process == 0)
+        runs.loc[chosen, ["status", "reason"]] = ["error", "worker crashed (exit code -9)"]
+        chosen = (
+            (runs.backend == "torch")
+            & (runs.device == "cpu")
+            & (runs["mode"] == "idiomatic")
+            & (runs.role == "convergence")
+        )
+        runs.loc[chosen, ["status", "reason"]] = ["error", "worker timed out after 300 s"]
+        return runs
+
+    run_b = edit_runs(copy(run_a, tmp_path / "b"), crash)
+    assert main(run_a, run_b, None) == 0  # no threshold: report only
+    capsys.readouterr()
+    assert main(run_a, run_b, 50.0) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "xorbench: --fail-above 50: numpy/cpu/tuned/matched: 1 row errored in B (worker crashed (exit code -9))",
+        "xorbench: --fail-above 50: torch/cpu/idiomatic/matched: 6 rows errored in B (worker timed out after 300 s)",
+    ]
+
+
+def test_fail_above_fails_on_a_row_timed_in_a_and_missing_or_untimed_in_b(run_a, tmp_path, capsys):
+    def untimed(runs):
+        chosen = (runs.backend == "torch") & (runs["mode"] == "tuned") & (runs.role == "timing")
+        runs.loc[chosen, ["status", "reason"]] = ["skipped", "not timed today"]
+        return runs[runs.backend != "keras"]
+
+    run_b = edit_runs(copy(run_a, tmp_path / "b"), untimed)
+    assert main(run_a, run_b, 50.0) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert "xorbench: --fail-above 50: keras/cpu/tuned/matched: timed in A, missing from B" in lines
+    assert "xorbench: --fail-above 50: torch/cpu/tuned/matched: timed in A, not timed in B" in lines
+    assert len(lines) == 4  # keras idiomatic (matched and article) and tuned; torch tuned: one line each
+
+
+def test_fail_above_fails_when_too_few_processes_leave_a_slowdown_undecided(run_a, tmp_path, capsys):
+    """Two --quick runs (2 processes each) and a 3× slowdown: no verdict, so the gate fails, saying why."""
+    few_a = edit_runs(copy(run_a, tmp_path / "a"), lambda runs: runs[~(runs.process >= 2)])
+    few_b = edit_runs(scaled(run_a, tmp_path / "b", {NUMPY_TUNED: 3.0}), lambda runs: runs[~(runs.process >= 2)])
+    assert {r.versus.verdict for r in compare(few_a, few_b) if r.key[3] == "matched"} == {FEW}
+    assert main(few_a, few_b, 20.0) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 6 and all("cannot decide: too few processes (2 and 2; 3 needed)" in line for line in lines)
+    assert all(line.split(": ")[2].endswith("/matched") for line in lines)  # the one-process article rows do not gate
 
 
 def broken(folder: Path, name: str, text: str | bytes) -> None:

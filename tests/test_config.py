@@ -182,3 +182,41 @@ def test_torch_float32_adam_overflow_is_reported_as_diverged(new_trainer):
 def test_a_bool_is_not_a_number_of_epochs_units_or_a_learning_rate(field):
     with pytest.raises(ValueError, match=field):
         backends.TrainConfig(**{field: True})
+
+
+# ------------------------------------------------------------------ run and sweep options
+
+
+def test_run_and_sweep_options_are_separate_frozen_types_with_their_own_defaults_and_quick_values():
+    import dataclasses
+
+    from xorbench.bench.options import SWEEP_HIDDEN, RunOptions, SweepOptions, make
+
+    run, sweep = make("run", False, {}, "xorbench run"), make("sweep", False, {}, "xorbench sweep")
+    assert type(run) is RunOptions and type(sweep) is SweepOptions
+    assert (run.command, run.timeout_s, run.repeats, run.hidden) == ("run", 300.0, 8, None)
+    assert (sweep.command, sweep.timeout_s, sweep.repeats, sweep.hidden) == ("sweep", 240.0, 3, SWEEP_HIDDEN)
+    assert not {"seeds", "preset", "init_range"} & {f.name for f in dataclasses.fields(SweepOptions)}
+    assert not {"batch", "cell_cap_s"} & {f.name for f in dataclasses.fields(RunOptions)}
+    quick = make("run", True, {"seeds": 7}, "xorbench run --quick --seeds 7")
+    assert (quick.epochs, quick.seeds, quick.processes) == (200, 7, 2)  # what the user gave wins over --quick
+    assert make("sweep", True, {}, "xorbench sweep --quick").batch == (4, 4096)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.seeds = 1  # type: ignore[misc]
+
+
+def test_imports_run_one_way_cli_runner_plan_options():
+    """No module imports one before it in cli -> runner -> plan -> options, not even inside a function."""
+    import ast
+    from pathlib import Path
+
+    order = ["cli", "runner", "plan", "options"]
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    for i, name in enumerate(order):
+        tree = ast.parse((bench / f"{name}.py").read_text())
+        imported = {
+            node.module.lstrip(".") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+        }
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level
+                     and not node.module for alias in node.names}  # fmt: skip
+        assert not imported & set(order[:i]), f"bench/{name}.py imports {sorted(imported & set(order[:i]))}"
