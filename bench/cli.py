@@ -6,6 +6,7 @@ import argparse
 import codecs
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +140,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
         return BAD_INPUT
     try:
         with lock.hold(options.out, options.argv):
+            if options.command == "run":  # an older run's report must not stand beside these tables
+                from .report import clear
+
+                clear(options.out)
             ended = execute(options)
             if ended.not_saved or ended.interrupted:
                 return FAILED if ended.not_saved else INTERRUPTED
@@ -158,6 +163,9 @@ def write_report(out: Path) -> bool:
 
         written = render_report(Path(out))
     except KeyboardInterrupt:
+        from .tables import update_env
+
+        update_env(Path(out), interrupted=True)
         print(f"xorbench: interrupted while rendering the report; the tables in {out} are complete", file=sys.stderr)
         return False
     except Exception as error:  # noqa: BLE001  (any failure of the report is a warning here)
@@ -191,6 +199,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
         return BAD_INPUT
+    from .lock import holder
+
+    live = holder(out)
+    if live:
+        print(f"warning: a live xorbench run ({live}) is writing to {out}: the report shows its tables so far",
+              file=sys.stderr)  # fmt: skip
     try:
         from .report import render_report
 
@@ -342,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints as its escapes
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="xorbench-escape")
+    # SIGTERM is handled as Ctrl-C in every phase (start-up, report, list): one line, status 130, the lock
+    # released on the way out. While a run measures, manager.Interrupts takes both over.
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         args = build_parser().parse_args(argv)
         args.argv = [recorded(arg) for arg in argv]
@@ -357,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"xorbench: internal error ({first_line(error)}); XORBENCH_DEBUG=1 shows where", file=sys.stderr)
         return FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def escaped(error: UnicodeEncodeError) -> tuple[str, int]:

@@ -7,9 +7,12 @@ report) loads no plotting library.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from .tables import write_atomic
 
 DPI = 100
 CLASSIC = "classic_epochs.png"
@@ -90,9 +93,13 @@ def colours(keys) -> dict:
 
 
 def save(fig, path: Path) -> None:
+    """The figure as a PNG at path, written beside it and renamed in place: a full disk or an interrupt
+    leaves the old figure or the new one, never a part, and a link at path is replaced, not followed."""
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=DPI, format="png")
     _pyplot().close(fig)
+    write_atomic(path, buffer.getvalue())
 
 
 def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: Path) -> None:

@@ -96,6 +96,24 @@ def open_regular(path: Path) -> int:
     return fd
 
 
+def holder(out: Path) -> str | None:
+    """Who holds `out` now (the lock file's first line), or None where no live run does."""
+    try:
+        fd = os.open(Path(out) / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: the file is a dead run's
+        return None
+    except BlockingIOError:
+        text = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip() or "PID not yet written"
+        return text.splitlines()[0]
+    except OSError:  # no locks on this file system: nothing can be said
+        return None
+    finally:
+        os.close(fd)  # drops the shared lock, if taken
+
+
 def same_file(fd: int, path: Path) -> bool:
     try:
         return os.path.samestat(os.fstat(fd), os.lstat(path))

@@ -143,10 +143,8 @@ def methodology_link(out_dir: Path | None):
 
 def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]:
     """Every figure the summary has data for, drawn into out_dir (none unless `wanted`); the names of
-    those drawn. A figure this render does not draw is deleted: it must not survive from an earlier render."""
+    those drawn. Each replaces its file in one rename; render_report deletes the ones not drawn."""
     out_dir = Path(out_dir)
-    for name in (*FIGURES, figures.SWEEP):
-        (out_dir / name).unlink(missing_ok=True)
     if not wanted:
         return frozenset()
     drawn = set()
@@ -261,7 +259,20 @@ def render_report(out_dir: Path, figures: bool = True) -> Written:
     drawn = draw(summary, out_dir, figures)
     path = out_dir / "REPORT.md"
     write_atomic(path, render(summary, drawn, rerun_of(out_dir, summary.preset), out_dir))
+    if figures:  # only now: until the new REPORT.md is in place, the old one's figures stay beside it
+        clear(out_dir, keep=drawn | {"REPORT.md"})
     return Written(path, summary.warnings)
+
+
+REPORT_FILES = ("REPORT.md", *FIGURES, figures.SWEEP)
+
+
+def clear(out_dir: Path, keep: frozenset[str] = frozenset()) -> None:
+    """Delete the report and figures in out_dir but those in `keep`: a run clears an older run's before
+    it writes its tables, so no report is left beside tables it was not rendered from."""
+    for name in REPORT_FILES:
+        if name not in keep:
+            (Path(out_dir) / name).unlink(missing_ok=True)
 
 
 def write_report(out_dir: Path, figures: bool = True) -> Path:

@@ -322,6 +322,17 @@ def write_env(out_dir: Path, env: dict) -> None:
     save({Path(out_dir) / "env.json": json.dumps(env, indent=2, default=_jsonable) + "\n"})
 
 
+def update_env(out_dir: Path, **changes) -> None:
+    """Change fields of a finished run's env.json (a report interrupted after the run: interrupted=True);
+    nothing where the run wrote none, or it cannot be read or written (the report's line says the rest)."""
+    path = Path(out_dir) / "env.json"
+    try:
+        env = json.loads(path.read_text())
+        save({path: json.dumps({**env, **changes}, indent=2, default=_jsonable) + "\n"})
+    except (OSError, ValueError, NotSaved):
+        pass
+
+
 def _jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None

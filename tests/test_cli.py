@@ -5,9 +5,12 @@ whole and a --readme it cannot update before rendering; the run's report call de
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -144,6 +147,7 @@ def fake_report(monkeypatch, render):
     module = types.ModuleType("xorbench.bench.report")
     module.render_report = lambda out, **figures: types.SimpleNamespace(path=render(out, **figures), warnings=())
     module.README_START, module.README_END = "<!-- headline:start -->", "<!-- headline:end -->"
+    module.clear = lambda out, keep=frozenset(): None
     monkeypatch.setitem(sys.modules, "xorbench.bench.report", module)
 
 
@@ -249,6 +253,55 @@ def test_run_still_succeeds_with_a_warning_when_the_report_fails(tmp_path, monke
     assert code == 0
     assert "warning: report not written (RuntimeError: no figures today)" in err
     assert (tmp_path / "runs.csv").is_file() and set(pd.read_parquet(tmp_path / CURVES)["seed"]) == {0, 1}
+
+
+def test_a_run_clears_an_older_runs_report_and_figures_before_its_tables(tmp_path):
+    for name in ("REPORT.md", "epoch_time.png", "sweep.png"):
+        (tmp_path / name).write_text("an older run's")
+    argv = ["run", "--backends", "numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "20"]
+    assert cli.main([*argv, "--seeds", "1", "--repeats", "2", "--processes", "1", "--no-report", "--out",
+                     str(tmp_path)]) == 0  # fmt: skip
+    assert (tmp_path / "runs.csv").is_file() and not list(tmp_path.glob("*.png"))
+    assert not (tmp_path / "REPORT.md").exists()
+
+
+def test_report_warns_when_a_live_run_holds_the_folder(tmp_path, monkeypatch, capsys):
+    from xorbench.bench import lock
+
+    (tmp_path / "runs.csv").write_text(csv_text([], RunRow))
+    fake_report(monkeypatch, lambda out, figures=True: out / "REPORT.md")
+    with lock.hold(tmp_path, "xorbench run --out live"):  # another open file: flock sees it as another holder
+        assert cli.main(["report", "--out", str(tmp_path)]) == 0
+    assert f"warning: a live xorbench run (PID {os.getpid()}: xorbench run --out live) is writing to" in (
+        capsys.readouterr().err)  # fmt: skip
+    assert cli.main(["report", "--out", str(tmp_path)]) == 0 and "warning" not in capsys.readouterr().err
+
+
+def terminate_self(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not interrupt")
+
+
+def test_sigterm_in_the_report_phase_is_one_line_status_130_and_marks_the_run_interrupted(tmp_path, monkeypatch,
+                                                                                           capsys):  # fmt: skip
+    fake_report(monkeypatch, terminate_self)
+    argv = ["run", "--backends", "numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "20"]
+    assert cli.main([*argv, "--seeds", "1", "--repeats", "2", "--processes", "1", "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("xorbench: interrupted while rendering")
+    assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
+    assert not (tmp_path / ".xorbench.lock").exists()
+    assert cli.main(["report", "--out", str(tmp_path)]) == 130  # `report` alone, likewise
+    assert capsys.readouterr().err == "xorbench: interrupted while rendering the report\n"
+
+
+def test_sigterm_at_start_up_is_one_line_status_130_and_leaves_no_lock(tmp_path):
+    started = subprocess.Popen([sys.executable, "-m", "xorbench", "run", "--backends", "numpy", "--out",
+                                str(tmp_path)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.5)  # importing, checking options, taking the lock or starting the first worker
+    started.send_signal(signal.SIGTERM)
+    _, err = started.communicate(timeout=60)
+    assert started.returncode == 130 and err.strip().splitlines()[-1].startswith("xorbench: interrupted")
+    assert "Traceback" not in err and not (tmp_path / ".xorbench.lock").exists()
 
 
 # `list` probes every backend in a fresh worker (25-70 s here). CI lists three of them, in tests/test_reliability.py's

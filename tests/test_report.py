@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import runpy
 import shutil
@@ -273,10 +274,62 @@ def test_a_missing_table_renders_as_not_measured(run_copy, missing, expected):
         assert verdict(report)[("keras", "cpu", "idiomatic")][VERSUS] == "slower"
 
 
-def test_report_no_figures_writes_the_text_alone_and_leaves_no_earlier_figure(run_copy):
+def test_report_no_figures_writes_the_text_alone_and_keeps_the_figures_drawn_before(run_copy):
     write_report(run_copy)
+    before = {p.name: p.read_bytes() for p in run_copy.glob("*.png")}
+    assert before
     assert cli.main(["report", "--out", str(run_copy), "--no-figures"]) == 0
-    assert not list(run_copy.glob("*.png")) and "![" not in (run_copy / "REPORT.md").read_text(encoding="utf-8")
+    assert {p.name: p.read_bytes() for p in run_copy.glob("*.png")} == before
+    assert "![" not in (run_copy / "REPORT.md").read_text(encoding="utf-8")
+
+
+def test_an_interrupted_render_leaves_the_old_report_and_every_figure_it_links(run_copy, monkeypatch):
+    from xorbench.bench import report
+
+    write_report(run_copy)
+    before = {p.name: p.read_bytes() for p in run_copy.iterdir() if p.suffix in (".png", ".md")}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "render", interrupted)  # after the figures are drawn, before REPORT.md
+    with pytest.raises(KeyboardInterrupt):
+        render_report(run_copy)
+    assert {p.name: p.read_bytes() for p in run_copy.iterdir() if p.suffix in (".png", ".md")}.keys() == before.keys()
+    assert (run_copy / "REPORT.md").read_bytes() == before["REPORT.md"]
+
+
+def test_a_figure_replaces_a_link_at_its_path_and_a_stale_figure_goes_once_the_report_is_written(run_copy, tmp_path):
+    target = tmp_path / "elsewhere.png"
+    target.write_bytes(b"precious")
+    (run_copy / "loss_curves.png").symlink_to(target)
+    (run_copy / "sweep.png").write_bytes(b"an older run's")  # the fixture has no sweep: not drawn now
+    write_report(run_copy)
+    assert target.read_bytes() == b"precious"
+    drawn = run_copy / "loss_curves.png"
+    assert not drawn.is_symlink() and drawn.read_bytes()[:8] == PNG_MAGIC
+    assert not (run_copy / "sweep.png").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs to fill needs root (CI runs as root)")
+def test_a_figure_written_on_a_full_disk_leaves_the_old_figure_whole(tmp_path):
+    from xorbench.bench import figures
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
+    try:
+        old = disk / "epoch_time.png"
+        old.write_bytes(PNG_MAGIC + b"old figure")
+        (disk / "filler").write_bytes(b"x" * (64 * 1024 - 8192))  # a few KB left: less than a figure
+        fig, axes = plt.subplots(figsize=(6, 4))
+        axes.plot(np.random.default_rng(0).random(1000))
+        with pytest.raises(OSError):
+            figures.save(fig, old)
+        assert old.read_bytes() == PNG_MAGIC + b"old figure"
+        assert sorted(p.name for p in disk.iterdir()) == ["epoch_time.png", "filler"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_header_only_tables_render_as_not_measured(run_copy):
