@@ -969,11 +969,11 @@ def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
     curves = curves[curves["loss"] > 0]
     if curves.empty:
         return Curves(why=f"{loaded.curves_name} has no finite {preset}-preset losses")
-    seed_sets = [set(series["seed"]) for _, series in curves.groupby(KEY, sort=True)]
+    seed_sets = [set(series["seed"]) for _, series in curves.groupby(KEY, sort=True, observed=True)]
     shared = tuple(sorted(int(s) for s in set.intersection(*seed_sets)))
     drawn = curves[curves["seed"].isin(shared)] if shared else curves
     bands = []
-    for key, series in drawn.groupby(KEY, sort=True):
+    for key, series in drawn.groupby(KEY, sort=True, observed=True):
         by_epoch = series.groupby("epoch")["loss"]
         middle = by_epoch.median()
         low, high = by_epoch.min().to_numpy(), by_epoch.max().to_numpy()
@@ -983,7 +983,9 @@ def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
 
 def curve_differences(curves: pd.DataFrame) -> tuple[CurvePair, ...]:
     """For every pair of series, the largest relative loss difference at a shared (seed, epoch)."""
-    series = {key: rows.set_index(["seed", "epoch"])["loss"] for key, rows in curves.groupby(KEY, sort=True)}
+    series = {
+        key: rows.set_index(["seed", "epoch"])["loss"] for key, rows in curves.groupby(KEY, sort=True, observed=True)
+    }
     keys = list(series)
     found = []
     for i, a in enumerate(keys):

@@ -58,11 +58,14 @@ def csv_text(rows: list, row_type: type) -> str:
 
 def read_table(path: Path, row_type: type) -> pd.DataFrame:
     """A table as written here, Parquet (the curves) or CSV (the rest, and an older run's curves): numbers
-    as numbers, 64-bit whatever the file holds (NaN where empty), text as text ("" where empty)."""
+    as numbers (NaN where empty), text as text ("" where empty). Numbers are 64-bit, but in a table of
+    CURVE_ROWS rows or more, which keeps the file's own (the curves' int32 epochs and float32 losses)."""
     path = Path(path)
-    if path.suffix == ".parquet":
+    if path.suffix == ".parquet":  # the curves: millions of rows, so text keys stay categorical (1 byte a row)
         with open(path, "rb") as file:  # Python opens any path; pyarrow refuses a non-UTF-8 one
-            data = pd.read_parquet(file)
+            table = pq.read_table(file, read_dictionary=CURVE_KEY[:4])
+            data = table.to_pandas(self_destruct=True, split_blocks=True)  # frees Arrow's copy column by column
+            del table
     else:
         data = pd.read_csv(path, keep_default_na=True)
         if path.suffix == ".csv" and not ends_whole(path):
@@ -71,8 +74,12 @@ def read_table(path: Path, row_type: type) -> pd.DataFrame:
     for name in data.columns:
         if types.get(name) in ("int", "float"):
             data[name] = pd.to_numeric(data[name], errors="coerce")
-            if data[name].dtype.kind in "iuf":  # curves.parquet's int32 epochs and float32 losses widen exactly
-                data[name] = data[name].astype("int64" if data[name].dtype.kind in "iu" else "float64")
+            if data[name].dtype.kind in "iu":
+                data[name] = data[name].astype("int64" if len(data) < CURVE_ROWS else data[name].dtype)
+            elif data[name].dtype.kind == "f":
+                data[name] = data[name].astype("float64" if len(data) < CURVE_ROWS else data[name].dtype)
+        elif isinstance(data[name].dtype, pd.CategoricalDtype):  # sorted as text sorts, not as first seen
+            data[name] = data[name].cat.reorder_categories(sorted(data[name].cat.categories))
         elif types.get(name) == "str" or name not in types:
             data[name] = data[name].astype(object).fillna("").astype(str)
     return data
@@ -157,11 +164,13 @@ CURVE_KEY = CURVE_COLUMNS[:5]  # backend, device, mode, preset, seed: one curve 
 # vary little, compress apart from the mantissas), all compressed with zstd: 1.47 MB for the reference
 # run's 730,000 losses, 5.7 MB as curves.csv.gz (smallest of the combinations measured on them).
 CURVE_SCHEMA = pa.schema([
-    *((name, pa.string()) for name in CURVE_KEY[:4]),
+    *((name, pa.dictionary(pa.int32(), pa.string())) for name in CURVE_KEY[:4]),
     ("seed", pa.int64()),
     ("epoch", pa.int32()),
     ("loss", pa.float32()),
 ])  # fmt: skip
+CURVE_GROUP = 1 << 20  # rows per Parquet row group: a reader decodes a group at a time
+CURVE_ROWS = 1_000_000  # a table this long keeps its file's narrow numbers when read (read_table)
 CURVES_EVERY_S = 10.0  # Tables.save rewrites curves.parquet at most this often, but for a run's first and last save
 
 
@@ -175,18 +184,24 @@ def curves_parquet(columns: Mapping[str, object]) -> bytes:
     pq.write_table(
         table, sink, compression="zstd", compression_level=15, use_dictionary=CURVE_KEY,
         use_byte_stream_split=["loss"], column_encoding={"epoch": "DELTA_BINARY_PACKED"},
+        row_group_size=CURVE_GROUP,
     )  # fmt: skip
     return sink.getvalue().to_pybytes()
 
 
 def curve_columns(curves: Mapping[tuple, np.ndarray]) -> dict[str, object]:
-    """{(backend, device, mode, preset, seed): losses} as the curves table's columns, curve after curve."""
+    """{(backend, device, mode, preset, seed): losses} as the curves table's columns, curve after curve: the
+    text keys as dictionary arrays (an int32 index a row, not a string), epochs as int32."""
     lengths = np.array([len(losses) for losses in curves.values()], dtype=np.int64)
-    which = pa.array(np.repeat(np.arange(len(curves)), lengths))  # each row's curve
-    keys = dict(zip(CURVE_KEY, zip(*curves))) if curves else dict.fromkeys(CURVE_KEY, ())
-    columns = {name: pa.array(values, CURVE_SCHEMA.field(name).type).take(which) for name, values in keys.items()}
+    which = np.repeat(np.arange(len(curves), dtype=np.int32), lengths)  # each row's curve
+    keys = list(zip(*curves)) if curves else [()] * len(CURVE_KEY)
+    columns = {}
+    for name, values in zip(CURVE_KEY[:4], keys):
+        names, index = np.unique(np.array(values, dtype=object).astype(str), return_inverse=True)
+        columns[name] = pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32)[which]), pa.array(names))
+    columns["seed"] = np.asarray(keys[4], dtype=np.int64)[which]
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    columns["epoch"] = np.arange(int(lengths.sum())) - starts
+    columns["epoch"] = (np.arange(int(lengths.sum())) - starts).astype(np.int32)
     columns["loss"] = np.concatenate([np.zeros(0, np.float32), *curves.values()])
     return columns
 

@@ -100,6 +100,8 @@ def test_without_classic_rows_the_section_is_not_measured(run_copy):
     assert section(report).splitlines()[2] == (
         "not measured (no classic-preset runs in runs.csv; run `xorbench run --preset classic`)"
     )
+    assert (run_copy / figures.CLASSIC).exists()  # a text-only render keeps the figures (--no-figures)
+    write_report(run_copy)  # one that draws deletes the figure its rows no longer back
     assert not (run_copy / figures.CLASSIC).exists()
     rest = report.replace(HEADING, "").replace("no classic-preset runs", "").replace("--preset classic", "")
     assert "classic" not in rest.replace(str(run_copy), "")  # the folder's own name may say classic

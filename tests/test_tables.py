@@ -326,3 +326,16 @@ def test_a_row_stops_training_to_solved_once_a_process_ran_out_of_its_budget():
     # unsolved within its budget: no time spent is known, and the later processes would only repeat it
     unsolved = dict(time_to_solve_cold_s=None, time_to_solve_warm_s=None, stop_reason="budget")
     assert solves(unsolved) == [True, False, False]
+
+
+def test_curve_keys_are_stored_and_read_as_categories_a_few_bytes_a_row(tmp_path):
+    tables = Tables(tmp_path)
+    for seed, backend in enumerate(["torch", "numpy", "jax"]):  # first seen in another order than sorted
+        tables.add(row(backend=backend, seed=seed, role="convergence"), curve=np.ones(1000, np.float32))
+    tables.save(final=True)
+    stored = pq.read_schema(tmp_path / CURVES)
+    assert all(str(stored.field(name).type).startswith("dictionary<values=string") for name in CURVE_COLUMNS[:4])
+    curves = read_curves(tmp_path)
+    assert isinstance(curves["backend"].dtype, pd.CategoricalDtype)
+    assert list(curves["backend"].cat.categories) == ["jax", "numpy", "torch"]  # sorted, so groups sort as text
+    assert curves.memory_usage(deep=True)[["backend", "device", "mode", "preset"]].sum() < 4 * 2 * len(curves)
