@@ -1,11 +1,12 @@
 """A backend is one module plus one registry entry: everything else comes from the registry.
 
-The fake backend (tests/fixtures/fake_backend.py) is registered here with one BackendSpec, and
+The fake backend (tests/fixtures/fake_backend.py's "fake") is registered here with one BackendSpec, and
 shows up in `list`, in a run's tables (measured in its own worker process) and in the report.
 """
 
 from __future__ import annotations
 
+import runpy
 import sys
 from pathlib import Path
 
@@ -16,18 +17,13 @@ from xorbench import backends
 from xorbench.bench import cli, env
 from xorbench.bench.report import write_report
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FAKE = backends.BackendSpec(
-    "fake", module="fake_backend", modes=(("idiomatic", "FakeTrainer"),), packages=("numpy",), extra="xorbench",
-    distributions=("numpy",),
-)  # fmt: skip
+FAKES = runpy.run_path(str(Path(__file__).parent / "fixtures" / "fake_backend.py"))
+FAKE = FAKES["SPECS"]["fake"]
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("PYTHONPATH", str(FIXTURES))  # the workers import it too
-    monkeypatch.setitem(backends.REGISTRY, "fake", FAKE)
+    FAKES["install"](monkeypatch)  # every fake; "fake" itself trains as the scratch NumPy loop does
     yield
     sys.modules.pop("fake_backend", None)
 

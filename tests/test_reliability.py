@@ -2,7 +2,8 @@
 every backend, exit statuses that say what happened, and one run per results folder.
 
 Every case runs in seconds: huge inputs must be refused before any work, failures are forced
-through the worker's test hooks or a monkeypatched write, and training runs are a few epochs.
+through the fake backends of tests/fixtures/fake_backend.py or a monkeypatched write, and training
+runs are a few epochs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -24,6 +26,8 @@ from xorbench import backends
 from xorbench.bench import cli
 
 ROOT = Path(__file__).resolve().parent.parent
+FAKE_XORBENCH = ROOT / "tests" / "fixtures" / "fake_backend.py"  # run as a script: `xorbench` with the fakes
+FAKES = runpy.run_path(str(FAKE_XORBENCH))
 TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2",
         "--processes", "1", "--no-report"]  # fmt: skip
 
@@ -203,15 +207,14 @@ def test_the_article_preset_without_a_snippet_names_the_real_cause(tmp_path, cap
 
 
 def interrupted_run(out: Path, gap_s: float) -> tuple[int, str]:
-    """A run whose torch worker hangs after its first row, interrupted like Ctrl-C in a terminal (the
-    whole process group) and again gap_s later: (exit status, stderr)."""
+    """A run whose worker hangs after its first convergence seed (the "hanging" fake backend), interrupted
+    like Ctrl-C in a terminal (the whole process group) and again gap_s later: (exit status, stderr)."""
     runner = subprocess.Popen(
-        [sys.executable, "-m", "xorbench", "run", "--backends", "numpy,torch", *TINY, "--out", str(out)],
-        cwd=ROOT, env={**os.environ, "XORBENCH_TEST_HANG": "torch"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        [sys.executable, str(FAKE_XORBENCH), "run", "--backends", "hanging", *TINY, "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "torch" not in read_text(out / "runs.csv"):
+    while time.monotonic() < deadline and "convergence" not in read_text(out / "runs.csv"):
         time.sleep(0.1)
     os.killpg(runner.pid, signal.SIGINT)
     time.sleep(gap_s)
@@ -232,7 +235,7 @@ def test_a_second_interrupt_50_ms_after_the_first_waits_for_the_save(tmp_path):
     assert code == 130 and "Traceback" not in err, err[-2000:]
     assert err.strip().splitlines()[-1] == f"xorbench: interrupted; the 2 finished rows are saved in {tmp_path}"
     assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
-    assert list(pd.read_csv(tmp_path / "runs.csv")["backend"]) == ["numpy", "torch"]
+    assert list(pd.read_csv(tmp_path / "runs.csv")["role"]) == ["timing", "convergence"]
     assert (tmp_path / "summary.csv").is_file() and not (tmp_path / ".xorbench.lock").exists()
 
 
@@ -322,26 +325,29 @@ def test_a_lock_file_that_links_elsewhere_is_refused_and_its_target_untouched(pl
 def test_a_probe_that_crashes_or_hangs_makes_only_its_backend_unavailable(monkeypatch):
     from xorbench.bench.manager import probe_backends
 
-    monkeypatch.setenv("XORBENCH_TEST_CRASH", "numpy")
-    found = {(a.backend, a.device): a for a in probe_backends(("numpy", "numba"), 60)}
-    assert [found["numpy", device].ok for device in backends.DEVICES] == [False, False]
-    assert found["numpy", "cpu"].reason.startswith("probe died of SIGSEGV; last stderr line: XORBENCH_TEST_CRASH")
-    if installed("numba"):
-        assert found["numba", "cpu"].ok and found["numba", "cpu"].version.startswith("numba")
-    monkeypatch.delenv("XORBENCH_TEST_CRASH")
-    monkeypatch.setenv("XORBENCH_TEST_HANG", "numpy")
-    assert {a.reason for a in probe_backends(("numpy",), 3)} == {"probe timed out after 3 s"}
+    FAKES["install"](monkeypatch)
+    found = {(a.backend, a.device): a for a in probe_backends(("crashing-probe", "fake"), 60)}
+    assert [found["crashing-probe", device].ok for device in backends.DEVICES] == [False, False]
+    assert (
+        found["crashing-probe", "cpu"].reason
+        == "probe died of SIGSEGV; last stderr line: fake backend: crashing on purpose"
+    )
+    assert found["fake", "cpu"].ok and found["fake", "cpu"].version == "fake 1.0"
+    assert {a.reason for a in probe_backends(("hanging-probe",), 3)} == {"probe timed out after 3 s"}
 
 
-def test_list_keeps_framework_noise_out_and_lists_the_others_when_one_crashes():
+def test_list_keeps_framework_noise_out_and_lists_the_others_when_one_crashes(monkeypatch, capfd):
     # TensorFlow (under keras) is the noisiest import; every backend: test_cli's slow list test
-    done = xorbench("list", "--backends", "numpy,keras,torch", env={"XORBENCH_TEST_CRASH": "torch"})
-    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
-    lines = [line.split(None, 4) for line in done.stdout.splitlines()[1:]]
-    assert {(b, d) for b, d, *_ in lines} == {(b, d) for b in ("numpy", "keras", "torch") for d in backends.DEVICES}
+    FAKES["install"](monkeypatch)
+    assert cli.main(["list", "--backends", "numpy,keras,crashing-probe"]) == 0
+    out, err = capfd.readouterr()  # what reached the terminal's file descriptors, the workers' included
+    assert err == "", err[-2000:]
+    lines = [line.split(None, 4) for line in out.splitlines()[1:]]
+    names = ("numpy", "keras", "crashing-probe")
+    assert {(b, d) for b, d, *_ in lines} == {(b, d) for b in names for d in backends.DEVICES}
     assert all(line[2] in ("available", "unavailable") for line in lines)  # and test_cli's slow list test
-    torch = [line for line in lines if line[0] == "torch"]
-    assert all(line[2] == "unavailable" and "probe died of SIGSEGV" in line[4] for line in torch)
+    crashed = [line for line in lines if line[0] == "crashing-probe"]
+    assert all(line[2] == "unavailable" and "probe died of SIGSEGV" in line[4] for line in crashed)
     assert any(line[:3] == ["numpy", "cpu", "available"] for line in lines)
 
 
