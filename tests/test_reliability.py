@@ -3,7 +3,8 @@ every backend, exit statuses that say what happened, and one run per results fol
 
 Every case runs in seconds: huge inputs must be refused before any work, failures are forced
 through the fake backends of tests/fixtures/fake_backend.py or a monkeypatched write, and training
-runs are a few epochs.
+runs are a few epochs. Commands run in this process (cli.main; their workers in their own) except
+where the test is about the command's process: one refusal, and the interrupts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,18 +117,25 @@ def test_saturated_outputs_on_the_wrong_side_are_diverged_and_a_solved_net_is_ok
         (["sweep", "--hidden", ",".join(map(str, range(1, 70)))], "--hidden takes at most 64 values"),
     ],
 )  # fmt: skip
-def test_a_huge_input_is_refused_fast_in_one_line_before_any_work(argv, says, tmp_path):
+@pytest.mark.timeout(60)  # growing memory would hang here, not refuse
+def test_a_huge_input_is_refused_fast_in_one_line_before_any_work(argv, says, tmp_path, capsys):
     out = tmp_path / "out"
-    done = xorbench(*argv, "--out", str(out), timeout=60)  # growing memory would hang here, not refuse
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert says in one_line(done.stderr)
+    assert cli.main([*argv, "--out", str(out)]) == 2
+    assert says in one_line(capsys.readouterr().err)
     assert not (out / "runs.csv").exists() and not (out / "sweep.csv").exists()
 
 
+def test_a_huge_input_is_refused_in_one_line_by_the_installed_command_too(tmp_path):
+    """The one refusal end to end: the command's own process, stderr and exit status."""
+    done = xorbench("run", "--backends", "numpy", "--quick", "--seeds", "100000000", "--out", str(tmp_path / "out"),
+                    timeout=60)  # fmt: skip
+    assert done.returncode == 2 and "--seeds must be at most 10,000" in one_line(done.stderr)
+    assert not (tmp_path / "out" / "runs.csv").exists()
+
+
 def test_a_sweep_cell_over_the_memory_limit_is_a_skipped_row_with_its_estimate(tmp_path):
-    done = xorbench("sweep", "--backends", "numpy", "--modes", "tuned", "--hidden", "4,1000000000000", "--batch", "4",
-                    "--out", str(tmp_path))  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    argv = ["sweep", "--backends", "numpy", "--modes", "tuned", "--hidden", "4,1000000000000", "--batch", "4"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 0
     sweep = pd.read_csv(tmp_path / "sweep.csv").set_index("hidden")
     assert sweep.loc[4, "status"] == "ok"
     assert sweep.loc[10**12, "status"] == "skipped" and "TB by estimate" in sweep.loc[10**12, "reason"]
@@ -363,13 +372,15 @@ def test_a_report_on_newer_tables_warns_once(tmp_path, capsys):
     assert err.count("from a newer xorbench") == 1 and "runs.csv (schema_version 99)" in err
 
 
-def test_an_out_that_is_not_utf8_gets_its_report(tmp_path):
-    out = os.fsencode(tmp_path) + b"/results-\xff"
-    done = subprocess.run(
-        [sys.executable, "-m", "xorbench", "run", "--backends", "numpy", *TINY[:-1], "--out", out],
-        capture_output=True, cwd=ROOT, timeout=240,
-    )  # fmt: skip
-    assert done.returncode == 0 and b"Traceback" not in done.stderr and b"warning" not in done.stderr, done.stderr
-    report = (Path(os.fsdecode(out)) / "REPORT.md").read_text(encoding="utf-8")
+def test_an_out_that_is_not_utf8_gets_its_report(tmp_path, capsys):
+    out = os.fsdecode(os.fsencode(tmp_path) + b"/results-\xff")  # as sys.argv holds such a path
+    with warnings.catch_warnings(record=True) as caught:  # in this process they would not reach stderr
+        warnings.simplefilter("always")
+        assert cli.main(["run", "--backends", "numpy", *TINY[:-1], "--out", out]) == 0
+    hidden_by_default = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+    assert not [str(w.message) for w in caught if not issubclass(w.category, hidden_by_default)]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "warning" not in err, err
+    report = (Path(out) / "REPORT.md").read_text(encoding="utf-8")
     assert "results-\\xff" in report  # the byte, as its escape
-    assert "results-\\xff" in json.loads((Path(os.fsdecode(out)) / "env.json").read_text())["command"]
+    assert "results-\\xff" in json.loads((Path(out) / "env.json").read_text())["command"]
