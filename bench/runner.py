@@ -187,7 +187,10 @@ def fill(tables: Tables, outcome: Outcome, key: RunKey | CellKey) -> None:
     """The row of a key the worker never reported, built as the worker builds its rows."""
     status, reason = outcome.status
     row = planned_row(outcome.job, key, framework_version=outcome.framework_version, status=status, reason=reason)
-    tables.add_cell(row) if isinstance(key, CellKey) else tables.add(row)
+    if isinstance(key, CellKey):
+        tables.add_cell(row)
+    else:
+        tables.add(row)
     tables.save()
 
 
