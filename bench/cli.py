@@ -382,6 +382,16 @@ def terminated(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def entry() -> None:
+    """The `xorbench` program: main(), then exit with its status. Once main has returned there is nothing
+    left to stop, so SIGINT and SIGTERM are ignored while the interpreter shuts down: a Ctrl-C then (the
+    second of an interrupted run, say) would otherwise kill it by the signal, not with main's status."""
+    code = main()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    sys.exit(code)
+
+
 def escaped(error: UnicodeEncodeError) -> tuple[str, int]:
     """What a stream cannot encode, as escapes: a byte of a non-UTF-8 path (which Python decodes to a
     lone surrogate) as \\xff, as env.json and the report write it; anything else as \\u...."""

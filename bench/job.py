@@ -1,8 +1,8 @@
-"""A job, what one worker process measures, and every row it reports (its plan).
+"""A job, what one worker process measures, one type per kind; every row it reports (its plan); those rows.
 
-The worker follows `planned(job)`, and the manager fills a placeholder row for every planned key
-a worker did not report, so the two can never disagree. Standard library only: the worker imports
-this before its framework, whose import it times.
+The worker follows `planned(job)`, and the manager fills a placeholder row for every planned key a
+worker did not report; both build the row with `planned_row`, so the two can never disagree.
+Standard library only: the worker imports this before its framework, whose import it times.
 """
 
 from __future__ import annotations
@@ -10,51 +10,97 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
+
+from .rows import RunRow, SweepRow
 
 
-@dataclass(frozen=True)
-class Job:
-    """What one worker process measures: one backend on one device.
+@dataclass(frozen=True, kw_only=True)
+class Measuring:
+    """What every measuring job carries: one backend on one device, its threads pinned."""
 
-    kind "time": one mode's matched-preset timing in one fresh process (`process` of `processes`);
-    kind "run": the convergence seeds of every mode, and the article presets; kind "sweep": cells;
-    kind "probe" (`xorbench list`): whether the backend can run on each device, nothing measured.
-    """
-
-    kind: str
+    kind: ClassVar[str]
     backend: str
     device: str
-    modes: tuple[str, ...]
     threads: int
     spec: dict  # the backend's BackendSpec: a worker can load a backend registered only in its parent
     repeats: int  # timed windows per timing run / per sweep cell
     window_s: float  # aim for timed windows about this long
-    # kinds "time" and "run"
-    seeds: int = 0  # convergence seeds of the matched preset: 0 .. seeds-1
-    budget_s: float = 0.0  # a mode whose seeds or solve runs would take longer borrows / solves less
-    matched: dict | None = None  # TrainConfig fields; None leaves the preset out
-    article: dict | None = None
-    classic: dict | None = None  # the 1986 experiment: convergence seeds only
-    # kind "time"
-    process: int = 0  # which of the row's fresh processes this is; its solve runs train seed `process`
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **dataclasses.asdict(self)})
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}/{self.device}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeJob(Measuring):
+    """One mode's matched-preset timing in one fresh process (`process` of the row's processes)."""
+
+    kind: ClassVar[str] = "time"
+    mode: str
+    matched: dict  # TrainConfig fields
+    budget_s: float  # the solve runs (cold, then warm) share this
+    process: int = 0  # which of the row's fresh processes this is; it trains seed `process`
     start_order: int = 0  # this process's place among all the run's processes, as started
     solve: bool = True  # train to solved (cold, then warm) in this process
     compile_cache: str = ""  # the on-disk compile cache this process starts with: cold | warm | ""
-    # kind "run": what training every seed of each mode would take (from the time jobs), for borrowing
-    costs: dict | None = None
-    # kind "sweep"
-    hidden: tuple[int, ...] = ()
-    batch: tuple[int, ...] = ()
-    cell_cap_s: float = 0.0  # an epoch longer than this (measured or extrapolated) skips the cell
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}/{self.device}/{self.mode} #{self.process + 1}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunJob(Measuring):
+    """The convergence seeds of every mode (matched, then classic), then the article presets."""
+
+    kind: ClassVar[str] = "run"
+    modes: tuple[str, ...]
+    seeds: int  # convergence seeds per preset: 0 .. seeds-1
+    budget_s: float  # a mode whose seeds would take longer borrows from one that fits
+    matched: dict | None = None  # TrainConfig fields; None leaves the preset out
+    article: dict | None = None
+    classic: dict | None = None  # the 1986 experiment: convergence seeds only
+    costs: dict | None = None  # mode -> what training its every seed would take (from the time jobs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepJob(Measuring):
+    """Cells of the matched network at every hidden x batch, per mode."""
+
+    kind: ClassVar[str] = "sweep"
+    modes: tuple[str, ...]
+    matched: dict
+    hidden: tuple[int, ...]
+    batch: tuple[int, ...]
+    cell_cap_s: float  # an epoch longer than this (measured or extrapolated) skips the cell
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeJob:
+    """`xorbench list`: whether the backend can run on each device; nothing measured."""
+
+    kind: ClassVar[str] = "probe"
+    backend: str
+    spec: dict
+    threads: int = 1
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
+        return json.dumps({"kind": self.kind, **dataclasses.asdict(self)})
 
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        data = json.loads(text)
-        return cls(**{**data, **{k: tuple(data[k]) for k in ("modes", "hidden", "batch")}})
+
+Job = TimeJob | RunJob | SweepJob | ProbeJob
+KINDS = {kind.kind: kind for kind in (TimeJob, RunJob, SweepJob, ProbeJob)}
+
+
+def job_from_json(text: str) -> Job:
+    """The job a manager sent: JSON gives lists, the job keeps tuples."""
+    data = json.loads(text)
+    kind = KINDS[data.pop("kind")]
+    return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 class RunKey(NamedTuple):
@@ -72,12 +118,14 @@ class CellKey(NamedTuple):
 
 def planned(job: Job) -> list:
     """Every row the job reports, in the order the worker measures them."""
-    if job.kind == "time":
-        return [RunKey(job.modes[0], "matched", job.process, "timing")]
-    return planned_cells(job) if job.kind == "sweep" else planned_runs(job)
+    if isinstance(job, TimeJob):
+        return [RunKey(job.mode, "matched", job.process, "timing")]
+    if isinstance(job, SweepJob):
+        return planned_cells(job)
+    return planned_runs(job) if isinstance(job, RunJob) else []
 
 
-def planned_runs(job: Job) -> list[RunKey]:
+def planned_runs(job: RunJob) -> list[RunKey]:
     """The convergence seeds of every mode (matched, then classic), then the article presets."""
     keys = []
     for preset in ("matched", "classic"):
@@ -90,7 +138,31 @@ def planned_runs(job: Job) -> list[RunKey]:
     return keys
 
 
-def planned_cells(job: Job) -> list[CellKey]:
+def planned_cells(job: SweepJob) -> list[CellKey]:
     """(mode, hidden, batch) in the order measured: per mode, by growing work."""
     grid = sorted(((h, b) for h in job.hidden for b in job.batch), key=lambda c: (c[0] * c[1], c[0]))
     return [CellKey(mode, h, b) for mode in job.modes for h, b in grid]
+
+
+def preset_fields(job: TimeJob | RunJob, key: RunKey) -> dict:
+    """The TrainConfig fields of a run key, its seed included."""
+    fields = job.article if key.preset.startswith("article") else getattr(job, key.preset)
+    return {**fields, "seed": key.seed}
+
+
+def planned_row(job: TimeJob | RunJob | SweepJob, key: RunKey | CellKey, **fields) -> RunRow | SweepRow:
+    """The row of a planned key: every column its job and config fix, overridden by `fields` (what
+    was measured, or a placeholder's status and reason). Worker and manager both build rows here."""
+    common = dict(backend=job.backend, device=job.device, mode=key.mode, threads=job.threads)
+    if isinstance(key, CellKey):  # the sweep trains the matched preset's optimizer, float32 (plan.sweep_config)
+        config = dict(optimizer=job.matched["optimizer"], lr=job.matched["lr"], dtype="float32")
+        return SweepRow(**common, hidden=key.hidden, batch=key.batch, **config, **fields)
+    config = preset_fields(job, key)
+    described = dict(
+        preset=key.preset, role=key.role, optimizer=config["optimizer"], lr=config["lr"], epochs=config["epochs"],
+        seed=config["seed"], dtype=config["dtype"], init=config["init"], momentum=config["momentum"],
+        hidden=config["hidden"],
+    )  # fmt: skip
+    if isinstance(job, TimeJob):
+        described.update(process=job.process, start_order=job.start_order)
+    return RunRow(**{**common, **described, **fields})

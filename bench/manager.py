@@ -27,7 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .job import Job, planned
+from .job import Job, ProbeJob, planned
 
 WORKER = "xorbench.bench.worker"
 
@@ -173,7 +173,7 @@ class Manager:
 
     def run_job(self, job: Job, progress: Progress, task, caches: Path) -> Outcome:
         outcome, started = Outcome(job), time.perf_counter()
-        label = f"{job.backend}/{job.device}" + (f"/{job.modes[0]} #{job.process + 1}" if job.kind == "time" else "")
+        label = job.label
         progress.update(task, description=f"{label} · importing")
 
         def on_event(event: dict) -> None:
@@ -256,8 +256,7 @@ def probe_backends(names: tuple[str, ...], timeout_s: float) -> list:
 def start_probe(name: str, folder: Path) -> tuple[subprocess.Popen, Path]:
     from .. import backends
 
-    job = Job("probe", name, "cpu", modes=(), threads=1, spec=asdict(backends.spec(name)), repeats=0,
-              window_s=0.0)  # fmt: skip
+    job = ProbeJob(backend=name, spec=asdict(backends.spec(name)))
     log = folder / f"{name}.log"
     with open(log, "w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

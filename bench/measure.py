@@ -1,4 +1,5 @@
-"""Measurement as plain functions: size the windows, time a run, replay it, choose convergence sources.
+"""Measurement as plain functions: size the windows, time a run, replay it, choose convergence sources,
+and the columns of a row that each kind of run gives.
 
 They take numbers and a trainer and return data; none imports a framework, so they are unit-tested
 with a fake trainer (tests/test_measure.py). The worker (bench/worker.py) calls them in its process.
@@ -21,6 +22,7 @@ from ..backends.base import epoch_accurate, make_result
 from .stats import summarise
 
 CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
+CHECK_SEEDS = 3  # a borrowing mode's own curves are compared with the lender's on this many seeds
 MAX_REPLAYS = 20  # a timing run too short for window_s-long windows is replayed this often at most
 PROBES = 2  # short fit() calls that estimate the time per epoch before the windows are sized
 
@@ -272,3 +274,95 @@ def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clo
         windows.append(timed_window(trainer, epochs, clock))
         trained += epochs
     return windows, replays - 1
+
+
+def epoch_seconds(trainer, clock: Clock = timed_fit) -> float:
+    """Seconds per epoch of a trainer set up and compiled already: the faster of two 5-epoch calls."""
+    return min(clock(trainer, 5)[0] for _ in range(PROBES)) / 5
+
+
+def solve_runs(trainer, config, budget_s: float, solve: bool, clock: Clock = timed_fit):
+    """(cold, warm, MB resident after the first build): the cold run (build, compile and train until
+    solved) and, set up again, the warm one: only after a cold run that solved, since the warm one
+    trains as fast, without the compiling the budget leaves out. Without `solve`, the cold run is the
+    build and one epoch (budget 0), for start-up only."""
+    cold = solve_run(trainer, config, budget_s if solve else 0.0, clock)
+    rss_build_mb = rss_mb()
+    warm = solve_run(trainer, config, budget_s, clock) if solve and cold.result.epoch_solved is not None else None
+    return cold, warm, rss_build_mb
+
+
+def solve_fields(cold: Measured, warm: Measured | None, solve: bool, epochs: int) -> dict:
+    """A timing process's start-up and time-to-solve columns, from its solve runs."""
+    epoch = cold.result.epoch_solved
+    warm_epoch = warm.result.epoch_solved if warm is not None else None
+    return dict(
+        first_epoch_s=cold.first_epoch_s,
+        time_to_solve_cold_s=cold.time_to_solve(epoch) if solve else None,
+        time_to_solve_warm_s=time_to_solve(0.0, warm.calls, warm_epoch) if warm is not None else None,
+        stopped_at_epoch=cold.epochs if cold.epochs < epochs or not solve else None,
+        stop_reason=("solved" if epoch is not None else "budget") if solve else "start-up only",
+    )
+
+
+def window_fields(windows: list[Window], replays: int) -> dict:
+    """A timing process's per-epoch columns: b of fit(W) seconds = a + b * W over its windows, and their spread."""
+    from .stats import fit_call_and_epoch
+
+    stats = summarise([w.seconds / w.epochs * 1e6 for w in windows])
+    call_s, epoch_s = fit_call_and_epoch([w.epochs for w in windows], [w.seconds for w in windows])
+    ratios = sorted(w.cpu_ratio for w in windows)
+    return dict(epoch_us=epoch_s * 1e6, call_us=call_s * 1e6, epoch_us_median=stats.median,
+                epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=len(windows),
+                window_epochs=max(w.epochs for w in windows), replays=replays,
+                cpu_ratio=ratios[len(ratios) // 2])  # fmt: skip
+
+
+def repeat_fields(repeats_us: list[float], window: int, replays: int) -> dict:
+    """The per-epoch columns of a run timed in windows of one length (the article presets)."""
+    stats = summarise(repeats_us)
+    return dict(epoch_us_median=stats.median, epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=stats.n,
+                window_epochs=window, replays=replays)  # fmt: skip
+
+
+def outcome_fields(run: Measured) -> dict:
+    """What a run trained to: its status, loss, accuracy, when it solved, and how long it took."""
+    result = run.result
+    final = float(result.losses[-1])
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "epochs": run.epochs,
+        "final_loss": final if math.isfinite(final) else None,
+        "accuracy": result.accuracy,
+        "solved": result.solved,
+        "epoch_solved": result.epoch_solved,
+        "epoch_accurate": result.epoch_accurate,
+        "train_s": run.train_s,
+        "time_to_solve_s": run.time_to_solve(result.epoch_solved),
+        "time_to_accuracy_s": run.time_to_solve(result.epoch_accurate),
+        "outputs": " ".join(f"{v:.6g}" for v in result.predictions.ravel()) if result.status == "ok" else None,
+    }
+
+
+def check_epochs(cost_s: float, seeds: int, epochs: int, budget_s: float) -> int:
+    """Epochs per seed of a borrowing mode's own check runs: a third of the budget, shared by its
+    CHECK_SEEDS seeds (a preset's seeds may borrow twice a run), at what its every seed would cost."""
+    per_epoch_s = cost_s / max(1, seeds * epochs)
+    return max(1, min(epochs, int(budget_s / 3 / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

@@ -11,7 +11,7 @@ import dataclasses
 from .. import backends as registry
 from . import env as environment
 from . import options as opts
-from .job import Job, planned
+from .job import Job, RunJob, SweepJob, TimeJob, planned
 from .options import Options, RunOptions
 
 
@@ -182,63 +182,71 @@ def jobs(options: Options, costs: dict | None = None) -> list[Job]:
     across rows (A B C A B C ...), so a slow spell of the machine falls on every row alike, then one
     convergence-and-article job per backend and device. `costs`: see run_jobs."""
     if options.command == "sweep":
-        return [job for job in per_device(options, "sweep") if planned(job)]
+        return sweep_jobs(options)
     return time_jobs(options) + run_jobs(options, costs or {})
 
 
-def per_device(options: Options, kind: str, modes: tuple[str, ...] | None = None) -> list[Job]:
-    """One job of `kind` per backend and device (for every chosen mode the backend offers)."""
+def chosen(options: Options) -> list[tuple[dict, tuple[str, ...]]]:
+    """Per chosen backend and device: the fields every job of theirs carries, and the chosen modes the
+    backend offers (none: no job)."""
     found = []
     for name in options.names:
-        offered = tuple(m for m in modes or options.modes if m in registry.modes_of(name))
-        common = dict(modes=offered, threads=options.threads, spec=dataclasses.asdict(registry.spec(name)),
-                      repeats=options.repeats, window_s=options.window_s)  # fmt: skip
-        found += [Job(kind, name, device, **common, **kind_fields(options, name)) for device in devices(options)]
-    return [job for job in found if job.modes]
-
-
-def time_jobs(options: Options) -> list[Job]:
-    """One job per process and timed row (backend x device x mode), rows interleaved round-robin."""
-    if options.preset not in ("matched", "all"):
-        return []
-    rows = [(job, mode) for job in per_device(options, "time") for mode in job.modes]
-    found = []
-    for process in range(options.processes):
-        for job, mode in rows:
-            cache = compile_cache(job, process)
-            found.append(dataclasses.replace(job, modes=(mode,), process=process, start_order=len(found),
-                                             compile_cache=cache))  # fmt: skip
+        offered = tuple(m for m in options.modes if m in registry.modes_of(name))
+        for device in devices(options) if offered else ():
+            common = dict(backend=name, device=device, threads=options.threads, repeats=options.repeats,
+                          window_s=options.window_s, spec=dataclasses.asdict(registry.spec(name)))  # fmt: skip
+            found.append((common, offered))
     return found
 
 
-def compile_cache(job: Job, process: int) -> str:
+def sweep_jobs(options: Options) -> list[SweepJob]:
+    """One job per backend and device: every cell of the grid, per mode."""
+    found = [SweepJob(**common, modes=modes, matched=dataclasses.asdict(matched_config(options, common["backend"])),
+                      hidden=options.hidden, batch=options.batch, cell_cap_s=options.cell_cap_s)
+             for common, modes in chosen(options)]  # fmt: skip
+    return [job for job in found if planned(job)]
+
+
+def time_jobs(options: Options) -> list[TimeJob]:
+    """One job per process and timed row (backend x device x mode), rows interleaved round-robin."""
+    if options.preset not in ("matched", "all"):
+        return []
+    rows = [(common, mode, dataclasses.asdict(matched_config(options, common["backend"])))
+            for common, modes in chosen(options) for mode in modes]  # fmt: skip
+    found = []
+    for process in range(options.processes):
+        for common, mode, matched in rows:
+            cache = compile_cache(common["spec"], process)
+            found.append(TimeJob(**common, mode=mode, matched=matched, budget_s=options.budget_s, process=process,
+                                 start_order=len(found), compile_cache=cache))  # fmt: skip
+    return found
+
+
+def compile_cache(spec: dict, process: int) -> str:
     """The on-disk compile cache a timing process starts with, for backends that have one: the first
     process fills the run's cache (cold), every later one finds it full (warm), as a user's second run
     would. (A cold process costs a minute or more of compiling here, for torch tuned and Keras on
     torch: one per row keeps the default run within its budget.)"""
-    if not job.spec.get("compile_cache_env"):
+    if not spec.get("compile_cache_env"):
         return ""
     return "cold" if process == 0 else "warm"
 
 
-def run_jobs(options: Options, costs: dict[tuple[str, str], dict[str, float]]) -> list[Job]:
+def run_jobs(options: Options, costs: dict[tuple[str, str], dict[str, float]]) -> list[RunJob]:
     """One job per backend and device for the convergence seeds and the article presets.
 
     `costs[(backend, device)][mode]`: what training every seed of that mode would take, from the
     timing processes; a mode over the budget borrows its statistics from the cheapest one within it."""
+    chosen_presets = {"matched": matched_config, "article": article_config, "classic": classic_config}
     found = []
-    for job in per_device(options, "run"):
-        job = dataclasses.replace(job, costs=costs.get((job.backend, job.device)) or {})
+    for common, modes in chosen(options):
+        name = common["backend"]
+        configs = {
+            p: make(options, name) if options.preset in (p, "all") else None for p, make in chosen_presets.items()
+        }
+        job = RunJob(**common, modes=modes, seeds=options.seeds, budget_s=options.budget_s,
+                     costs=costs.get((name, common["device"])) or {},
+                     **{p: config and dataclasses.asdict(config) for p, config in configs.items()})  # fmt: skip
         if planned(job):  # e.g. the numba floor has no article snippet
             found.append(job)
     return found
-
-
-def kind_fields(options: Options, name: str) -> dict:
-    if options.command == "sweep":
-        matched = dataclasses.asdict(matched_config(options, name))
-        return dict(hidden=options.hidden, batch=options.batch, cell_cap_s=options.cell_cap_s, matched=matched)
-    chosen = {"matched": matched_config, "article": article_config, "classic": classic_config}
-    configs = {p: make(options, name) if options.preset in (p, "all") else None for p, make in chosen.items()}
-    return dict(seeds=options.seeds, budget_s=options.budget_s,
-                **{p: config and dataclasses.asdict(config) for p, config in configs.items()})  # fmt: skip

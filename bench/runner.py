@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .. import backends as registry
 from . import env as environment
-from .job import CellKey, Job, RunKey, planned
+from .job import CellKey, Job, RunKey, TimeJob, planned, planned_row
 from .manager import Interrupts, Manager, Outcome
 from .options import Options
 from .plan import jobs, run_jobs, time_jobs
@@ -71,7 +71,7 @@ def begin(options: Options, env: dict | None, tables: Tables) -> None:
 def measure(options: Options, tables: Tables, env: dict) -> bool:
     """Every job, each finished row saved as it comes, and in env the time each kind of job took;
     True when interrupted."""
-    save, fill = (save_run, fill_run) if options.command == "run" else (save_cell, fill_cell)
+    save = save_run if options.command == "run" else save_cell
     manager = Manager(options.timeout_s, lambda event: save(tables, event), lambda o, key: fill(tables, o, key))
     total = sum(len(planned(job)) for job in jobs(options))
     try:
@@ -86,7 +86,7 @@ def job_seconds(outcomes: list[Outcome]) -> dict[str, float]:
     spent: dict[str, float] = {}
     for outcome in outcomes:
         job = outcome.job
-        key = f"{job.kind} {job.backend}/{job.device}" + (f"/{job.modes[0]}" if job.kind == "time" else "")
+        key = f"{job.kind} {job.backend}/{job.device}" + (f"/{job.mode}" if isinstance(job, TimeJob) else "")
         spent[key] = spent.get(key, 0.0) + outcome.seconds
     return {key: round(seconds, 1) for key, seconds in spent.items()}
 
@@ -150,9 +150,9 @@ def scheduled(options: Options, tables: Tables) -> Iterator[Job]:
     yield from run_jobs(options, seed_costs(tables, options))
 
 
-def timing_rows(tables: Tables, job: Job) -> list[RunRow]:
+def timing_rows(tables: Tables, job: TimeJob) -> list[RunRow]:
     return [r for r in tables.runs if (r.backend, r.device, r.mode, r.role) == (job.backend, job.device,
-            job.modes[0], "timing") and r.preset == "matched" and r.status == "ok"]  # fmt: skip
+            job.mode, "timing") and r.preset == "matched" and r.status == "ok"]  # fmt: skip
 
 
 def seed_costs(tables: Tables, options: Options) -> dict[tuple[str, str], dict[str, float]]:
@@ -183,28 +183,14 @@ def save_cell(tables: Tables, event: dict) -> CellKey:
     return CellKey(row.mode, row.hidden, row.batch)
 
 
-def fill_run(tables: Tables, outcome: Outcome, key: RunKey) -> None:
-    job = outcome.job
-    fields = job.article if key.preset.startswith("article") else getattr(job, key.preset)
-    config = registry.TrainConfig(**fields).replace(seed=key.seed)
+def fill(tables: Tables, outcome: Outcome, key: RunKey | CellKey) -> None:
+    """The row of a key the worker never reported, built as the worker builds its rows."""
     status, reason = outcome.status
-    tables.add(RunRow(
-        backend=job.backend, framework_version=outcome.framework_version, device=job.device, mode=key.mode,
-        preset=key.preset, optimizer=config.optimizer, lr=config.lr, epochs=config.epochs, seed=config.seed,
-        dtype=config.dtype, init=config.init, threads=job.threads, status=status, reason=reason, role=key.role,
-        momentum=config.momentum, hidden=config.hidden,
-        **({"process": job.process, "start_order": job.start_order} if job.kind == "time" else {}),
-    ))  # fmt: skip
-    tables.save()
-
-
-def fill_cell(tables: Tables, outcome: Outcome, key: CellKey) -> None:
-    job = outcome.job
-    status, reason = outcome.status
-    tables.add_cell(SweepRow(
-        backend=job.backend, framework_version=outcome.framework_version, device=job.device, mode=key.mode,
-        hidden=key.hidden, batch=key.batch, threads=job.threads, status=status, reason=reason,
-    ))  # fmt: skip
+    row = planned_row(outcome.job, key, framework_version=outcome.framework_version, status=status, reason=reason)
+    if isinstance(key, CellKey):
+        tables.add_cell(row)
+    else:
+        tables.add(row)
     tables.save()
 
 

@@ -1,38 +1,41 @@
 """Runs inside one subprocess per job: imports only its framework, pins threads, measures, reports rows.
 
-The manager (bench/manager.py) sends one JSON job (bench/job.py's Job) on stdin; the worker
-answers with JSON lines on the process's original stdout, one event per finished row, and after
-each waits for the manager's "saved" line on stdin, so table writes never overlap a timing.
-Anything a framework prints goes to stderr, which the manager keeps out of the terminal. Only the
-standard library is imported before the framework, so its import is timed in a fresh interpreter.
-A job is of kind "run" (timing, convergence and article runs: RunSession) or "sweep" (cells:
-sweep_cells); both measure with bench/measure.py's functions and follow the job's plan.
+The manager (bench/manager.py) sends one JSON job (bench/job.py) on stdin; the worker answers with
+JSON lines on the process's original stdout, one event per finished row, and after each waits for
+the manager's "saved" line on stdin, so table writes never overlap a timing. Anything a framework
+prints goes to stderr, which the manager keeps out of the terminal. Only the standard library is
+imported before the framework, so its import is timed in a fresh interpreter.
 
-A job of kind "probe" (`xorbench list`) only loads its backend and says, per device, whether it
-can run here.
-
-Test hooks: XORBENCH_TEST_CRASH=<backend> makes that backend's worker die of SIGSEGV, and
-XORBENCH_TEST_HANG=<backend> makes it sleep forever, right after its first finished row (a probe:
-right after its import); XORBENCH_TEST_SLOW=<backend>:<process> slows one timing process down.
+One function per kind of job: time_job (one timing process), run_job (the convergence seeds and the
+article presets), sweep_job (cells) and probe_job (`xorbench list`). They measure with
+bench/measure.py's functions and build every row with job.planned_row, as the manager builds the
+rows of a worker that never sent them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from .job import CellKey, Job, RunKey, planned, planned_cells, planned_runs
-from .rows import RunRow, SweepRow
+from .job import CellKey, Job, ProbeJob, RunJob, RunKey, SweepJob, TimeJob, job_from_json, planned, planned_row
 
 # Where a cheap mode's curve stands in for an expensive mode's convergence statistics, this
 # run's seed-0 curves of the two modes must agree this closely (the tests pin 2e-5 / 1e-4).
 BORROW_RTOL = 1e-3
-CHECK_SEEDS = 3  # a borrowing mode's own curves are compared with the lender's on this many seeds
 EXTRAPOLATE_FROM_S = 0.01  # a sweep cell's epoch must take this long to predict a bigger cell's
+
+
+class Report(NamedTuple):
+    """One finished row, with its loss curve and its timed windows where it has them."""
+
+    row: object
+    curve: object = None
+    timings: list | None = None
 
 
 class Channel:
@@ -42,20 +45,20 @@ class Channel:
         self.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-        self.reported = 0
 
     def send(self, event: str, **fields) -> None:
         self.out.write(json.dumps({"event": event, **fields}, default=_plain) + "\n")
         self.out.flush()
 
-    def row(self, row, backend: str, **extra) -> None:
+    def progress(self, *parts: str) -> None:
+        self.send("progress", text=" · ".join(p for p in parts if p))
+
+    def report(self, report: Report) -> None:
         """One finished row; waits until the manager has saved it."""
-        self.send("row", row=dataclasses.asdict(row), **extra)
+        curve = None if report.curve is None else [float(x) for x in report.curve]
+        self.send("row", row=dataclasses.asdict(report.row), curve=curve, timings=report.timings)
         if not sys.stdin.readline():  # the manager is gone
             os._exit(1)
-        self.reported += 1
-        if self.reported == 1:
-            test_hooks(backend)
 
 
 def _plain(value):
@@ -64,312 +67,260 @@ def _plain(value):
     raise TypeError(f"cannot send {type(value).__name__}")
 
 
-def finite_or_none(value) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-class RunSession:
-    """Kinds "time" and "run" of one backend on one device: rows of runs.csv, in the plan's order."""
+@dataclass(frozen=True)
+class Framework:
+    """The job's backend, imported and pinned in this process, and what every row says of it."""
 
-    def __init__(self, job: Job, channel: Channel, module, import_s: float):
+    module: object
+    import_s: float
+    rss_import_mb: float  # resident memory right after the import
+    version: str
+    device_name: str
+
+    def trainer(self, job: Job, mode: str):
         from .. import backends
 
-        self.job, self.channel, self.module, self.import_s = job, channel, module, import_s
-        self.backends = backends
-        self.version = module.framework_version()
-        self.device_name = module.device_name(job.device)
-        self.seeds: dict[tuple[str, str, int], RunRow] = {}  # (mode, preset, seed) -> its own convergence row
-        self.curves: dict[tuple[str, str, int], object] = {}  # (mode, preset, seed) -> its own loss curve
-        self.seed_trainers: dict[str, object] = {}  # mode -> the trainer its convergence seeds share
-        self.costs: dict[str, float] = {}  # mode -> what all its seeds would take (run() sets them)
+        return backends.get_trainer(job.backend, job.device, mode)
 
-    def run(self) -> None:
-        from .measure import convergence_sources
+    def row(self, job: Job, key: RunKey | CellKey, **fields):
+        """job.planned_row, with what only the worker knows: the framework's version, the device's name
+        and, for a run, what its mode is in the backend's own words (its trainer's or module's docstring)."""
+        known = dict(framework_version=self.version, device_name=self.device_name)
+        if isinstance(key, RunKey):
+            cls = getattr(self.module, dict(job.spec["modes"])[key.mode])
+            doc = cls.__doc__ or self.module.__doc__ or f"{job.backend} {key.mode}"
+            known["method"] = doc.strip().splitlines()[0].rstrip(".")
+        return planned_row(job, key, **{**known, **fields})
 
-        keys = planned_runs(self.job)
-        self.costs = {mode: self.probe_cost(mode) for mode in self.job.modes}
-        sources = convergence_sources(self.costs, self.job.budget_s)
-        converge = [k for k in keys if k.role == "convergence"]
-        for key in sorted(converge, key=lambda k: k.mode in sources):  # the sources train first
-            self.progress(key, f"seed {key.seed + 1}/{self.job.seeds}")
-            self.convergence(key, sources.get(key.mode))
-        for key in keys:
-            if key.preset.startswith("article"):
-                self.progress(key, "the article's own loop, bare" if key.preset == "article-bare" else "")
-                self.bare_article(key) if key.preset == "article-bare" else self.timed(key, self.config(key))
+    def failed(self, job: Job, key: RunKey, error: BaseException, **fields) -> Report:
+        return Report(self.row(job, key, status="error", reason=one_line(error), **fields))
 
-    # -------------------------------------------------------------- the runs
 
-    def config(self, key: RunKey):
-        fields = self.job.article if key.preset.startswith("article") else getattr(self.job, key.preset)
-        return self.backends.TrainConfig(**fields).replace(seed=key.seed)
+def config_of(job: TimeJob | RunJob, key: RunKey):
+    from .. import backends
+    from .job import preset_fields
+
+    return backends.TrainConfig(**preset_fields(job, key))
+
+
+# ------------------------------------------------------------------ kind "time"
+
+
+def time_job(job: TimeJob, channel: Channel, framework: Framework) -> None:
+    """Start-up, the solve runs (cold, then warm) and windows of two lengths, in this fresh process."""
+    from . import measure
+
+    key = planned(job)[0]
+    config = config_of(job, key)
+    channel.progress(key.mode, key.preset, f"process {job.process + 1}")
+    try:
+        trainer = framework.trainer(job, key.mode)
+        cold, warm, rss_build_mb = measure.solve_runs(trainer, config, job.budget_s / 2, job.solve)  # share the budget
+        lengths = measure.window_lengths(measure.epoch_seconds(trainer), job.window_s, config.epochs)
+        windows, replays = measure.windows_of(trainer, config, lengths, job.repeats)
+    except Exception as error:  # one broken process must not stop the others
+        channel.report(framework.failed(job, key, error))
+        return
+    memory = dict(rss_import_mb=framework.rss_import_mb, rss_build_mb=rss_build_mb, peak_rss_mb=measure.peak_rss_mb(),
+                  device_peak_mb=device_peak_mb(framework.module, job.device))  # fmt: skip
+    startup = dict(compile_cache=job.compile_cache, import_s=framework.import_s,
+                   startup_s=framework.import_s + cold.first_epoch_s)  # fmt: skip
+    row = framework.row(job, key, **measure.outcome_fields(cold), **measure.window_fields(windows, replays), **memory,
+                        **startup, **measure.solve_fields(cold, warm, job.solve, config.epochs))  # fmt: skip
+    timings = [{"window_epochs": w.epochs, "epoch_us": w.seconds / w.epochs * 1e6, "cpu_ratio": w.cpu_ratio}
+               for w in windows]  # fmt: skip
+    channel.report(Report(row, timings=timings))
+
+
+def device_peak_mb(module, device: str) -> float | None:
+    """The framework's peak device memory, for backends that can tell (an optional module function)."""
+    peak = getattr(module, "device_peak_mb", None)
+    return peak(device) if peak is not None and device != "cpu" else None
+
+
+# ------------------------------------------------------------------ kind "run"
+
+
+def run_job(job: RunJob, channel: Channel, framework: Framework) -> None:
+    """The convergence seeds of every mode (a mode whose seeds would overrun the budget borrows the
+    statistics of the cheapest that fits it, once their curves agree), then the article presets."""
+    from .measure import convergence_sources
+
+    seeds = Seeds(lambda mode: framework.trainer(job, mode))
+    costs = {mode: seed_cost(job, framework, mode) for mode in job.modes}
+    sources = convergence_sources(costs, job.budget_s)
+    keys = planned(job)
+    for key in sorted((k for k in keys if k.role == "convergence"), key=lambda k: k.mode in sources):  # lenders first
+        channel.progress(key.mode, key.preset, f"seed {key.seed + 1}/{job.seeds}")
+        source = sources.get(key.mode)
+        if source is None:
+            channel.report(own_seed(job, framework, seeds, key))
+        else:
+            channel.report(borrowed_seed(job, framework, seeds, key, source, costs[key.mode]))
+    for key in keys:
+        if key.preset == "article":
+            channel.progress(key.mode, key.preset)
+            channel.report(article_run(job, framework, key))
+        elif key.preset == "article-bare":
+            channel.progress(key.mode, key.preset, "the article's own loop, bare")
+            channel.report(bare_article(job, framework, key))
+
+
+class Seeds:
+    """A run job's convergence seeds: each mode's own rows and loss curves by (mode, preset, seed), and
+    one trainer per mode that all its seeds share. setup() starts each seed afresh (tested in
+    tests/test_protocol.py), and a Keras model or a compiled loop of the same shape is reused rather
+    than traced again per seed. The seeds are not timed, so sharing biases nothing."""
+
+    def __init__(self, new_trainer):
+        self.new_trainer = new_trainer
+        self.trainers: dict[str, object] = {}
+        self.rows: dict[tuple[str, str, int], object] = {}
+        self.curves: dict[tuple[str, str, int], object] = {}
 
     def trainer(self, mode: str):
-        return self.backends.get_trainer(self.job.backend, self.job.device, mode)
+        if mode not in self.trainers:
+            self.trainers[mode] = self.new_trainer(mode)
+        return self.trainers[mode]
 
-    def seed_trainer(self, mode: str):
-        """One trainer for every convergence seed of a mode: setup() starts each seed afresh (tested in
-        tests/test_protocol.py), and a Keras model or a compiled loop of the same shape is reused rather
-        than traced again per seed. The seeds are not timed, so sharing biases nothing."""
-        if mode not in self.seed_trainers:
-            self.seed_trainers[mode] = self.trainer(mode)
-        return self.seed_trainers[mode]
-
-    def seed_run(self, key: RunKey, config):
-        """convergence_run of one seed on its mode's shared trainer; a run that raises drops that
+    def run(self, mode: str, config, until_accurate: bool = False):
+        """measure.convergence_run of one seed on the mode's shared trainer; a run that raises drops that
         trainer, so the next seed starts from a new one."""
         from .measure import convergence_run
 
         try:
-            return convergence_run(self.seed_trainer(key.mode), config, until_accurate=key.preset == "classic")
+            return convergence_run(self.trainer(mode), config, until_accurate=until_accurate)
         except Exception:
-            self.seed_trainers.pop(key.mode, None)
+            self.trainers.pop(mode, None)
             raise
 
-    def probe_cost(self, mode: str) -> float:
-        """What every matched seed of `mode` would take, from a few epochs timed here: the estimate a
-        run without timing processes (--preset classic, say) decides its borrowing on."""
-        from .measure import timed_fit
 
-        if self.job.costs and mode in self.job.costs:
-            return self.job.costs[mode]
-        if self.job.matched is None and self.job.classic is None:
-            return 0.0  # the article presets alone: no seeds to borrow
-        try:
-            trainer = self.trainer(mode)
-            trainer.setup(self.backends.TrainConfig(**(self.job.matched or self.job.classic or {})))
-            timed_fit(trainer, 2)  # build, trace, compile
-            seconds = min(timed_fit(trainer, 5)[0] for _ in range(2)) / 5
-        except Exception:  # noqa: BLE001  (the seeds' own runs report what is wrong)
-            return 0.0
-        epochs = max((getattr(self.job, p) or {}).get("epochs", 0) for p in ("matched", "classic"))
-        return self.job.seeds * epochs * seconds
+def seed_cost(job: RunJob, framework: Framework, mode: str) -> float:
+    """What every seed of `mode` would take: from the timing processes, or, in a run without them
+    (--preset classic, say), from a few epochs timed here."""
+    from .. import backends
+    from .measure import epoch_seconds, timed_fit
 
-    def time_process(self, rss_import_mb: float) -> None:
-        """Kind "time": start-up, the solve runs (cold, then warm) and two-length windows, in this fresh process."""
-        from .measure import timed_fit, window_lengths, windows_of
-
-        job, key = self.job, planned(self.job)[0]
-        config = self.config(key)
-        self.progress(key, f"process {job.process + 1}")
-        try:
-            trainer = slowed(self.trainer(key.mode), f"{job.backend}:{job.process}")
-            cold, warm, rss_build_mb = self.solve_runs(trainer, config)
-            per_epoch = min(timed_fit(trainer, 5)[0] for _ in range(2)) / 5  # probes size the windows
-            windows, replays = windows_of(trainer, config, window_lengths(per_epoch, job.window_s, config.epochs),
-                                          job.repeats)  # fmt: skip
-        except Exception as error:  # one broken process must not stop the others
-            self.emit(self.row(key, config, status="error", reason=one_line(error), process=job.process,
-                               start_order=job.start_order))  # fmt: skip
-            return
-        memory = dict(rss_import_mb=rss_import_mb, rss_build_mb=rss_build_mb, peak_rss_mb=peak_rss_mb(),
-                      device_peak_mb=device_peak_mb(self.module, job.device))  # fmt: skip
-        row = self.row(key, config, **self.outcome(cold), **self.windows_fields(windows, replays), **memory,
-                       **self.startup_fields(config, cold, warm))  # fmt: skip
-        timings = [{"window_epochs": w.epochs, "epoch_us": w.seconds / w.epochs * 1e6, "cpu_ratio": w.cpu_ratio}
-                   for w in windows]  # fmt: skip
-        self.emit(row, timings=timings)
-
-    def solve_runs(self, trainer, config):
-        """The cold run (build, compile and train until solved) and, set up again, the warm one: only
-        after a cold run that solved, since the warm one trains as fast, without the compiling the
-        budget leaves out."""
-        from .measure import solve_run
-
-        # cold and warm share the row's budget; 0: build and one epoch, for start-up only
-        budget = self.job.budget_s / 2 if self.job.solve else 0.0
-        cold = solve_run(trainer, config, budget)
-        rss_build_mb = rss_mb()
-        solved = cold.result.epoch_solved is not None
-        warm = solve_run(trainer, config, budget) if self.job.solve and solved else None
-        return cold, warm, rss_build_mb
-
-    def startup_fields(self, config, cold, warm) -> dict:
-        from .measure import time_to_solve
-
-        job, epoch = self.job, cold.result.epoch_solved
-        warm_epoch = warm.result.epoch_solved if warm is not None else None
-        return dict(
-            process=job.process, start_order=job.start_order, compile_cache=job.compile_cache, import_s=self.import_s,
-            first_epoch_s=cold.first_epoch_s, startup_s=self.import_s + cold.first_epoch_s,
-            time_to_solve_cold_s=cold.time_to_solve(epoch) if job.solve else None,
-            time_to_solve_warm_s=time_to_solve(0.0, warm.calls, warm_epoch) if warm is not None else None,
-            stopped_at_epoch=cold.epochs if cold.epochs < config.epochs or not job.solve else None,
-            stop_reason=("solved" if epoch is not None else "budget") if job.solve else "start-up only",
-        )  # fmt: skip
-
-    @staticmethod
-    def windows_fields(windows, replays: int) -> dict:
-        from .stats import fit_call_and_epoch, summarise
-
-        stats = summarise([w.seconds / w.epochs * 1e6 for w in windows])
-        call_s, epoch_s = fit_call_and_epoch([w.epochs for w in windows], [w.seconds for w in windows])
-        ratios = sorted(w.cpu_ratio for w in windows)
-        return dict(epoch_us=epoch_s * 1e6, call_us=call_s * 1e6, epoch_us_median=stats.median,
-                    epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=len(windows),
-                    window_epochs=max(w.epochs for w in windows), replays=replays,
-                    cpu_ratio=ratios[len(ratios) // 2])  # fmt: skip
-
-    def timed(self, key: RunKey, config):
-        """An article preset's run, timed in windows as it trains all its epochs (one process)."""
-        from .measure import timing_run
-        from .stats import summarise
-
-        job = self.job
-        try:
-            run = timing_run(self.trainer(key.mode), config, job.repeats, job.window_s, job.budget_s, True)
-        except Exception as error:  # one broken mode must not stop the others
-            self.emit(self.row(key, config, status="error", reason=one_line(error)))
-            return None
-        stats = summarise(run.repeats_us)
-        row = self.row(
-            key, config, **self.outcome(run), epoch_us_median=stats.median, epoch_us_iqr=stats.iqr,
-            epoch_us_min=stats.min, first_epoch_s=run.first_epoch_s, import_s=self.import_s, windows=stats.n,
-            window_epochs=run.window, replays=run.replays, process=0, startup_s=self.import_s + run.first_epoch_s,
-            epoch_us=stats.median,
-        )  # fmt: skip
-        timings = [{"window_epochs": run.window, "epoch_us": us} for us in run.repeats_us]
-        self.emit(row, run.result.losses, timings)
-        return run
-
-    def convergence(self, key: RunKey, source: str | None) -> None:
-        config = self.config(key)
-        if source is not None:
-            self.borrowed(key, config, source)
-            return
-        try:  # the classic experiment ends a run once it has converged, by the 1986 criterion
-            run = self.seed_run(key, config)
-        except Exception as error:
-            self.emit(self.row(key, config, status="error", reason=one_line(error)))
-            return
-        row = self.row(key, config, **self.outcome(run))
-        if run.epochs < config.epochs:  # a classic seed ends once converged
-            row = dataclasses.replace(row, stopped_at_epoch=run.epochs, stop_reason="converged")
-        self.seeds[key[:3]], self.curves[key[:3]] = row, run.result.losses
-        # seeds train one after another in this process: only the first would be cold, so none is timed here
-        self.emit(dataclasses.replace(row, time_to_solve_s=None, time_to_accuracy_s=None), run.result.losses)
-
-    def borrowed(self, key: RunKey, config, source: str) -> None:
-        """This seed's statistics from `source`. On the first CHECK_SEEDS seeds this mode trains as
-        many epochs as the budget allows, and its curves must match the lender's to BORROW_RTOL."""
-        theirs = self.seeds.get((source, key.preset, key.seed))
-        if theirs is None:
-            self.emit(self.row(key, config, status="error", reason=f"the {source} mode's run of this seed failed"))
-            return
-        try:
-            difference, seeds, epochs, curve = self.borrow_check(key, config, source)
-        except Exception as error:  # this mode's own check run failed: this seed's row says why, the next goes on
-            self.emit(self.row(key, config, status="error", reason=one_line(error), borrowed_from=source))
-            return
-        if not difference <= BORROW_RTOL:
-            reason = (f"not borrowed: the curves of {key.mode} and {source} differ by {difference:.2g} relative "
-                      f"over {seeds} seeds x {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
-            self.emit(self.row(key, config, status="error", reason=reason, borrowed_from=source))
-            return
-        copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "epoch_accurate",
-                  "outputs")  # fmt: skip
-        check = dict(borrow_difference=difference, borrow_checked_seeds=seeds, borrow_checked_epochs=epochs)
-        row = self.row(key, config, **{k: getattr(theirs, k) for k in copied}, borrowed_from=source, **check)
-        self.emit(row, curve)
-
-    def borrow_check(self, key: RunKey, config, source: str) -> tuple[float, int, int, object]:
-        """(max relative difference, seeds, epochs, this seed's own curve or None) of this mode against
-        `source` on seeds 0..CHECK_SEEDS-1, trained for as many epochs as a third of the budget buys."""
-        from .stats import max_relative_difference
-
-        cost = self.costs.get(key.mode, 0.0)  # every seed in full
-        per_epoch_s = cost / max(1, self.job.seeds * config.epochs)
-        # a third of the budget for the check, shared by its seeds (a preset's seeds may borrow twice a run)
-        epochs = max(1, min(config.epochs, int(self.job.budget_s / 3 / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
-        seeds = min(CHECK_SEEDS, self.job.seeds)
-        for seed in range(seeds):
-            if (key.mode, key.preset, seed) not in self.curves:
-                checked = config.replace(seed=seed, epochs=epochs)
-                self.curves[key.mode, key.preset, seed] = self.seed_run(key, checked).result.losses
-        mine, theirs = (lambda s: (key.mode, key.preset, s)), (lambda s: (source, key.preset, s))
-        differences = [max_relative_difference(self.curves[theirs(s)], self.curves[mine(s)]) for s in range(seeds)
-                       if theirs(s) in self.curves]  # fmt: skip
-        difference = max(differences) if differences else float("nan")
-        return difference, seeds, epochs, self.curves.get(key[:3]) if key.seed < seeds else None
-
-    def bare_article(self, key: RunKey) -> None:
-        """The article's snippet verbatim, timed with nothing of xorbench around it: the yardstick
-        for what the trainer and the harness add (preset `article-bare`)."""
-        from .article_bare import epoch_us
-        from .stats import summarise
-
-        config = self.config(key)
-        repeats = [epoch_us(config.epochs, config.seed) for _ in range(self.job.repeats)]
-        stats = summarise(repeats)
-        row = self.row(
-            key, config, status="ok", method="the article's NeuralNetwork class verbatim (bench/article_bare.py)",
-            epoch_us_median=stats.median, epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=stats.n,
-            window_epochs=config.epochs, replays=0, process=0,
-        )  # fmt: skip
-        self.emit(row, timings=[{"window_epochs": config.epochs, "epoch_us": us} for us in repeats])
-
-    # -------------------------------------------------------------- rows
-
-    def how(self, mode: str) -> str:
-        """What a mode is, in the backend's own words (its trainer's or module's docstring)."""
-        cls = getattr(self.module, self.backends.spec(self.job.backend).trainers[mode])
-        doc = cls.__doc__ or self.module.__doc__ or f"{self.job.backend} {mode}"
-        return doc.strip().splitlines()[0].rstrip(".")
-
-    def row(self, key: RunKey, config, **fields) -> RunRow:
-        """The run's row: its config's columns, overridden by `fields` (the epochs it really trained, say)."""
-        described = dict(
-            backend=self.job.backend, framework_version=self.version, device=self.job.device,
-            device_name=self.device_name, mode=key.mode, preset=key.preset, optimizer=config.optimizer, lr=config.lr,
-            epochs=config.epochs, seed=config.seed, dtype=config.dtype, init=config.init, threads=self.job.threads,
-            role=key.role, method=self.how(key.mode), momentum=config.momentum, hidden=config.hidden,
-        )  # fmt: skip
-        return RunRow(**{**described, **fields})
-
-    @staticmethod
-    def outcome(run) -> dict:
-        result = run.result
-        epoch = result.epoch_solved
-        return {
-            "status": result.status,
-            "reason": result.reason,
-            "epochs": run.epochs,
-            "final_loss": finite_or_none(result.losses[-1]),
-            "accuracy": result.accuracy,
-            "solved": result.solved,
-            "epoch_solved": epoch,
-            "epoch_accurate": result.epoch_accurate,
-            "train_s": run.train_s,
-            "time_to_solve_s": run.time_to_solve(epoch),
-            "time_to_accuracy_s": run.time_to_solve(result.epoch_accurate),
-            "outputs": " ".join(f"{v:.6g}" for v in result.predictions.ravel()) if result.status == "ok" else None,
-        }
-
-    def emit(self, row: RunRow, curve=None, timings=None) -> None:
-        curve = None if curve is None else [float(x) for x in curve]
-        self.channel.row(row, self.job.backend, curve=curve, timings=timings)
-
-    def progress(self, key: RunKey, text: str) -> None:
-        self.channel.send("progress", text=" · ".join(p for p in (key.mode, key.preset, text) if p))
+    if job.costs and mode in job.costs:
+        return job.costs[mode]
+    if job.matched is None and job.classic is None:
+        return 0.0  # the article presets alone: no seeds to borrow
+    try:
+        trainer = framework.trainer(job, mode)
+        trainer.setup(backends.TrainConfig(**(job.matched or job.classic)))
+        timed_fit(trainer, 2)  # build, trace, compile
+        seconds = epoch_seconds(trainer)
+    except Exception:  # noqa: BLE001  (the seeds' own runs report what is wrong)
+        return 0.0
+    epochs = max((getattr(job, p) or {}).get("epochs", 0) for p in ("matched", "classic"))
+    return job.seeds * epochs * seconds
 
 
-def sweep_cells(job: Job, channel: Channel, module) -> None:
-    """The "sweep" kind: every planned cell, smallest first per mode; a cell predicted (from the
-    largest measured so far) to exceed the per-cell cap is skipped without being built."""
+def own_seed(job: RunJob, framework: Framework, seeds: Seeds, key: RunKey) -> Report:
+    from .measure import outcome_fields
+
+    config = config_of(job, key)
+    try:  # the classic experiment ends a run once it has converged, by the 1986 criterion
+        run = seeds.run(key.mode, config, until_accurate=key.preset == "classic")
+    except Exception as error:
+        return framework.failed(job, key, error)
+    row = framework.row(job, key, **outcome_fields(run))
+    if run.epochs < config.epochs:  # a classic seed ends once converged
+        row = dataclasses.replace(row, stopped_at_epoch=run.epochs, stop_reason="converged")
+    seeds.rows[key[:3]], seeds.curves[key[:3]] = row, run.result.losses
+    # seeds train one after another in this process: only the first would be cold, so none is timed here
+    return Report(dataclasses.replace(row, time_to_solve_s=None, time_to_accuracy_s=None), run.result.losses)
+
+
+def borrowed_seed(job: RunJob, framework: Framework, seeds: Seeds, key: RunKey, source: str, cost_s: float) -> Report:
+    """This seed's statistics from `source`. On the first CHECK_SEEDS seeds this mode trains as many
+    epochs as the budget allows, and its curves must match the lender's to BORROW_RTOL."""
+    theirs = seeds.rows.get((source, key.preset, key.seed))
+    if theirs is None:
+        return Report(framework.row(job, key, status="error", reason=f"the {source} mode's run of this seed failed"))
+    try:
+        difference, checked, epochs, curve = borrow_check(job, seeds, key, source, cost_s)
+    except Exception as error:  # this mode's own check run failed: this seed's row says why, the next goes on
+        return framework.failed(job, key, error, borrowed_from=source)
+    if not difference <= BORROW_RTOL:
+        reason = (f"not borrowed: the curves of {key.mode} and {source} differ by {difference:.2g} relative "
+                  f"over {checked} seeds x {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
+        return Report(framework.row(job, key, status="error", reason=reason, borrowed_from=source))
+    copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "epoch_accurate",
+              "outputs")  # fmt: skip
+    check = dict(borrow_difference=difference, borrow_checked_seeds=checked, borrow_checked_epochs=epochs)
+    return Report(framework.row(job, key, **{k: getattr(theirs, k) for k in copied}, borrowed_from=source, **check),
+                  curve)  # fmt: skip
+
+
+def borrow_check(job: RunJob, seeds: Seeds, key: RunKey, source: str, cost_s: float) -> tuple:
+    """(max relative difference, seeds, epochs, this seed's own curve or None) of this mode against
+    `source` on seeds 0..CHECK_SEEDS-1, trained for as many epochs as a third of the budget buys."""
+    from .measure import CHECK_SEEDS, check_epochs
+    from .stats import max_relative_difference
+
+    config = config_of(job, key)
+    epochs = check_epochs(cost_s, job.seeds, config.epochs, job.budget_s)
+    checked = min(CHECK_SEEDS, job.seeds)
+    for seed in range(checked):
+        if (key.mode, key.preset, seed) not in seeds.curves:
+            run = seeds.run(key.mode, config.replace(seed=seed, epochs=epochs))
+            seeds.curves[key.mode, key.preset, seed] = run.result.losses
+    mine, theirs = (lambda s: (key.mode, key.preset, s)), (lambda s: (source, key.preset, s))
+    differences = [max_relative_difference(seeds.curves[theirs(s)], seeds.curves[mine(s)]) for s in range(checked)
+                   if theirs(s) in seeds.curves]  # fmt: skip
+    difference = max(differences) if differences else float("nan")
+    return difference, checked, epochs, seeds.curves.get(key[:3]) if key.seed < checked else None
+
+
+def article_run(job: RunJob, framework: Framework, key: RunKey) -> Report:
+    """An article preset's run, timed in windows as it trains all its epochs (one process)."""
+    from .measure import outcome_fields, repeat_fields, timing_run
+
+    config = config_of(job, key)
+    try:
+        run = timing_run(framework.trainer(job, key.mode), config, job.repeats, job.window_s, job.budget_s, True)
+    except Exception as error:  # one broken mode must not stop the others
+        return framework.failed(job, key, error)
+    timed = repeat_fields(run.repeats_us, run.window, run.replays)
+    row = framework.row(job, key, **outcome_fields(run), **timed, first_epoch_s=run.first_epoch_s, process=0,
+                        import_s=framework.import_s, startup_s=framework.import_s + run.first_epoch_s,
+                        epoch_us=timed["epoch_us_median"])  # fmt: skip
+    return Report(row, run.result.losses, [{"window_epochs": run.window, "epoch_us": us} for us in run.repeats_us])
+
+
+def bare_article(job: RunJob, framework: Framework, key: RunKey) -> Report:
+    """The article's snippet verbatim, timed with nothing of xorbench around it: the yardstick for
+    what the trainer and the harness add (preset `article-bare`)."""
+    from .article_bare import epoch_us
+    from .measure import repeat_fields
+
+    config = config_of(job, key)
+    repeats = [epoch_us(config.epochs, config.seed) for _ in range(job.repeats)]
+    method = "the article's NeuralNetwork class verbatim (bench/article_bare.py)"
+    row = framework.row(job, key, status="ok", method=method, **repeat_fields(repeats, config.epochs, 0), process=0)
+    return Report(row, timings=[{"window_epochs": config.epochs, "epoch_us": us} for us in repeats])
+
+
+# ------------------------------------------------------------------ kind "sweep"
+
+
+def sweep_job(job: SweepJob, channel: Channel, framework: Framework) -> None:
+    """Every planned cell, smallest first per mode; a cell predicted (from the largest measured so
+    far) to exceed the per-cell cap is skipped without being built."""
     from .measure import extrapolate
 
-    version, device_name = module.framework_version(), module.device_name(job.device)
     largest: dict[str, tuple[int, float]] = {}  # mode -> (work, seconds per epoch) of its largest cell so far
     floor: dict[str, float] = {}  # mode -> its fastest epoch so far: the per-epoch overhead, which does not grow
-    for key in planned_cells(job):
+    for key in planned(job):
         work = key.hidden * key.batch
         estimate = extrapolate(largest.get(key.mode), floor.get(key.mode, 0.0), work)
-        channel.send("progress", text=f"{key.mode} · hidden {key.hidden} · batch {key.batch}")
+        channel.progress(key.mode, f"hidden {key.hidden}", f"batch {key.batch}")
         try:
             fields = measure_cell(job, key, estimate)
         except Exception as error:  # one broken cell must not stop the others
@@ -379,16 +330,10 @@ def sweep_cells(job: Job, channel: Channel, module) -> None:
             floor[key.mode] = min(seconds, floor.get(key.mode, seconds))
         if seconds >= EXTRAPOLATE_FROM_S:  # smaller epochs are mostly overhead: no guide to bigger cells
             largest[key.mode] = (work, seconds)
-        from .plan import sweep_config
-
-        config = sweep_config(job.matched, key.hidden, key.batch)
-        row = SweepRow(backend=job.backend, framework_version=version, device=job.device, device_name=device_name,
-                       mode=key.mode, hidden=key.hidden, batch=key.batch, optimizer=config.optimizer, lr=config.lr,
-                       dtype=config.dtype, threads=job.threads, **fields)  # fmt: skip
-        channel.row(row, job.backend)
+        channel.report(Report(framework.row(job, key, **fields)))
 
 
-def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
+def measure_cell(job: SweepJob, key: CellKey, estimate_s: float | None) -> dict:
     """Time one cell: setup and a warm-up epoch and window (untimed), then up to job.repeats windows.
     A cell whose memory estimate is over the limit (plan.memory_refusal) is skipped, never built."""
     from .. import backends
@@ -422,54 +367,7 @@ def measure_cell(job: Job, key: CellKey, estimate_s: float | None) -> dict:
             "window_epochs": window}  # fmt: skip
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, in MB."""
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports KiB, macOS bytes)."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def device_peak_mb(module, device: str) -> float | None:
-    """The framework's peak device memory, for backends that can tell (an optional module function)."""
-    peak = getattr(module, "device_peak_mb", None)
-    return peak(device) if peak is not None and device != "cpu" else None
-
-
-def slowed(trainer, name: str):
-    """Test hook: XORBENCH_TEST_SLOW=<backend>:<process> makes that timing process's epochs 1 ms
-    slower, as a slow spell of the machine would, to show the median over processes shrugs it off."""
-    if os.environ.get("XORBENCH_TEST_SLOW") != name:
-        return trainer
-    fit = trainer.fit
-
-    def slow_fit(epochs: int):
-        time.sleep(epochs * 1e-3)
-        return fit(epochs)
-
-    trainer.fit = slow_fit
-    return trainer
-
-
-def test_hooks(backend: str) -> None:
-    if os.environ.get("XORBENCH_TEST_CRASH") == backend:
-        import faulthandler
-        import signal
-
-        print(f"XORBENCH_TEST_CRASH={backend}: crashing on purpose", file=sys.stderr, flush=True)
-        faulthandler.disable()
-        os.kill(os.getpid(), signal.SIGSEGV)
-    if os.environ.get("XORBENCH_TEST_HANG") == backend:
-        print(f"XORBENCH_TEST_HANG={backend}: hanging on purpose", file=sys.stderr, flush=True)
-        while True:
-            time.sleep(3600)
+# ------------------------------------------------------------------ start-up, kind "probe", main
 
 
 def load_backend(job: Job):
@@ -482,11 +380,11 @@ def load_backend(job: Job):
     return backends, backends.load(job.backend)
 
 
-def start_backend(job: Job, channel: Channel):
-    """Import the job's framework, pin its threads and check its device, as every worker starts.
+def start_backend(job: TimeJob | RunJob | SweepJob, channel: Channel) -> Framework | None:
+    """Import the job's framework, pin its threads and check its device, as every worker starts; None
+    after telling the manager why the job is skipped."""
+    from .measure import rss_mb
 
-    Returns (module, import seconds), or None after telling the manager why the job is skipped.
-    """
     start = time.perf_counter()
     try:  # the first import in this interpreter: the framework, plus NumPy through backends.base
         backends, module = load_backend(job)
@@ -499,16 +397,15 @@ def start_backend(job: Job, channel: Channel):
     if reason:
         channel.send("skipped", reason=reason, framework_version=module.framework_version())
         return None
-    return module, import_s
+    return Framework(module, import_s, rss_mb(), module.framework_version(), module.device_name(job.device))
 
 
-def probe(job: Job, channel: Channel) -> None:
-    """Kind "probe" (`xorbench list`): per device, whether the backend can run here, and why not."""
+def probe_job(job: ProbeJob, channel: Channel) -> None:
+    """Per device, whether the backend can run here, and why not."""
     from ..backends import DEVICES
 
     try:
-        backends, module = load_backend(job)
-        test_hooks(job.backend)
+        _, module = load_backend(job)
         found = [(device, module.unavailable_reason(device), module.framework_version()) for device in DEVICES]
     except Exception as error:  # noqa: BLE001  (an import that fails in any way: the backend is unavailable)
         found = [(device, str(error).splitlines()[0] if isinstance(error, ImportError) else one_line(error), "")
@@ -517,24 +414,20 @@ def probe(job: Job, channel: Channel) -> None:
         channel.send("available", device=device, ok=reason is None, reason=reason or "", version=version)
 
 
+MEASURES = {"time": time_job, "run": run_job, "sweep": sweep_job}
+
+
 def main() -> int:
-    job = Job.from_json(sys.stdin.readline())
+    job = job_from_json(sys.stdin.readline())
     channel = Channel()
-    if job.kind == "probe":
-        probe(job, channel)
+    if isinstance(job, ProbeJob):
+        probe_job(job, channel)
         return 0
-    started = start_backend(job, channel)
-    if started is None:
+    framework = start_backend(job, channel)
+    if framework is None:
         return 0
-    module, import_s = started
-    rss_import_mb = rss_mb()
-    channel.send("start", framework_version=module.framework_version())
-    if job.kind == "sweep":
-        sweep_cells(job, channel, module)
-    elif job.kind == "time":
-        RunSession(job, channel, module, import_s).time_process(rss_import_mb)
-    else:
-        RunSession(job, channel, module, import_s).run()
+    channel.send("start", framework_version=framework.version)
+    MEASURES[job.kind](job, channel, framework)
     channel.send("done")
     return 0
 

@@ -19,7 +19,7 @@ from test_runner import TINY, runs_of, xorbench
 from xorbench import backends
 from xorbench.backends import numpy_scratch
 from xorbench.bench import env
-from xorbench.bench.job import CellKey, Job
+from xorbench.bench.job import CellKey, SweepJob
 from xorbench.bench.measure import timed_fit
 from xorbench.bench.tables import read_curves
 from xorbench.bench.worker import measure_cell
@@ -214,8 +214,8 @@ def test_devices_gpu_measures_the_rows_a_gpu_can_run(tmp_path):
 @pytest.mark.parametrize("mode", ["idiomatic", "tuned"])
 def test_a_gpu_sweep_cell_is_timed(require_backend, mode):
     gpu_trainer(require_backend, "torch", mode)
-    job = Job(kind="sweep", backend="torch", device="gpu", modes=(mode,), threads=1, spec={}, repeats=3,
-              window_s=0.01, hidden=(64,), batch=(256,), cell_cap_s=5.0,
-              matched=dataclasses.asdict(backends.TrainConfig()))  # fmt: skip
+    job = SweepJob(backend="torch", device="gpu", modes=(mode,), threads=1, spec={}, repeats=3,
+                   window_s=0.01, hidden=(64,), batch=(256,), cell_cap_s=5.0,
+                   matched=dataclasses.asdict(backends.TrainConfig()))  # fmt: skip
     row = measure_cell(job, CellKey(mode, 64, 256), estimate_s=None)
     assert row["status"] == "ok" and row["epoch_us_median"] > 0 and row["windows"] >= 1, row

@@ -149,3 +149,36 @@ def test_windows_come_in_two_lengths_and_never_run_past_the_run():
 def test_no_timed_window_holds_the_compiling_of_its_call_length():
     windows, _ = measure.windows_of(FakeTrainer(), TrainConfig(epochs=2000), (250, 1000), 4, clock=compiling_clock())
     assert all(w.seconds == pytest.approx(CALL_S + w.epochs * EPOCH_S) for w in windows)
+
+
+def test_a_timing_process_s_columns_come_from_its_solve_runs_and_windows():
+    config = TrainConfig(epochs=1000)
+    cold, warm, _ = measure.solve_runs(FakeTrainer(solve_at=30), config, budget_s=60, solve=True, clock=fake_clock)
+    solved = measure.solve_fields(cold, warm, solve=True, epochs=1000)
+    assert solved["stop_reason"] == "solved" and solved["stopped_at_epoch"] == 51
+    assert solved["time_to_solve_cold_s"] == cold.time_to_solve(30) > solved["time_to_solve_warm_s"]
+    assert solved["time_to_solve_warm_s"] == time_to_solve(0.0, warm.calls, 30)  # no build: compiled already
+    startup, none, _ = measure.solve_runs(FakeTrainer(solve_at=30), config, budget_s=60, solve=False, clock=fake_clock)
+    only = measure.solve_fields(startup, none, solve=False, epochs=1000)
+    assert none is None and startup.epochs == 1 and only["stopped_at_epoch"] == 1
+    assert only["stop_reason"] == "start-up only" and only["time_to_solve_cold_s"] is None
+    windows, replays = measure.windows_of(FakeTrainer(), config, (250, 1000), 4, clock=fake_clock)
+    timed = measure.window_fields(windows, replays)
+    assert timed["epoch_us"] == pytest.approx(EPOCH_S * 1e6) and timed["call_us"] == pytest.approx(CALL_S * 1e6)
+    assert (timed["windows"], timed["window_epochs"], timed["replays"]) == (4, 1000, replays)
+
+
+def test_a_run_s_outcome_columns_say_what_it_trained_to():
+    fields = measure.outcome_fields(
+        convergence_run(FakeTrainer(solve_at=50), TrainConfig(epochs=100), clock=fake_clock)
+    )
+    assert (fields["status"], fields["epochs"], fields["solved"], fields["epoch_solved"]) == ("ok", 100, True, 50)
+    assert fields["final_loss"] == pytest.approx(0.001) and fields["outputs"] == "0 1 1 0"
+    assert fields["time_to_solve_s"] < fields["train_s"]
+
+
+def test_a_borrowing_mode_checks_as_many_epochs_as_a_third_of_the_budget_buys():
+    # 10 seeds x 1,000 epochs in 30 s: 3 ms an epoch; 9 s / 3 / CHECK_SEEDS = 1 s a seed
+    assert measure.check_epochs(30.0, seeds=10, epochs=1000, budget_s=9.0) == 333
+    assert measure.check_epochs(0.0, seeds=10, epochs=1000, budget_s=9.0) == 1000  # never past the run
+    assert measure.check_epochs(1e9, seeds=10, epochs=1000, budget_s=9.0) == 1  # and at least one epoch

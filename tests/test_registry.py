@@ -1,42 +1,46 @@
 """A backend is one module plus one registry entry: everything else comes from the registry.
 
-The fake backend (tests/fixtures/fake_backend.py) is registered here with one BackendSpec, and
+The fake backend (tests/fixtures/fake_backend.py's "fake") is registered here with one BackendSpec, and
 shows up in `list`, in a run's tables (measured in its own worker process) and in the report.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import runpy
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import KERAS_FRAMEWORK
 
 from xorbench import backends
 from xorbench.bench import cli, env
 from xorbench.bench.report import write_report
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FAKE = backends.BackendSpec(
-    "fake", module="fake_backend", modes=(("idiomatic", "FakeTrainer"),), packages=("numpy",), extra="xorbench",
-    distributions=("numpy",),
-)  # fmt: skip
+FAKES = runpy.run_path(str(Path(__file__).parent / "fixtures" / "fake_backend.py"))
+FAKE = FAKES["SPECS"]["fake"]
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("PYTHONPATH", str(FIXTURES))  # the workers import it too
-    monkeypatch.setitem(backends.REGISTRY, "fake", FAKE)
+    FAKES["install"](monkeypatch)  # every fake; "fake" itself trains as the scratch NumPy loop does
     yield
     sys.modules.pop("fake_backend", None)
 
 
-def test_every_registered_module_offers_the_backend_protocol(require_backend):
-    for name, spec in backends.REGISTRY.items():
-        require_backend(name)
-        assert isinstance(backends.load(name), backends.BackendModule), name
+def test_every_registered_module_offers_the_backend_protocol():
+    """Every installed backend's module, in this process: loading one imports its framework, and a Keras
+    backend on another framework than the Keras already imported loads too (unavailable_reason says why
+    it cannot run). This session's own Keras loads first, so the others never pick Keras' framework."""
+    others_last = sorted(
+        backends.REGISTRY.values(), key=lambda s: "keras" in s.packages and s.packages[0] != KERAS_FRAMEWORK
+    )
+    for spec in others_last:
         assert spec.trainers and spec.packages and spec.extra
+        if all(importlib.util.find_spec(p) is not None for p in spec.packages):
+            assert isinstance(backends.load(spec.name), backends.BackendModule), spec.name
 
 
 def test_a_module_without_the_protocol_functions_is_refused(fake, monkeypatch):

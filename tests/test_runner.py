@@ -1,13 +1,18 @@
 """The harness end to end: tables and their contract, crash / hang / interrupt, skipped devices.
 
 Every run here is tiny (a few epochs, seeds and repeats) except the one `--quick` run over all
-backends that the issue asks for; crashes and hangs are forced through the worker's test hooks.
+backends that the issue asks for (slow tier). Crashes, hangs and slow spells come from the fake
+backends of tests/fixtures/fake_backend.py: one run serves every failure test, its parent in this
+process; only the interrupted run is a process of its own, since what it tests is a signal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -19,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from xorbench import backends
+from xorbench.bench import cli
 from xorbench.bench import env as environment
 from xorbench.bench.tables import (
     CURVE_COLUMNS,
@@ -34,6 +40,8 @@ from xorbench.bench.tables import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+FAKE_XORBENCH = ROOT / "tests" / "fixtures" / "fake_backend.py"  # run as a script: `xorbench` with the fakes
+FAKES = runpy.run_path(str(FAKE_XORBENCH))
 TINY = ["--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "2", "--repeats", "2",
         "--processes", "1"]  # fmt: skip
 FINISHED = ("ok", "diverged")
@@ -169,55 +177,94 @@ def test_a_run_too_short_for_its_windows_is_replayed_and_timed_at_two_lengths(qu
         assert row.epochs <= 200 and row.status == "ok"  # the run itself is at most its 200 epochs
 
 
-# ------------------------------------------------------------------ failures
+# ------------------------------------------------------------------ failures, through the fake backends
 
 
-def test_a_crashing_backend_gives_error_rows_and_the_others_complete(tmp_path):
-    # jax: a framework with threads of its own, and the quickest to import
-    done = xorbench("run", "--backends", "jax,numpy", *TINY, "--out", str(tmp_path), "--no-report",
-                    env={"XORBENCH_TEST_CRASH": "jax"})  # fmt: skip
-    assert done.returncode == 1, done.stderr[-2000:]  # an error row: status 1 (it was 0), the tables still written
-    runs = runs_of(tmp_path)
-    jax, numpy = runs[runs["backend"] == "jax"], runs[runs["backend"] == "numpy"]
-    # each worker process crashes after its first row: the timing process's one row, and seed 0 of the
-    # convergence process, are saved; seed 1 is an error row
-    assert list(jax["status"]) == ["ok", "ok", "error"]
-    assert jax["reason"].iloc[2].startswith("worker died of SIGSEGV; last stderr line: XORBENCH_TEST_CRASH")
-    assert list(numpy["status"]) == ["ok"] * 3
+@pytest.fixture(scope="module")
+def misbehaving(tmp_path_factory) -> tuple[Path, int, str]:
+    """One run of three fake backends, each misbehaving in its seed-1 timing process (tests/fixtures/
+    fake_backend.py): "hanging" says nothing for the 5 s --timeout, "crashing" dies of SIGSEGV, "slow"
+    is 1 ms an epoch slower. Parent in this process, workers in their own: (out, exit status, stderr)."""
+    out = tmp_path_factory.mktemp("misbehaving")
+    argv = ["run", "--backends", "hanging,crashing,slow", "--modes", "idiomatic", "--preset", "matched", "--epochs",
+            "300", "--seeds", "1", "--repeats", "4", "--processes", "3", "--timeout", "5", "--no-report"]  # fmt: skip
+    err = io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        FAKES["install"](patch)
+        code = cli.main([*argv, "--out", str(out)])
+    return out, code, err.getvalue()
 
 
-def test_a_hanging_backend_times_out_into_error_rows_and_the_others_complete(tmp_path):
-    # jax: the quickest framework to import and compile, so a short timeout (the hang waits it out twice)
-    done = xorbench("run", "--backends", "numpy,jax", *TINY, "--timeout", "10", "--out", str(tmp_path),
-                    "--no-report", env={"XORBENCH_TEST_HANG": "numpy"})  # fmt: skip
-    assert done.returncode == 1, done.stderr[-2000:]  # an error row: status 1 (it was 0), the tables still written
-    runs = runs_of(tmp_path)
-    numpy, jax = runs[runs["backend"] == "numpy"], runs[runs["backend"] == "jax"]
-    assert list(numpy["status"]) == ["ok", "ok", "error"]  # each process hangs after its first row
-    assert numpy["reason"].iloc[2].startswith("worker timed out after 10 s without a row or progress")
-    assert list(jax["status"]) == ["ok"] * 3
+def test_a_run_with_error_rows_is_status_1_with_every_row_saved(misbehaving):
+    out, code, err = misbehaving
+    assert code == 1 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == "xorbench: 2 of 12 rows errored or timed out (their `reason` says why)"
+    runs = runs_of(out)
+    assert len(runs) == 12 and list(runs.columns) == RUN_COLUMNS
+    failed = (runs["role"] == "timing") & (runs["process"] == 1) & runs["backend"].isin(["hanging", "crashing"])
+    assert (runs[~failed]["status"] == "ok").all()  # every job after a hang or a crash ran
 
 
-def test_an_interrupted_run_keeps_its_finished_rows(tmp_path):
+def test_a_crashing_worker_gives_error_rows_and_the_others_complete(misbehaving):
+    runs = runs_of(misbehaving[0]).query("backend == 'crashing'")
+    timing = runs.query("role == 'timing'").set_index("process")
+    assert list(timing["status"]) == ["ok", "error", "ok"]  # process 1 died; the processes after it ran
+    assert timing.loc[1, "reason"] == "worker died of SIGSEGV; last stderr line: fake backend: crashing on purpose"
+    assert list(runs.query("role == 'convergence'")["status"]) == ["ok"]
+
+
+def test_a_silent_worker_is_stopped_after_the_timeout_and_the_others_complete(misbehaving):
+    runs = runs_of(misbehaving[0])
+    timing = runs.query("backend == 'hanging' and role == 'timing'").set_index("process")
+    assert list(timing["status"]) == ["ok", "error", "ok"]
+    assert timing.loc[1, "reason"].startswith("worker timed out after 5 s without a row or progress")
+    assert timing.loc[1, "start_order"] == 3 and timing.loc[1, "seed"] == 1  # the placeholder's planned columns
+
+
+def test_a_slow_process_is_outvoted_by_the_median_of_processes(misbehaving):
+    """One of three timing processes runs 1 ms per epoch slower (a fake trainer standing in for a slow
+    spell of the machine): its own figure shows it, the row's median over processes does not."""
+    out = misbehaving[0]
+    timing = runs_of(out).query("backend == 'slow' and role == 'timing'").set_index("process")["epoch_us"]
+    summary = pd.read_csv(out / "summary.csv").query("backend == 'slow' and preset == 'matched'").iloc[0]
+    assert timing[1] > 3 * max(timing[0], timing[2])  # the slow process shows it (1 ms vs ~25-90 µs)
+    assert min(timing[0], timing[2]) <= summary["epoch_us"] <= max(timing[0], timing[2])
+    assert summary["processes"] == 3
+    env = json.loads((out / "env.json").read_text())  # each row's three processes' time, and the convergence jobs'
+    spent = env["job_seconds"]
+    names = ("hanging", "crashing", "slow")
+    assert set(spent) == {f"time {n}/cpu/idiomatic" for n in names} | {f"run {n}/cpu" for n in names}
+    assert min(spent.values()) > 0 and sum(spent.values()) <= env["duration_s"]
+    assert spent["time hanging/cpu/idiomatic"] >= 5  # the silence it was stopped after
+
+
+def test_an_interrupted_run_keeps_its_finished_rows_and_leaves_no_worker_behind(tmp_path):
+    """SIGINT to the run's own process (not its group): the hung worker is killed, the rows saved."""
+    import psutil
+
     runner = subprocess.Popen(
-        [sys.executable, "-m", "xorbench", "run", "--backends", "numpy,jax", *TINY, "--out", str(tmp_path),
-         "--no-report"],
-        cwd=ROOT, env={**os.environ, "XORBENCH_TEST_HANG": "jax"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, str(FAKE_XORBENCH), "run", "--backends", "hanging", *TINY, "--out", str(tmp_path),
+         "--no-report"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until jax's first run is saved; jax then hangs
-        runs_csv = tmp_path / "runs.csv"
-        if runs_csv.exists() and "jax" in set(runs_of(tmp_path)["backend"]):
+    while time.monotonic() < deadline:  # until seed 0 is saved; the worker then hangs on seed 1
+        if (tmp_path / "runs.csv").exists() and "convergence" in set(runs_of(tmp_path)["role"]):
             break
         time.sleep(0.2)
+    workers = psutil.Process(runner.pid).children(recursive=True)
     runner.send_signal(signal.SIGINT)
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 130
     assert b"interrupted" in err and b"Traceback" not in err
     runs = runs_of(tmp_path)
-    assert list(runs["status"]) == ["ok"] * 2 and list(runs["backend"]) == ["numpy", "jax"]  # the timing rows
-    assert pd.read_parquet(tmp_path / CURVES).empty  # timing processes keep no curve; no seed finished
+    assert list(runs["status"]) == ["ok"] * 2 and list(runs["role"]) == ["timing", "convergence"]
+    assert list(read_curves(tmp_path)["seed"].unique()) == [0]  # seed 0's curve alone: timing processes keep none
     assert json.loads((tmp_path / "env.json").read_text())["interrupted"] is True
+    assert workers and not any(w.is_running() for w in workers)
 
 
 def test_a_run_starts_with_an_empty_curves_table_and_ends_with_every_curve(tmp_path):
@@ -241,9 +288,8 @@ def test_a_run_starts_with_an_empty_curves_table_and_ends_with_every_curve(tmp_p
 @pytest.mark.skipif(bool(environment.gpus()), reason="this machine has a GPU")
 def test_devices_gpu_without_a_gpu_gives_skipped_rows_with_the_reason(tmp_path):
     # jax: the quickest framework to import (torch's reason: tests/test_protocol.py)
-    done = xorbench("run", "--devices", "gpu", "--backends", "numpy,jax", *TINY, "--out", str(tmp_path),
-                    "--no-report")  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert cli.main(["run", "--devices", "gpu", "--backends", "numpy,jax", *TINY, "--out", str(tmp_path),
+                     "--no-report"]) == 0  # fmt: skip
     runs = runs_of(tmp_path)
     assert len(runs) == 6 and set(runs["status"]) == {"skipped"} and set(runs["device"]) == {"gpu"}
     reasons = runs.groupby("backend")["reason"].first()
@@ -260,21 +306,3 @@ def test_quick_run_times_the_article_snippet_bare_beside_the_harness_loop(quick)
     assert bare["status"].iloc[0] == "ok" and "verbatim" in bare["method"].iloc[0]
     assert bare["epoch_us_median"].iloc[0] > 0 and harness["epoch_us_median"].iloc[0] > 0
     assert int(bare["epochs"].iloc[0]) == int(harness["epochs"].iloc[0])
-
-
-def test_a_slow_process_is_outvoted_by_the_median_of_processes(tmp_path):
-    """One of three timing processes runs 1 ms per epoch slower (a test hook standing in for a slow
-    spell of the machine): its own figure shows it, the row's median over processes does not."""
-    argv = ["--backends", "numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "300", "--seeds", "1"]
-    done = xorbench("run", *argv, "--processes", "3", "--repeats", "4", "--out", str(tmp_path), "--no-report",
-                    env={"XORBENCH_TEST_SLOW": "numpy:1"})  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    timing = runs_of(tmp_path).query("role == 'timing'").set_index("process")["epoch_us"]
-    summary = pd.read_csv(tmp_path / "summary.csv").query("preset == 'matched'").iloc[0]
-    assert timing[1] > 3 * max(timing[0], timing[2])  # the slow process shows it (1 ms vs ~25-90 µs)
-    assert min(timing[0], timing[2]) <= summary["epoch_us"] <= max(timing[0], timing[2])
-    assert summary["processes"] == 3
-    env = json.loads((tmp_path / "env.json").read_text())  # the three processes' time, and the convergence job's
-    spent = env["job_seconds"]
-    assert set(spent) == {"time numpy/cpu/idiomatic", "run numpy/cpu"} and min(spent.values()) > 0
-    assert sum(spent.values()) <= env["duration_s"]

@@ -5,7 +5,6 @@ which mode lends its convergence) do what they say."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from xorbench.bench.job import Job, planned
+from xorbench.bench.job import RunJob, TimeJob, job_from_json, planned
 from xorbench.bench.measure import Measured, convergence_sources
 from xorbench.bench.stats import max_relative_difference, summarise
 from xorbench.bench.tables import (
@@ -278,15 +277,16 @@ def test_an_expensive_mode_borrows_convergence_from_the_cheapest_mode_within_bud
 
 
 def test_the_plan_lists_seeds_then_the_article_and_a_time_job_its_one_row():
-    job = Job("run", "keras", "cpu", ("idiomatic", "tuned"), threads=1, spec={}, repeats=3, window_s=1.0, seeds=2,
-              budget_s=30.0, matched={"seed": 0}, article={"seed": 0})  # fmt: skip
+    job = RunJob(backend="keras", device="cpu", modes=("idiomatic", "tuned"), threads=1, spec={}, repeats=3,
+                 window_s=1.0, seeds=2, budget_s=30.0, matched={"seed": 0}, article={"seed": 0})  # fmt: skip
     assert planned(job) == [
         ("idiomatic", "matched", 0, "convergence"), ("idiomatic", "matched", 1, "convergence"),
         ("tuned", "matched", 0, "convergence"), ("tuned", "matched", 1, "convergence"),
         ("idiomatic", "article", 0, "timing"),
     ]  # fmt: skip
-    assert Job.from_json(job.to_json()) == job
-    timed = dataclasses.replace(job, kind="time", modes=("tuned",), process=3)
+    assert job_from_json(job.to_json()) == job
+    timed = TimeJob(backend="keras", device="cpu", mode="tuned", threads=1, spec={}, repeats=3, window_s=1.0,
+                    matched={"seed": 0}, budget_s=30.0, process=3)  # fmt: skip
     assert planned(timed) == [("tuned", "matched", 3, "timing")]
 
 
@@ -295,7 +295,7 @@ def test_timing_processes_start_round_robin_across_rows_with_torch_caches_cold_t
     from xorbench.bench.plan import time_jobs
 
     options = make("run", False, {"backends": ("numpy", "torch"), "devices": ("cpu",), "processes": 3}, "xorbench run")
-    order = [(j.backend, j.modes[0], j.process, j.compile_cache) for j in time_jobs(options)]
+    order = [(j.backend, j.mode, j.process, j.compile_cache) for j in time_jobs(options)]
     rows = [(name, mode) for name in ("numpy", "torch") for mode in DEFAULT_MODES]
     n = len(rows)
     assert [o[:2] for o in order] == rows * 3 and [o[2] for o in order] == [0] * n + [1] * n + [2] * n

@@ -1,6 +1,6 @@
-"""The worker's RunSession in this process, on the scratch NumPy backend, with a channel that keeps
-what it is sent: how a convergence job answers when one of its runs fails. And how the manager
-follows a worker's events: a worker is stopped for silence, not for taking long."""
+"""The worker's functions in this process, on the scratch NumPy backend: how a convergence job answers
+when one of its runs fails, and that its rows and the manager's placeholders come from one builder.
+And how the manager follows a worker's events: a worker is stopped for silence, not for taking long."""
 
 from __future__ import annotations
 
@@ -10,45 +10,65 @@ import queue
 import threading
 import time
 
+import pytest
+
 from xorbench import backends
 from xorbench.backends import numpy_scratch
-from xorbench.bench.job import Job, RunKey
+from xorbench.bench.job import CellKey, ProbeJob, RunJob, RunKey, SweepJob, TimeJob, job_from_json, planned_row
 from xorbench.bench.manager import follow
-from xorbench.bench.worker import RunSession
+from xorbench.bench.worker import Framework, Seeds, borrowed_seed, own_seed
 
-
-class Kept:
-    """A Channel that keeps the rows instead of writing them to a manager."""
-
-    def __init__(self):
-        self.rows = []
-
-    def row(self, row, backend, **extra) -> None:
-        self.rows.append(row)
-
-    def send(self, event, **fields) -> None:
-        pass
-
-
-def session() -> RunSession:
-    matched = dataclasses.asdict(backends.preset("matched", "numpy", epochs=30, seed=0))
-    job = Job("run", "numpy", "cpu", ("idiomatic", "tuned"), threads=1, spec=dataclasses.asdict(backends.spec("numpy")),
-              repeats=2, window_s=0.01, seeds=2, budget_s=1.0, matched=matched)  # fmt: skip
-    return RunSession(job, Kept(), numpy_scratch, import_s=0.0)
+COMMON = dict(backend="numpy", device="cpu", threads=1, spec=dataclasses.asdict(backends.spec("numpy")), repeats=2,
+              window_s=0.01)  # fmt: skip
+MATCHED = dataclasses.asdict(backends.preset("matched", "numpy", epochs=30, seed=0))
+FRAMEWORK = Framework(numpy_scratch, import_s=0.0, rss_import_mb=0.0, version="numpy 0", device_name="cpu")
 
 
 def test_a_borrowing_mode_whose_check_run_fails_gets_an_error_row_and_a_new_trainer_for_the_next_seed():
-    s = session()
-    lender = RunKey("tuned", "matched", 0, "convergence")
-    s.convergence(lender, None)  # the lender's own seed
-    broken = s.seed_trainer("idiomatic")
+    job = RunJob(**COMMON, modes=("idiomatic", "tuned"), seeds=2, budget_s=1.0, matched=MATCHED)
+    seeds = Seeds(lambda mode: FRAMEWORK.trainer(job, mode))
+    lent = own_seed(job, FRAMEWORK, seeds, RunKey("tuned", "matched", 0, "convergence"))  # the lender's own seed
+    broken = seeds.trainer("idiomatic")
     broken.fit = lambda epochs: (_ for _ in ()).throw(RuntimeError("the framework fell over"))
-    s.convergence(RunKey("idiomatic", "matched", 0, "convergence"), "tuned")
-    lent, failed = s.channel.rows
-    assert lent.status == "ok" and lent.mode == "tuned"
-    assert (failed.status, failed.reason, failed.borrowed_from) == ("error", "RuntimeError: the framework fell over",
-                                                                     "tuned")  # fmt: skip
-    assert s.seed_trainer("idiomatic") is not broken
+    failed = borrowed_seed(job, FRAMEWORK, seeds, RunKey("idiomatic", "matched", 0, "convergence"), "tuned", 1.0)
+    assert lent.row.status == "ok" and lent.row.mode == "tuned" and len(lent.curve) == 30
+    assert (failed.row.status, failed.row.reason, failed.row.borrowed_from) == (
+        "error", "RuntimeError: the framework fell over", "tuned")  # fmt: skip
+    assert seeds.trainer("idiomatic") is not broken
+
+
+JOBS = {
+    "time": (TimeJob(**COMMON, mode="tuned", matched=MATCHED, budget_s=1.0, process=2, start_order=5),
+             RunKey("tuned", "matched", 2, "timing")),
+    "run": (RunJob(**COMMON, modes=("idiomatic",), seeds=2, budget_s=1.0, matched=MATCHED,
+                   article={**MATCHED, "seed": 7}), RunKey("idiomatic", "article", 7, "timing")),
+    "sweep": (SweepJob(**COMMON, modes=("tuned",), matched=MATCHED, hidden=(8,), batch=(16,), cell_cap_s=1.0),
+              CellKey("tuned", 8, 16)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", JOBS)
+def test_a_placeholder_row_has_every_column_a_workers_row_takes_from_the_plan(kind):
+    job, key = JOBS[kind]
+    placeholder = dataclasses.asdict(planned_row(job, key, status="error", reason="worker died of SIGSEGV"))
+    measured = dataclasses.asdict(FRAMEWORK.row(job, key, status="error", reason="worker died of SIGSEGV"))
+    only_the_worker_knows = {"framework_version", "device_name", "method"}
+    differ = {name for name in measured if measured[name] != placeholder[name]}
+    assert differ == only_the_worker_knows & set(measured), differ
+    assert placeholder["mode"] == key.mode and placeholder["threads"] == 1 and placeholder["lr"] == MATCHED["lr"]
+    if kind == "time":
+        assert (placeholder["process"], placeholder["start_order"], placeholder["seed"]) == (2, 5, 2)
+    if kind == "run":
+        assert placeholder["seed"] == 7 and placeholder["process"] is None
+    if kind == "sweep":
+        assert (placeholder["hidden"], placeholder["batch"], placeholder["dtype"]) == (8, 16, "float32")
+
+
+@pytest.mark.parametrize("job", [*(job for job, _ in JOBS.values()), ProbeJob(backend="numpy", spec=COMMON["spec"])])
+def test_every_kind_of_job_reaches_the_worker_as_it_left_the_manager(job):
+    back = job_from_json(job.to_json())  # the spec's tuples arrive as lists: worker.load_backend takes either
+    assert type(back) is type(job) and dataclasses.replace(back, spec=job.spec) == job
+    assert back.to_json() == job.to_json()
 
 
 def fed(events: list[dict], every_s: float, end: bool) -> queue.Queue:
