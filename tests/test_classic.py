@@ -129,9 +129,10 @@ def test_two_momentum_steps_match_the_hand_computed_ones(new_trainer, name, mode
     trainer = new_trainer(name, mode)
     trainer.setup(config)
     history = trainer.fit(config.epochs)
-    # 1e-7: model.fit's history keeps the loss in a float32 metric even for a float64 model
+    # 1e-7: model.fit's history keeps the loss in a float32 metric even for a float64 model, and on torch
+    # the worst error too (measured: 1.3e-8 off at epoch 0, half a float32 ulp)
     np.testing.assert_allclose(history.losses, losses, rtol=1e-7)
-    np.testing.assert_allclose(history.max_errors, max_errors, rtol=1e-9)
+    np.testing.assert_allclose(history.max_errors, max_errors, rtol=1e-7 if "keras" in name else 1e-9)
     np.testing.assert_allclose(trainer.predict(), after, rtol=0, atol=1e-8)
 
 

@@ -47,24 +47,24 @@ def test_fit_continues_with_the_momentum_it_built_up(new_trainer, name, mode):
     np.testing.assert_allclose(joined.max_errors, one.max_errors, rtol=1e-6)
 
 
-TUNED_KERAS = [name for name in ("keras", "keras-jax") if name in HERE]
+KERAS_HERE = [name for name in HERE if "keras" in backends.REGISTRY[name].packages]
+TUNED_KERAS = [name for name in KERAS_HERE if "tuned" in backends.modes_of(name)]
 
 
 @pytest.mark.parametrize("name", TUNED_KERAS)
-def test_keras_tuned_fit_longer_than_one_compiled_chunk_continues_seamlessly(new_trainer, name):
+def test_a_tuned_keras_fit_longer_than_one_compiled_call_continues_seamlessly(new_trainer, name):
+    """Past one compiled call (CHUNK epochs at most on TensorFlow and JAX, WINDOW on torch) and its remainder."""
     config = backends.preset("matched", name, seed=4)
     long, short = set_up_twice(new_trainer, name, "tuned", config)
-    epochs = long.CHUNK + 100
+    epochs = getattr(long, "CHUNK", None) or long.WINDOW
+    epochs += 100
     whole = long.fit(epochs).losses
     assert whole.shape == (epochs,) and np.all(whole > 0)
-    split = backends.History.join([short.fit(300), short.fit(epochs - 300)]).losses
+    split = backends.History.join([short.fit(epochs // 3), short.fit(epochs - epochs // 3)]).losses
     np.testing.assert_allclose(whole, split, rtol=1e-6)
 
 
-KERAS_HERE = [name for name in HERE if "keras" in backends.REGISTRY[name].packages]
-
-
-@pytest.mark.parametrize("name", [n for n in KERAS_HERE if "tuned" in backends.modes_of(n)])
+@pytest.mark.parametrize("name", TUNED_KERAS)
 def test_a_tuned_keras_fit_leaves_its_weights_in_the_keras_model(new_trainer, name):
     """The tuned loops carry weights outside Keras' variables; fit() writes them back, so
     Keras' own model.predict sees the trained network."""
