@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ from .base import (
     LOSS_TARGET,
     MODES,
     PRESETS,
+    History,
     Params,
     TrainConfig,
     Trainer,
@@ -72,11 +74,15 @@ class BackendModule(Protocol):
 
 PROTOCOL_FUNCTIONS = ("framework_version", "unavailable_reason", "set_threads", "synchronize", "device_name")
 REGISTRY: dict[str, BackendSpec] = {}
+# backend name -> its module's synchronize: timed calls wait on it, so it is looked up (packages checked,
+# module imported) once, not per call
+_SYNCHRONIZE: dict[str, Callable[[str], None]] = {}
 
 
 def register(spec: BackendSpec) -> None:
     """Add a backend (or replace one of the same name): from then on every command and report sees it."""
     REGISTRY[spec.name] = spec
+    _SYNCHRONIZE.pop(spec.name, None)
 
 
 register(
@@ -185,6 +191,7 @@ __all__ = [
     "Availability",
     "BackendModule",
     "BackendSpec",
+    "History",
     "Params",
     "TrainConfig",
     "TrainResult",
@@ -258,7 +265,10 @@ def synchronize(trainer: Trainer) -> None:
 
     Timings call it before starting the clock; fit() itself returns only once the device is done.
     """
-    load(trainer.name).synchronize(trainer.device)
+    wait = _SYNCHRONIZE.get(trainer.name)
+    if wait is None:
+        wait = _SYNCHRONIZE[trainer.name] = load(trainer.name).synchronize
+    wait(trainer.device)
 
 
 def preset(name: str, backend: str, **overrides) -> TrainConfig:

@@ -187,6 +187,72 @@ def initial_params(config: TrainConfig) -> Params:
     return Params(*(a.astype(config.dtype) for a in (w1, b1, w2, b2)))
 
 
+# The objective is OBJECTIVE_FACTOR * the MSE at n samples; histories always report the MSE.
+# mse: the mean of squares; half_sse: 1/2 sum, the article's scratch update; half_mse: 1/2 mean (1986).
+OBJECTIVE_FACTOR = {"mse": lambda n: 1.0, "half_sse": lambda n: n / 2, "half_mse": lambda n: 0.5}
+
+
+def objective_factor(objective: str, samples: int) -> float:
+    check_choice("objective", objective, OBJECTIVES)
+    return float(OBJECTIVE_FACTOR[objective](samples))
+
+
+def output_scale(objective: str, samples: int) -> float:
+    """d(objective)/d(output) = (output - y) * output_scale: mse 2/N, half_mse 1/N, half_sse 1."""
+    return 2 * objective_factor(objective, samples) / samples
+
+
+def on_the_mse(config: TrainConfig) -> TrainConfig:
+    """The config that takes `config`'s steps by training on the plain MSE, which is what every
+    framework backend differentiates (one loss, no custom loss classes).
+
+    The objective is factor * MSE, so its gradients are factor * the MSE's. SGD, with or without
+    momentum, is linear in the gradient: lr * factor on the MSE is the same step. Adam divides the
+    gradient's scale out but for eps: m/(sqrt(v) + eps) at factor * g is m/(sqrt(v) + eps/factor).
+    Every factor the presets use is a power of two, so the rescale is exact in floating point and
+    the curves stay bit-comparable with the scratch backend, which scales its gradient instead.
+    """
+    factor = objective_factor(config.objective, config.samples)
+    if factor == 1.0:
+        return config.replace(objective="mse")
+    if config.optimizer == "sgd":
+        return config.replace(objective="mse", lr=config.lr * factor)
+    return config.replace(objective="mse", eps=config.eps / factor)
+
+
+@dataclass(frozen=True, eq=False)
+class History:
+    """What fit(n) returns: per epoch, float64 (n,), the MSE of its forward pass (the loss *before*
+    that epoch's update) and the largest |output - target| of the same pass (NaN where it diverged)."""
+
+    losses: np.ndarray
+    max_errors: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "losses", np.ascontiguousarray(self.losses, dtype=np.float64))
+        object.__setattr__(self, "max_errors", np.ascontiguousarray(self.max_errors, dtype=np.float64))
+        if self.losses.shape != self.max_errors.shape or self.losses.ndim != 1:
+            raise ValueError(f"losses {self.losses.shape} and max_errors {self.max_errors.shape} must be one (n,)")
+
+    @classmethod
+    def of_rows(cls, rows) -> History:
+        """From (n, 2) rows of [loss, max_error], as the compiled loops record each epoch."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+        return cls(rows[:, 0], rows[:, 1])
+
+    @classmethod
+    def join(cls, histories) -> History:
+        """Several fit() calls' histories as one run's."""
+        histories = list(histories)
+        return cls(
+            np.concatenate([np.empty(0), *(h.losses for h in histories)]),
+            np.concatenate([np.empty(0), *(h.max_errors for h in histories)]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.losses)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """One training run.
@@ -244,9 +310,6 @@ class Trainer(Protocol):
     name: str
     device: str
     mode: str
-    # After fit(n): float64 (n,), each epoch's largest |output - target| over the samples, from the
-    # forward pass that gave that epoch's loss (NaN where it diverged). Empty before the first fit.
-    max_errors: np.ndarray
 
     def setup(self, config: TrainConfig) -> None:
         """Build model and optimizer for `config` and load its initial weights.
@@ -254,8 +317,8 @@ class Trainer(Protocol):
         Called again, it starts a fresh run: nothing of the previous one survives.
         """
 
-    def fit(self, epochs: int) -> np.ndarray:
-        """Train `epochs` full-batch epochs; return their losses (before each update).
+    def fit(self, epochs: int) -> History:
+        """Train `epochs` full-batch epochs; their losses (before each update) and worst errors.
 
         On a GPU it returns only once the device has finished, so it can be timed.
         """
@@ -268,33 +331,23 @@ def train(trainer: Trainer, config: TrainConfig) -> TrainResult:
     """Build, then train for config.epochs, timing the training loop alone."""
     trainer.setup(config)
     start = time.perf_counter()
-    losses = trainer.fit(config.epochs)
+    history = trainer.fit(config.epochs)
     train_s = time.perf_counter() - start
-    return make_result(trainer, config, losses, train_s, trainer.max_errors)
+    return make_result(trainer, config, history, train_s)
 
 
-def make_result(trainer: Trainer, config: TrainConfig, losses, train_s: float, max_errors=None) -> TrainResult:
-    """The result of a run whose fit() calls returned `losses`; its status says the same on every backend
-    (`run_status`).
-
-    Without `max_errors`, the trainer's own are taken when they cover the same epochs (one fit()
-    call); after several calls they cover only the last, so the result holds NaNs instead.
-    """
-    losses = np.asarray(losses, dtype=np.float64)
-    if max_errors is None:
-        max_errors = getattr(trainer, "max_errors", None)
-        if max_errors is None or len(max_errors) != len(losses):
-            max_errors = np.full(len(losses), np.nan)
-    max_errors = np.asarray(max_errors, dtype=np.float64)
+def make_result(trainer: Trainer, config: TrainConfig, history: History, train_s: float) -> TrainResult:
+    """The result of a run whose fit() calls returned `history` (History.join of several calls);
+    its status says the same on every backend (`run_status`)."""
     predictions = np.asarray(trainer.predict(), dtype=np.float64)
     _, y = xor_data(config)
     accuracy = float(np.mean((predictions > 0.5) == (y > 0.5)))
-    status, reason = run_status(losses, predictions, y, config.lr)
-    if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(predictions))):  # no outputs to trust
+    status, reason = run_status(history.losses, predictions, y, config.lr)
+    if not (np.all(np.isfinite(history.losses)) and np.all(np.isfinite(predictions))):  # no outputs to trust
         accuracy = 0.0
     return TrainResult(
-        trainer.name, trainer.device, trainer.mode, config, losses, predictions, accuracy, train_s, status, reason,
-        max_errors=max_errors,
+        trainer.name, trainer.device, trainer.mode, config, history.losses, predictions, accuracy, train_s, status,
+        reason, max_errors=history.max_errors,
     )  # fmt: skip
 
 

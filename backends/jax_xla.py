@@ -32,18 +32,11 @@ import jaxlib
 import numpy as np
 from jax import lax
 
-from .base import TrainConfig, initial_params, xor_data
+from .base import History, TrainConfig, initial_params, on_the_mse, xor_data
 
 # float64 runs need x64. Turning it on leaves float32 runs as they were: every array here
 # is created with an explicit dtype, and Python scalars (lr, betas) stay weakly typed.
 jax.config.update("jax_enable_x64", True)
-
-# The objective is factor(samples) * MSE, so a new objective is one line here.
-OBJECTIVE_FACTOR = {
-    "mse": lambda n: 1.0,
-    "half_sse": lambda n: n / 2,  # 1/2 sum of squares = n/2 * mean
-    "half_mse": lambda n: 0.5,
-}
 
 
 def framework_version() -> str:
@@ -113,8 +106,8 @@ def device_name(device: str) -> str:
 @dataclass(frozen=True)
 class Rule:
     """What a compiled step depends on besides shapes, dtypes and device: the optimizer's
-    constants and the objective's factor. Compiled functions are cached per rule, so a
-    trainer set up again for another seed reuses them (jit keeps one per shape)."""
+    constants, for training on the MSE (base.on_the_mse). Compiled functions are cached per rule,
+    so a trainer set up again for another seed reuses them (jit keeps one per shape)."""
 
     optimizer: str
     lr: float
@@ -122,12 +115,11 @@ class Rule:
     beta1: float
     beta2: float
     eps: float
-    factor: float
 
     @classmethod
-    def of(cls, c: TrainConfig, samples: int) -> Rule:
-        factor = OBJECTIVE_FACTOR[c.objective](samples)
-        return cls(c.optimizer, c.lr, c.momentum, c.beta1, c.beta2, c.eps, factor)
+    def of(cls, config: TrainConfig) -> Rule:
+        c = on_the_mse(config)
+        return cls(c.optimizer, c.lr, c.momentum, c.beta1, c.beta2, c.eps)
 
 
 def forward(params, X):
@@ -151,11 +143,11 @@ def forward_fused(params, X):
     return jax.nn.sigmoid(jnp.sum(hidden[:, :, None] * w2, axis=1) + b2)
 
 
-def objective(params, X, y, factor: float, forward=forward):
-    """The objective to differentiate, with the plain MSE and the worst |error| of the same pass."""
+def objective(params, X, y, forward=forward):
+    """The MSE to differentiate, with (the MSE, the worst |error|) of the same pass as its aux value."""
     error = forward(params, X) - y
     mse = jnp.mean(error * error)
-    return factor * mse, (mse, jnp.max(jnp.abs(error)))
+    return mse, (mse, jnp.max(jnp.abs(error)))
 
 
 def initial_state(rule: Rule, params: tuple[np.ndarray, ...]):
@@ -192,7 +184,7 @@ def adam(rule: Rule, params, grads, state):
 
 def train_step(params, state, X, y, rule: Rule, forward=forward):
     """One full-batch epoch: [loss, worst |error|] of the current weights, then their update."""
-    grads, (mse, worst) = jax.grad(objective, has_aux=True)(params, X, y, rule.factor, forward)
+    grads, (mse, worst) = jax.grad(objective, has_aux=True)(params, X, y, forward)
     params, state = (sgd if rule.optimizer == "sgd" else adam)(rule, params, grads, state)
     return params, state, jnp.stack([mse, worst])
 
@@ -253,7 +245,6 @@ class JaxTrainer:
     def __init__(self, device: str = "cpu"):
         self.device = device
         self.jax_device = jax_device(device)
-        self.max_errors = np.empty(0)  # the Trainer protocol: empty until the first fit
 
     def setup(self, config: TrainConfig) -> None:
         # JAX has no initialiser of its own for a hand-written model: "framework" means the shared
@@ -263,22 +254,19 @@ class JaxTrainer:
         self.config = config
         X, y = xor_data(config)
         params = initial_params(config).astuple()  # w1, b1, w2, b2
-        self.rule = Rule.of(config, len(X))
+        self.rule = Rule.of(config)
         state = jax.device_put((X, y, params, initial_state(self.rule, params)), self.jax_device)
         self.X, self.y, self.params, self.state = jax.block_until_ready(state)  # set-up is not billed to fit()
-        self.max_errors = np.empty(0)
         self.step = compiled_epoch(self.rule)  # one epoch per call, from a Python loop
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         chunks = []
         for start in range(0, epochs, self.CHUNK):
             n = min(self.CHUNK, epochs - start)
             chunks.append((self.train(n), n))
         # The device is waited for here, once per CHUNK epochs, so timing is real. (np.asarray, not
         # jax.device_get: on the CPU it is a view of memory already on the host, ~20 µs faster per call.)
-        history = np.concatenate([np.empty((0, 2)), *(np.asarray(h)[:n] for h, n in chunks)]).astype(np.float64)
-        self.max_errors = np.ascontiguousarray(history[:, 1])
-        return np.ascontiguousarray(history[:, 0])
+        return History.of_rows(np.concatenate([np.empty((0, 2)), *(np.asarray(h)[:n] for h, n in chunks)]))
 
     def train(self, epochs: int):
         """Train `epochs` (<= CHUNK) epochs; their history, still on the device."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .base import TrainConfig, initial_params, xor_data
+from .base import History, TrainConfig, initial_params, on_the_mse, xor_data
 
 
 def wrong_backend(wanted: str) -> str | None:
@@ -25,35 +25,12 @@ def wrong_backend(wanted: str) -> str | None:
     )
 
 
-class HalfSumSquaredError(keras.losses.Loss):
-    """1/2 sum of squared errors over the batch: the loss whose gradient the article's scratch code uses."""
+def mse_loss(config: TrainConfig) -> keras.losses.Loss:
+    """The MSE, which every objective trains on (base.on_the_mse rescales the optimizer instead).
 
-    def __init__(self, dtype: str | None = None):
-        super().__init__(name="half_sse", reduction="sum", dtype=dtype)
-
-    def call(self, y_true, y_pred):
-        return 0.5 * keras.ops.sum(keras.ops.square(y_true - y_pred), axis=-1)
-
-
-class HalfMeanSquaredError(keras.losses.Loss):
-    """1/2 mean of squared errors over the batch: the 1986 paper's 1/2 sum of squares, per sample."""
-
-    def __init__(self, dtype: str | None = None):
-        super().__init__(name="half_mse", reduction="sum_over_batch_size", dtype=dtype)
-
-    def call(self, y_true, y_pred):
-        return 0.5 * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
-
-
-LOSSES = {"mse": keras.losses.MeanSquaredError, "half_sse": HalfSumSquaredError, "half_mse": HalfMeanSquaredError}
-# The objective is this factor times the MSE at these many samples; histories report the MSE.
-TO_MSE = {"mse": lambda n: 1.0, "half_sse": lambda n: 2 / n, "half_mse": lambda n: 2.0}
-
-
-def objective_loss(config: TrainConfig) -> keras.losses.Loss:
-    # In the model's dtype: a Keras loss casts the outputs to its own, float32 unless told, so a
-    # float64 model would otherwise take float32-rounded gradients (measured: ~1e-8 off per step).
-    return LOSSES[config.objective](dtype=config.dtype)
+    In the model's dtype: a Keras loss casts the outputs to its own, float32 unless told, so a
+    float64 model would otherwise take float32-rounded gradients (measured: ~1e-8 off per step)."""
+    return keras.losses.MeanSquaredError(dtype=config.dtype)
 
 
 def largest_error(y_true, y_pred):
@@ -90,6 +67,7 @@ def same_shape(config: TrainConfig) -> TrainConfig | None:
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    config = on_the_mse(config)
     if config.optimizer == "sgd":  # Keras' momentum: m = momentum * m - lr * g; p += m (torch's, times -lr)
         return keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum)
     return keras.optimizers.Adam(learning_rate=config.lr, beta_1=config.beta1, beta_2=config.beta2, epsilon=config.eps)
@@ -116,7 +94,6 @@ class KerasTrainer:
         self.device = device
         self.keras_device = self.DEVICE_NAMES[device]
         self.built_for: TrainConfig | None = None
-        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         """Build the model, or, set up again for a config of the same shape, only reset it.
@@ -125,7 +102,6 @@ class KerasTrainer:
         again. Loading the initial weights and zeroing the optimizer's state gives the same run.
         """
         key = same_shape(config)
-        self.max_errors = np.empty(0)
         if key is not None and key == self.built_for:
             self.config = config
             with keras.device(self.keras_device):
@@ -155,19 +131,17 @@ class KerasTrainer:
             load_initial_weights(self.model, config)
         self.model.compile(
             optimizer=make_optimizer(config),
-            loss=objective_loss(config),
+            loss=mse_loss(config),
             metrics=[MaxError()],
             jit_compile=self.jit_compile,
         )
-        self.to_mse = TO_MSE[config.objective](len(self.X))
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         # One batch of all samples (the article's default batch size of 32 holds all 4);
         # shuffling a single batch would only reorder a sum, so it is off.
         with keras.device(self.keras_device):
             history = self.model.fit(self.X, self.y, epochs=epochs, batch_size=len(self.X), shuffle=False, verbose=0)
-        self.max_errors = np.asarray(history.history["max_error"], dtype=np.float64)
-        return np.asarray(history.history["loss"], dtype=np.float64) * self.to_mse
+        return History(history.history["loss"], history.history["max_error"])
 
     def predict(self) -> np.ndarray:
         with keras.device(self.keras_device):

@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
 from . import jax_xla, keras_common  # noqa: E402  (jax_xla: x64 on, the thread and device functions)
-from .base import TrainConfig  # noqa: E402
-from .keras_common import largest_error, objective_loss  # noqa: E402
+from .base import History, TrainConfig  # noqa: E402
+from .keras_common import largest_error, mse_loss  # noqa: E402
 
 set_threads = jax_xla.set_threads
 synchronize = jax_xla.synchronize
@@ -91,7 +91,7 @@ class KerasJaxTunedTrainer(KerasJaxTrainer):
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         self.model.optimizer.build(self.model.trainable_variables)
-        self.loop = jax.jit(functools.partial(train_chunk, self.model, objective_loss(config), self.CHUNK, self.UNROLL))
+        self.loop = jax.jit(functools.partial(train_chunk, self.model, mse_loss(config), self.CHUNK, self.UNROLL))
         self.forward = jax.jit(functools.partial(self.model.stateless_call, training=False))
         self.data = jax.device_put((self.X, self.y))  # under setup()'s keras.device: on the trainer's device
 
@@ -99,7 +99,7 @@ class KerasJaxTunedTrainer(KerasJaxTrainer):
         model = self.model
         return model.trainable_variables, model.non_trainable_variables, model.optimizer.variables
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         variables = self._variables()
         state = tuple([v.value for v in group] for group in variables)
         histories = []
@@ -112,9 +112,7 @@ class KerasJaxTunedTrainer(KerasJaxTrainer):
         for group, values in zip(variables, state):
             for variable, value in zip(group, values):
                 variable.assign(value)
-        history = np.concatenate([np.empty((0, 2)), *(np.asarray(h)[:n] for h, n in histories)])  # waits for XLA
-        self.max_errors = np.ascontiguousarray(history[:, 1])
-        return np.ascontiguousarray(history[:, 0]) * self.to_mse
+        return History.of_rows(np.concatenate([np.empty((0, 2)), *(np.asarray(h)[:n] for h, n in histories)]))
 
     def predict(self) -> np.ndarray:
         trainable, non_trainable, _ = self._variables()

@@ -18,8 +18,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from . import keras_common  # noqa: E402
-from .base import TrainConfig  # noqa: E402
-from .keras_common import largest_error, objective_loss  # noqa: E402
+from .base import History, TrainConfig  # noqa: E402
+from .keras_common import largest_error, mse_loss  # noqa: E402
 
 # TensorFlow multiplies float32 matrices in TF32 on recent NVIDIA GPUs unless told not to;
 # torch and CuPy keep float32. The matched preset means float32 on every backend.
@@ -86,7 +86,7 @@ class KerasTunedTrainer(KerasTrainer):
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         model, optimizer = self.model, self.model.optimizer
-        loss_fn = objective_loss(config)
+        loss_fn = mse_loss(config)
         optimizer.build(model.trainable_variables)  # setup() builds under the trainer's device
         X, y = tf.constant(self.X), tf.constant(self.y)
 
@@ -116,16 +116,15 @@ class KerasTunedTrainer(KerasTrainer):
         self.loop = loop
         self.forward = tf.function(lambda: model(X, training=False), jit_compile=True)
 
-    def fit(self, epochs: int) -> np.ndarray:
-        losses, max_errors = [], []
+    def fit(self, epochs: int) -> History:
+        histories = []
         with keras.device(self.keras_device):
             for start in range(0, epochs, self.CHUNK):
                 n = min(self.CHUNK, epochs - start)
                 chunk_losses, chunk_max_errors = self.loop(tf.constant(n))
-                losses.append(chunk_losses.numpy()[:n])  # .numpy() waits for the device
-                max_errors.append(chunk_max_errors.numpy()[:n])
-        self.max_errors = np.concatenate(max_errors)
-        return np.concatenate(losses) * self.to_mse
+                # .numpy() waits for the device
+                histories.append(History(chunk_losses.numpy()[:n], chunk_max_errors.numpy()[:n]))
+        return History.join(histories)
 
     def predict(self) -> np.ndarray:
         with keras.device(self.keras_device):

@@ -20,12 +20,11 @@ if "keras" not in sys.modules:  # Keras reads it at its first import only; later
 import functools  # noqa: E402
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from . import keras_common, torch_nn  # noqa: E402
-from .base import TrainConfig  # noqa: E402
-from .keras_common import objective_loss  # noqa: E402
+from .base import History, TrainConfig  # noqa: E402
+from .keras_common import mse_loss  # noqa: E402
 
 set_threads = torch_nn.set_threads
 synchronize = torch_nn.synchronize
@@ -110,7 +109,7 @@ class KerasTorchTunedTrainer(KerasTorchTrainer):
     def _build(self, config: TrainConfig) -> None:
         super()._build(config)
         self.model.optimizer.build(self.model.trainable_variables)
-        key, loss_fn = self.built_for or config, objective_loss(config)
+        key, loss_fn = self.built_for or config, mse_loss(config)
         options = self.COMPILE_OPTIONS if self.device == "cpu" else ()  # untried on a GPU: none
         self.window = compiled_window(key, self.WINDOW, self.model, loss_fn, options)
         self.step = compiled_window(key, 1, self.model, loss_fn, options)
@@ -121,7 +120,7 @@ class KerasTorchTunedTrainer(KerasTorchTrainer):
         model = self.model
         return model.trainable_variables, model.non_trainable_variables, model.optimizer.variables
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         variables = self._variables()
         state = tuple([v.value.detach() for v in group] for group in variables)
         windows, rest = divmod(epochs, self.WINDOW)
@@ -135,6 +134,4 @@ class KerasTorchTunedTrainer(KerasTorchTrainer):
             for group, values in zip(variables, state):
                 for variable, value in zip(group, values):
                     variable.assign(value)
-        history = torch.cat(histories).numpy()
-        self.max_errors = np.ascontiguousarray(history[:, 1])
-        return np.ascontiguousarray(history[:, 0]) * self.to_mse
+        return History.of_rows(torch.cat(histories).numpy())

@@ -11,8 +11,8 @@ import math
 import numba
 import numpy as np
 
-from .base import TrainConfig, initial_params, xor_data
-from .numpy_scratch import OUTPUT_SCALE, sigmoid
+from .base import History, TrainConfig, initial_params, output_scale, xor_data
+from .numpy_scratch import sigmoid
 
 
 def framework_version() -> str:
@@ -99,7 +99,6 @@ class NumbaTrainer:
 
     def __init__(self, device: str = "cpu"):
         self.device = device
-        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":
@@ -110,17 +109,16 @@ class NumbaTrainer:
         self.p = np.concatenate([w1[0], w1[1], b1, w2[:, 0], b2])
         self.m, self.v, self.velocity = np.zeros_like(self.p), np.zeros_like(self.p), np.zeros_like(self.p)
         self.t = 0
-        self.scale = float(OUTPUT_SCALE[config.objective](len(self.X)))
-        self.max_errors = np.empty(0)
+        self.scale = output_scale(config.objective, len(self.X))
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         c = self.config
-        losses, self.max_errors = train_loop(
+        losses, max_errors = train_loop(
             self.X, self.y, self.p, self.m, self.v, self.t, self.velocity, epochs, c.lr, float(c.momentum), self.scale,
             c.optimizer == "adam", c.beta1, c.beta2, c.eps,
         )  # fmt: skip
         self.t += epochs
-        return losses
+        return History(losses, max_errors)
 
     def predict(self) -> np.ndarray:
         h = self.config.hidden

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from .base import TrainConfig, initial_params, xor_data
+from .base import History, TrainConfig, initial_params, output_scale, xor_data
 
 
 def sigmoid(x, xp=np):
@@ -85,21 +85,12 @@ def unavailable_reason(device: str) -> str | None:
     return None if count else "no CUDA device visible to cupy"
 
 
-# d(objective)/d(output) = (output - y) * scale, for n samples
-OUTPUT_SCALE = {"mse": lambda n: 2 / n, "half_sse": lambda n: 1, "half_mse": lambda n: 1 / n}
-
-
 class NumpyTrainer:
     name = "numpy"
     mode = "idiomatic"
 
     def __init__(self, device: str = "cpu"):
         self.device = device
-        self._max_errors = np.empty(0)
-
-    @property
-    def max_errors(self) -> np.ndarray:
-        return to_host(self._max_errors)  # held in xp like every other array, brought home when asked for
 
     def setup(self, config: TrainConfig) -> None:
         if config.init == "framework":  # NumPy has no initialiser of its own: the article's is it
@@ -108,12 +99,11 @@ class NumpyTrainer:
         self.xp = xp = array_namespace(self.device)
         self.X, self.y = (xp.asarray(a) for a in xor_data(config))
         self.params = [xp.asarray(p).copy() for p in initial_params(config).astuple()]  # w1, b1, w2, b2
-        self.scale = self.X.dtype.type(OUTPUT_SCALE[config.objective](len(self.X)))
+        self.scale = self.X.dtype.type(output_scale(config.objective, len(self.X)))
         self.t = 0
         self.m = [xp.zeros_like(p) for p in self.params]
         self.v = [xp.zeros_like(p) for p in self.params]
         self.velocity = [xp.zeros_like(p) for p in self.params]  # SGD's momentum buffers
-        self._max_errors = xp.empty(0)
 
     def forward(self, X):
         w1, b1, w2, b2 = self.params
@@ -155,17 +145,16 @@ class NumpyTrainer:
             v_hat = v / (1 - b2**self.t)
             p -= lr * m_hat / (self.xp.sqrt(v_hat) + c.eps)
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         xp = self.xp
-        losses = xp.empty(epochs)  # on the device: no host sync per epoch
-        self._max_errors = max_errors = xp.empty(epochs)
+        losses, max_errors = xp.empty(epochs), xp.empty(epochs)  # on the device: no host sync per epoch
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not raised
             for epoch in range(epochs):
                 error = self.forward(self.X) - self.y
                 losses[epoch] = xp.vdot(error, error)  # sum of squares: one call, / n below
                 max_errors[epoch] = xp.abs(error).max()  # NaN if any output is
                 self.update(self.backward(self.X, self.y))
-        return to_host(losses) / len(self.X)
+        return History(to_host(losses) / len(self.X), to_host(max_errors))
 
     def predict(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -200,7 +189,7 @@ class NumpyTunedTrainer(NumpyTrainer):
         self.g1, self.g2 = xp.empty_like(self.W1), xp.empty_like(self.W2)
         self.V1, self.V2 = xp.zeros_like(self.W1), xp.zeros_like(self.W2)  # lr * momentum buffers
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         if self.config.optimizer != "sgd":
             return self._fit_adam(epochs)
         xp, expit = self.xp, expit_for(self.device)
@@ -213,8 +202,7 @@ class NumpyTunedTrainer(NumpyTrainer):
         momentum = self.X.dtype.type(self.config.momentum)
         step1, step2 = (V1, V2) if momentum else (g1, g2)  # what each epoch subtracts from the weights
         n = len(X1)
-        losses = xp.empty(epochs)
-        self._max_errors = max_errors = xp.empty(epochs)
+        losses, max_errors = xp.empty(epochs), xp.empty(epochs)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(epochs):
                 matmul(X1, W1, out=hidden)
@@ -242,14 +230,14 @@ class NumpyTunedTrainer(NumpyTrainer):
                 W2 -= step2
                 W1 -= step1
         self._sync_params()
-        return to_host(losses)
+        return History(to_host(losses), to_host(max_errors))
 
-    def _fit_adam(self, epochs: int) -> np.ndarray:
-        losses = super().fit(epochs)
+    def _fit_adam(self, epochs: int) -> History:
+        history = super().fit(epochs)
         w1, b1, w2, b2 = self.params
         self.W1[:] = self.xp.vstack([w1, b1])
         self.W2[:] = self.xp.vstack([w2, b2])
-        return losses
+        return history
 
     def _sync_params(self) -> None:
         """Copy the packed weights back to the article's layout, so predict() reads them."""

@@ -8,17 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.adam import adam
-from torch.optim.sgd import sgd
 
-from .base import TrainConfig, initial_params, xor_data
-
-# torch.compile keeps one graph per code object and guard set: here per window length and per
-# config (optimizer, lr, objective, dtype, shapes). Past recompile_limit (8) a fullgraph=True
-# compile raises, which a process that trains many configs (the test suite, the sweep) reaches;
-# the error itself suggests raising the limit. (CI's whole test session runs dozens of configs in one process.)
-torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 1024)
-torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
+from .base import History, TrainConfig, initial_params, on_the_mse, xor_data
 
 
 def framework_version() -> str:
@@ -62,7 +53,6 @@ class TorchTrainer:
     def __init__(self, device: str = "cpu"):
         self.device = device
         self.torch_device = torch.device("cuda" if device == "gpu" else "cpu")
-        self.max_errors = np.empty(0)
 
     def setup(self, config: TrainConfig) -> None:
         self.config = config
@@ -78,20 +68,13 @@ class TorchTrainer:
         X, y = xor_data(config)
         self.X = torch.from_numpy(X).to(self.torch_device)
         self.y = torch.from_numpy(y).to(self.torch_device)
-        if config.objective == "mse":
-            self.criterion, self.to_mse = nn.MSELoss(), 1.0
-        elif config.objective == "half_mse":  # 1/2 mean of squares; the history still reports the MSE
-            self.criterion, self.to_mse = lambda output, y: 0.5 * nn.functional.mse_loss(output, y), 2.0
-        else:  # 1/2 sum of squares
-            self.criterion = lambda output, y: 0.5 * nn.functional.mse_loss(output, y, reduction="sum")
-            self.to_mse = 2 / len(X)
-        self.max_errors = np.empty(0)
+        self.criterion = nn.MSELoss()  # every objective: the optimizer is rescaled instead (base.on_the_mse)
         self.forward_pass = None  # the last epoch's (loss, worst error), set before its update
-        params = self.model.parameters()
-        if config.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+        params, c = self.model.parameters(), on_the_mse(config)
+        if c.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum)
         else:
-            self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps)
+            self.optimizer = torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps)
 
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One epoch; its loss and largest |output - y|, both still on the device."""
@@ -105,7 +88,7 @@ class TorchTrainer:
         self.optimizer.step()
         return self.forward_pass
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         losses = torch.empty(epochs, dtype=torch.float64, device=self.torch_device)
         max_errors = torch.empty_like(losses)
         for epoch in range(epochs):
@@ -120,8 +103,7 @@ class TorchTrainer:
                 if self.forward_pass is not None:  # this epoch's loss came before the update
                     losses[epoch], max_errors[epoch] = self.forward_pass
                 break
-        self.max_errors = max_errors.cpu().numpy()
-        return losses.cpu().numpy() * self.to_mse  # .cpu() waits for the GPU, so timing is real
+        return History(losses.cpu().numpy(), max_errors.cpu().numpy())  # .cpu() waits for the GPU, so timing is real
 
     def predict(self) -> np.ndarray:
         with torch.no_grad():
@@ -144,66 +126,91 @@ class TorchCompiledTrainer(TorchTrainer):
         self.model = torch.compile(self.model)  # shares the parameters the optimizer holds
 
 
-def _loss(params, X, y, objective: str):
-    """The objective, and (as torch.func's aux output) the largest |output - y|."""
+def _loss(params, X, y):
+    """The MSE, and (as torch.func's aux output) the largest |output - y|."""
     w1, b1, w2, b2 = params  # the same ops nn.Linear and torch.sigmoid run in NeuralNet
     output = torch.sigmoid(F.linear(torch.sigmoid(F.linear(X, w1, b1)), w2, b2))
-    max_error = (output - y).abs().max()
-    if objective == "mse":
-        return F.mse_loss(output, y), max_error
-    if objective == "half_mse":
-        return 0.5 * F.mse_loss(output, y), max_error
-    return 0.5 * F.mse_loss(output, y, reduction="sum"), max_error
+    return F.mse_loss(output, y), (output - y).abs().max()
 
 
-def autodiff(params, X, y, objective: str):
-    """Gradients of the objective by torch.func, with (objective, worst |error|) as its value."""
-    return torch.func.grad_and_value(_loss, has_aux=True)(params, X, y, objective)
+def autodiff(params, X, y):
+    """Gradients of the MSE by torch.func, with (MSE, worst |error|) as its value."""
+    return torch.func.grad_and_value(_loss, has_aux=True)(params, X, y)
 
 
-def _train_step(params, adam_state, momentum_buffers, X, y, c: TrainConfig, gradients=autodiff):
-    grads, (loss, max_error) = gradients(params, X, y, c.objective)
-    if c.optimizer == "sgd":  # torch.optim.SGD's own maths, on buffers that start at zero
-        # foreach, as on a GPU: compiled (torch 2.13), the CPU default's per-tensor p.add_(grad, alpha=-lr)
-        # after torch.func.grad stepped the weight matrices by +grad instead (measured; eager is right).
-        sgd(
-            list(params), list(grads), momentum_buffers, foreach=True, weight_decay=0.0, momentum=c.momentum,
-            lr=c.lr, dampening=0.0, nesterov=False, maximize=False,
-        )  # fmt: skip
-    else:
-        exp_avgs, exp_avg_sqs, steps = adam_state
-        adam(
-            list(params), list(grads), exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, beta1=c.beta1,
-            beta2=c.beta2, lr=c.lr, weight_decay=0.0, eps=c.eps, maximize=False, capturable=X.is_cuda,
-        )  # fmt: skip
-    return loss, max_error
+def hyperparameters(config: TrainConfig, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+    """The optimizer's constants for training on the MSE, as 0-d tensors: inputs of the compiled graph,
+    not constants traced into it, so one compile serves every lr, momentum and beta. The betas are float64
+    for the bias corrections (NumPy computes 1 - beta**t from Python floats); the rest in the model's dtype,
+    as NumPy rounds a Python float meeting a float32 array."""
+    c = on_the_mse(config)
+    values = dict(lr=c.lr, momentum=c.momentum, eps=c.eps, one_minus_beta1=1 - c.beta1, one_minus_beta2=1 - c.beta2)
+    tensors = {k: torch.tensor(v, dtype=dtype, device=device) for k, v in values.items()}
+    return tensors | {
+        k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in (("beta1", c.beta1), ("beta2", c.beta2))
+    }
 
 
-def _train_window(params, adam_state, momentum_buffers, X, y, c: TrainConfig, epochs: int, gradients=autodiff):
-    """`epochs` steps, unrolled by tracing into one graph; each epoch's [loss, worst |error|] as a row."""
-    rows = [torch.stack(_train_step(params, adam_state, momentum_buffers, X, y, c, gradients)) for _ in range(epochs)]
+def sgd(params, grads, state, h):
+    """torch.optim.SGD's heavy ball, buf = momentum * buf + grad; p -= lr * buf, from zero buffers. With
+    momentum 0 the buffer is the gradient, so plain SGD is the same graph."""
+    buffers = [h["momentum"] * buf + g for buf, g in zip(state["momentum_buffers"], grads)]
+    return [p - h["lr"] * buf for p, buf in zip(params, buffers)], {**state, "momentum_buffers": buffers}
+
+
+def adam(params, grads, state, h):
+    """Kingma & Ba, Algorithm 1, eps added to sqrt(v_hat) (torch's placement), as the scratch backend writes it."""
+    step = state["step"][0] + 1
+    correction1 = (1 - h["beta1"] ** step).to(params[0].dtype)
+    correction2 = (1 - h["beta2"] ** step).to(params[0].dtype)
+    m = [m + h["one_minus_beta1"] * (g - m) for m, g in zip(state["exp_avgs"], grads)]
+    v = [v + h["one_minus_beta2"] * (g * g - v) for v, g in zip(state["exp_avg_sqs"], grads)]
+    params = [
+        p - h["lr"] * (m_ / correction1) / (torch.sqrt(v_ / correction2) + h["eps"]) for p, m_, v_ in zip(params, m, v)
+    ]
+    return params, {**state, "step": [step], "exp_avgs": m, "exp_avg_sqs": v}
+
+
+def _train_window(params, state, h, X, y, epochs: int, update, gradients=autodiff):
+    """`epochs` steps, unrolled by tracing into one graph; each epoch's [loss, worst |error|] as a row.
+
+    The steps are functional (new tensors, as jax_xla's); the weights and optimizer state are written
+    back in place once, at the end, so the caller's tensors (the model's own) hold the result."""
+    rows, new_params, new_state = [], list(params), state
+    for _ in range(epochs):
+        grads, (loss, max_error) = gradients(new_params, X, y)
+        rows.append(torch.stack([loss, max_error]))
+        new_params, new_state = update(new_params, grads, new_state, h)
+    for old, new in zip(params, new_params):
+        old.copy_(new)
+    for key, tensors in state.items():  # each a list of tensors
+        for old, new in zip(tensors, new_state[key]):
+            old.copy_(new)
     return torch.stack(rows).to(torch.float64)
 
 
 @functools.cache
-def compiled_window(epochs: int, gradients=autodiff, options: tuple = ()):
-    """One torch.compile'd window of `epochs` steps, shared by every trainer, so seeds don't recompile.
-    `options` are Inductor's (e.g. (("cpp_wrapper", True),)), as pairs so that the cache can hold them.
+def compiled_window(epochs: int, optimizer: str, gradients=autodiff, options: tuple = ()):
+    """One torch.compile'd window of `epochs` steps per optimizer, shared by every trainer, so seeds and
+    hyperparameters don't recompile. `options` are Inductor's (e.g. (("cpp_wrapper", True),)), as pairs so
+    that the cache can hold them.
     """
-    window = functools.partial(_train_window, epochs=epochs, gradients=gradients)
+    update = sgd if optimizer == "sgd" else adam
+    window = functools.partial(_train_window, epochs=epochs, update=update, gradients=gradients)
     return torch.compile(window, fullgraph=True, options=dict(options) or None)
 
 
 class TorchTunedTrainer(TorchTrainer):
     """WINDOW epochs per call of one torch.compile'd function: forward, backward and update, unrolled.
 
-    Eager torch dispatches ~30 small ops and builds an autograd graph every epoch, and a
-    compiled step still pays a Python-to-C++ call per epoch; here torch.func computes the
-    gradients, torch.optim's own SGD/Adam maths update the weights, and Inductor fuses WINDOW
-    such epochs into one call, whose wrapper (the code that calls the kernels) it writes in C++
-    rather than Python (Inductor's documented cpp_wrapper option). docs/TUNING.md has the window
-    sizes, hand-written gradients and wrappers tried. Each epoch's loss and worst error stay on
-    the device until fit() returns; epochs beyond whole windows run through a one-epoch step.
+    Eager torch dispatches ~30 small ops and builds an autograd graph every epoch, and a compiled
+    step still pays a Python-to-C++ call per epoch; here torch.func computes the gradients,
+    torch.optim's SGD/Adam maths update the weights (as tensor ops whose lr, momentum and betas are
+    inputs of the graph, so one compile per optimizer serves every config), and Inductor fuses
+    WINDOW such epochs into one call, whose wrapper (the code that calls the kernels) it writes in
+    C++ rather than Python (Inductor's documented cpp_wrapper option). docs/TUNING.md has the
+    window sizes, hand-written gradients and wrappers tried. Each epoch's loss and worst error stay
+    on the device until fit() returns; epochs beyond whole windows run through a one-epoch step.
 
     On the GPU each compiled function is recorded once as a CUDA graph and replayed, so a
     window is one graph launch. (That path is written but has not run: no GPU was available.)
@@ -217,15 +224,16 @@ class TorchTunedTrainer(TorchTrainer):
     def setup(self, config: TrainConfig) -> None:
         super().setup(config)
         self.params = tuple(p.detach() for p in self.model.parameters())  # same storage as the model
-        zeros = [torch.zeros_like(p) for p in self.params]
-        # Adam's step counts live on the model's device, so a CUDA graph replays their increments.
-        steps = [torch.zeros((), device=self.torch_device) for _ in zeros]
-        self.adam_state = (zeros, [torch.zeros_like(p) for p in self.params], steps)
-        # SGD's momentum buffers, allocated here rather than on the first step (as torch.optim.SGD
-        # does) so that a CUDA graph owns them; 0 * momentum + grad makes the same first step.
-        self.momentum_buffers = [torch.zeros_like(p) for p in self.params]
+        zeros = [[torch.zeros_like(p) for p in self.params] for _ in range(3)]
+        # Every buffer is allocated here, on the model's device, so that a CUDA graph owns them: SGD's
+        # momentum buffers (0 * momentum + grad makes torch.optim.SGD's first step), Adam's moments and its
+        # step count (a tensor, so a CUDA graph replays its increments).
+        self.state = dict(momentum_buffers=zeros[0], exp_avgs=zeros[1], exp_avg_sqs=zeros[2])
+        # (Shape (1,), not (): torch 2.13's compiled graph drops the write-back into a 0-d input, measured.)
+        self.state["step"] = [torch.zeros(1, dtype=torch.float64, device=self.torch_device)]
+        self.hyper = hyperparameters(config, self.params[0].dtype, self.torch_device)
         options = self.COMPILE_OPTIONS if self.device == "cpu" else ()  # a CUDA graph replays no wrapper at all
-        self.runs = {n: compiled_window(n, self.GRADIENTS, options) for n in {self.WINDOW, 1}}
+        self.runs = {n: compiled_window(n, config.optimizer, self.GRADIENTS, options) for n in {self.WINDOW, 1}}
         if self.device == "gpu":
             self.runs = {n: self._capture(run) for n, run in self.runs.items()}
 
@@ -236,7 +244,7 @@ class TorchTunedTrainer(TorchTrainer):
         Warm-up calls on a side stream compile `run` and settle the allocator; weights and
         optimizer state are restored afterwards, so training still starts from the initial weights.
         """
-        state = [*self.params, *self.momentum_buffers, *(t for group in self.adam_state for t in group)]
+        state = [*self.params, *(t for tensors in self.state.values() for t in tensors)]
         saved = [t.clone() for t in state]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -257,13 +265,11 @@ class TorchTunedTrainer(TorchTrainer):
         return replay
 
     def _step_args(self) -> tuple:
-        return self.params, self.adam_state, self.momentum_buffers, self.X, self.y, self.config
+        return self.params, self.state, self.hyper, self.X, self.y
 
-    def fit(self, epochs: int) -> np.ndarray:
+    def fit(self, epochs: int) -> History:
         windows, rest = divmod(epochs, self.WINDOW)
         calls = [self.WINDOW] * windows + [1] * rest
         rows = [torch.empty((0, 2), dtype=torch.float64, device=self.torch_device)]
         rows += [self.runs[n](*self._step_args()) for n in calls]
-        history = torch.cat(rows).cpu().numpy()  # .cpu() waits for the GPU, so timing is real
-        self.max_errors = np.ascontiguousarray(history[:, 1])
-        return np.ascontiguousarray(history[:, 0]) * self.to_mse
+        return History.of_rows(torch.cat(rows).cpu().numpy())  # .cpu() waits for the GPU, so timing is real

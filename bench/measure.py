@@ -3,7 +3,7 @@ and the columns of a row that each kind of run gives.
 
 They take numbers and a trainer and return data; none imports a framework, so they are unit-tested
 with a fake trainer (tests/test_measure.py). The worker (bench/worker.py) calls them in its process.
-A trainer here is anything with setup(config), fit(epochs) -> losses and predict(); `fit_clock`
+A trainer here is anything with setup(config), fit(epochs) -> History and predict(); `fit_clock`
 times one fit() call and is replaceable, so the window arithmetic can be tested without a clock.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backends
 from ..backends import LOSS_TARGET
-from ..backends.base import epoch_accurate, make_result
+from ..backends.base import History, epoch_accurate, make_result
 from .stats import summarise
 
 CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
@@ -27,18 +27,18 @@ MAX_REPLAYS = 20  # a timing run too short for window_s-long windows is replayed
 PROBES = 2  # short fit() calls that estimate the time per epoch before the windows are sized
 
 
-def timed_fit(trainer, epochs: int) -> tuple[float, np.ndarray]:
-    """One fit(epochs) call as (seconds, losses): the one place an epoch window is timed.
+def timed_fit(trainer, epochs: int) -> tuple[float, History]:
+    """One fit(epochs) call as (seconds, history): the one place an epoch window is timed.
 
     The device is idle when the clock starts (synchronize) and when it stops (fit returns host data).
     """
     backends.synchronize(trainer)
     start = time.perf_counter()
-    losses = trainer.fit(epochs)
-    return time.perf_counter() - start, losses
+    history = trainer.fit(epochs)
+    return time.perf_counter() - start, history
 
 
-Clock = Callable[[object, int], tuple[float, np.ndarray]]
+Clock = Callable[[object, int], tuple[float, History]]
 
 
 @dataclass
@@ -81,11 +81,10 @@ class Measured:
         return time_to_solve(self.setup_s, self.calls, epoch)
 
     def fit(self, trainer, epochs: int, clock: Clock) -> float:
-        seconds, losses = clock(trainer, epochs)
+        seconds, history = clock(trainer, epochs)
         self.calls.append((epochs, seconds))
-        self.losses.append(losses)
-        errors = getattr(trainer, "max_errors", None)  # copied: a trainer may reuse its array
-        self.max_errors.append(None if errors is None else np.array(errors, dtype=np.float64))
+        self.losses.append(history.losses)
+        self.max_errors.append(history.max_errors)
         return seconds
 
 
@@ -118,10 +117,8 @@ def window_epochs(per_epoch_s: float, epochs_left: int, repeats: int, window_s: 
 
 
 def finish(trainer, config, run: Measured) -> Measured:
-    losses = np.concatenate(run.losses)
-    errors = [e if e is not None and len(e) == len(loss) else np.full(len(loss), np.nan)
-              for loss, e in zip(run.losses, run.max_errors)]  # fmt: skip
-    run.result = make_result(trainer, config.replace(epochs=len(losses)), losses, run.train_s, np.concatenate(errors))
+    history = History(np.concatenate(run.losses), np.concatenate(run.max_errors))
+    run.result = make_result(trainer, config.replace(epochs=len(history)), history, run.train_s)
     return run
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backends
+from ..backends.base import output_scale
 
 CURVE_EPOCHS = 300
 RUN_EPOCHS, MAX_CALL_S = 2000, 1.0  # a timed call is one whole matched run where that takes at most MAX_CALL_S,
@@ -59,28 +60,28 @@ def numpy_variants() -> list[Variant]:
     ]
 
 
-def allocating_fit(self, epochs: int) -> np.ndarray:
+def allocating_fit(self, epochs: int) -> backends.History:
     """NumpyTunedTrainer's SGD maths, every intermediate a new array."""
     from scipy.special import expit
 
     X1, W1, W2, y, n = self.X1, self.W1, self.W2, self.y, len(self.X1)
     step, ones = self.X.dtype.type(self.config.lr * self.scale), np.ones((n, 1), self.X.dtype)
-    losses, self._max_errors = np.empty(epochs), np.empty(epochs)
+    losses, max_errors = np.empty(epochs), np.empty(epochs)
     for epoch in range(epochs):
         hidden = expit(X1 @ W1)
         H1 = np.hstack([hidden, ones])
         out = expit(H1 @ W2)
         err = out - y
-        losses[epoch], self._max_errors[epoch] = np.vdot(err, err) / n, np.abs(err).max()
+        losses[epoch], max_errors[epoch] = np.vdot(err, err) / n, np.abs(err).max()
         d_out = err * (out - out * out) * step
         d_hid = (d_out @ W2[:-1].T) * (hidden - hidden * hidden)
         W2 -= H1.T @ d_out
         W1 -= X1.T @ d_hid
     self._sync_params()
-    return losses
+    return backends.History(losses, max_errors)
 
 
-def hand_gradients(params, X, y, objective: str):
+def hand_gradients(params, X, y):
     """torch_nn.autodiff's result, written out: the scratch backend's backward pass in torch ops."""
     import torch
     from torch.nn import functional as F
@@ -89,11 +90,9 @@ def hand_gradients(params, X, y, objective: str):
     hidden = torch.sigmoid(F.linear(X, w1, b1))
     output = torch.sigmoid(F.linear(hidden, w2, b2))
     error = output - y
-    scale = {"mse": 2 / len(X), "half_mse": 1 / len(X), "half_sse": 1.0}[objective]
-    value = {"mse": 1.0, "half_mse": 0.5, "half_sse": len(X) / 2}[objective] * (error * error).mean()
-    d_out = error * scale * output * (1 - output)
+    d_out = error * output_scale("mse", len(X)) * output * (1 - output)  # the tuned loop trains on the MSE
     d_hid = (d_out @ w2) * hidden * (1 - hidden)
-    return (d_hid.T @ X, d_hid.sum(0), d_out.T @ hidden, d_out.sum(0)), (value, error.abs().max())
+    return (d_hid.T @ X, d_hid.sum(0), d_out.T @ hidden, d_out.sum(0)), ((error * error).mean(), error.abs().max())
 
 
 def torch_variants() -> list[Variant]:
@@ -174,7 +173,7 @@ def prepared(v: Variant, reference: np.ndarray) -> tuple[backends.Trainer, float
     trainer = v.make()
     trainer.setup(v.config.replace(epochs=CURVE_EPOCHS))
     start = time.perf_counter()
-    losses = trainer.fit(CURVE_EPOCHS)
+    losses = trainer.fit(CURVE_EPOCHS).losses
     first_s = time.perf_counter() - start
     return trainer, first_s, float(np.max(np.abs(losses - reference) / reference))
 

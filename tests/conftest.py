@@ -6,38 +6,17 @@ is trained once and every test that needs its result reads it from the session c
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import runpy
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from selection import HERE, KERAS_FRAMEWORK, require  # tests/selection.py: which backends this process tests
 
 from xorbench import backends
+from xorbench.bench import env
 from xorbench.bench.tables import CURVES
-
-# Keras reads KERAS_BACKEND at its first import, so one process holds one Keras backend. A test
-# session runs Keras on this framework (the first of a keras* backend's packages); the other
-# keras* backends are skipped in it, and tests/test_keras_backends.py checks each of them in a
-# process of its own. (XORBENCH_TEST_KERAS_FRAMEWORK=jax runs this whole suite on Keras-on-JAX instead.)
-KERAS_FRAMEWORK_VARIABLE = "XORBENCH_TEST_KERAS_FRAMEWORK"
-KERAS_FRAMEWORK = os.environ.get(KERAS_FRAMEWORK_VARIABLE, "tensorflow")
-
-
-def require(name: str) -> None:
-    """Skip the calling test, with the reason, when backend `name`'s framework is not installed,
-    or when it runs Keras on another framework than this session's Keras (see KERAS_FRAMEWORK)."""
-    spec = backends.REGISTRY[name]
-    for module in spec.packages:  # looked for, not imported: importing keras would pick its backend now
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"backend {name!r} needs {module}, which is not installed: pip install '{spec.extra}'")
-    if "keras" in spec.packages and spec.packages[0] != KERAS_FRAMEWORK:
-        pytest.skip(
-            f"backend {name!r} runs Keras on {spec.packages[0]}, this session on {KERAS_FRAMEWORK}: one process holds "
-            f"one Keras backend (tests/test_keras_backends.py checks {name!r} in a process of its own)"
-        )
 
 
 def _prepare(name: str) -> None:
@@ -111,16 +90,11 @@ def run_copy(fixture_run, tmp_path) -> Path:
     return tmp_path
 
 
-# Keras' compiled mode on TensorFlow is model.fit with jit_compile=True: every new model traces an XLA
-# program (10-35 s a test here, the suite's costliest rows). Those rows are `slow`: README's test command
-# deselects them, `pytest -m slow` runs them. The compiled mode's curves against NumPy stay in CI
-# (tests/test_modes.py's test_every_mode_gives_the_numpy_curve[keras-compiled-*]).
-SLOW_ROWS = {("keras", "compiled")}
-KEEP = "test_every_mode_gives_the_numpy_curve"
+# The real-GPU tests are collected only where nvidia-smi lists a GPU: without one they are not asked, not skipped.
+GPU_VISIBLE = bool(env.gpus())
+collect_ignore = [] if GPU_VISIBLE else ["test_gpu_device.py"]
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        params = item.callspec.params if hasattr(item, "callspec") else {}
-        if (params.get("name"), params.get("mode")) in SLOW_ROWS and item.originalname != KEEP:
-            item.add_marker(pytest.mark.slow)
+def pytest_report_header(config) -> str:
+    gpu = "GPU tests collected (a GPU is visible)" if GPU_VISIBLE else "no GPU visible: GPU tests not collected"
+    return f"xorbench: backends {', '.join(HERE)} (Keras on {KERAS_FRAMEWORK}); {gpu}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_equivalence import KERAS_EPOCHS
 
 from xorbench import backends
 
-# The same config as test_equivalence's seed 0. Keras takes its pairs' KERAS_EPOCHS: model.fit costs
-# 35-70 ms an epoch here, and an op that is not deterministic shows from the first epoch.
+# The battery's seed 0 (tests/test_equivalence.py).
 EPOCHS = 200
 EAGER = ("numpy", "torch", "numba")  # deterministic on the CPU without any switch
+# model.fit costs 35-70 ms an epoch here, and an op that is not deterministic shows from the first epoch
+KERAS_EPOCHS = 60
 
 
 def config(optimizer: str, epochs: int = EPOCHS) -> backends.TrainConfig:
@@ -43,7 +43,7 @@ def test_setup_again_on_the_same_trainer_starts_afresh(new_trainer, name):
 @pytest.mark.timeout(300)
 def test_keras_is_bit_identical_with_op_determinism(new_trainer, trained):
     # new_trainer("keras") calls tf.config.experimental.enable_op_determinism() (see conftest).
-    first = trained("keras", config("adam", KERAS_EPOCHS))  # shared with test_equivalence in one worker
+    first = trained("keras", config("adam", KERAS_EPOCHS))
     second = backends.train(new_trainer("keras"), config("adam", KERAS_EPOCHS))
     assert_identical(first, second)
 

@@ -1,7 +1,8 @@
 """The scratch backend's hand-written backward pass is the true gradient of its objective.
 
-Checked two independent ways, in float64: central finite differences of a loss written
-here from scratch, and torch autograd on the same weights.
+Checked in float64 against central finite differences of a loss written here from scratch. Every
+other backend is held to the scratch backend's curves (tests/test_equivalence.py), so this is where
+the battery's reference is held to the maths.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from xorbench import backends
 from xorbench.backends.numpy_scratch import NumpyTrainer
 
 OBJECTIVES = ("mse", "half_sse", "half_mse")
-SEEDS = (0, 1, 2)
 # Gradients are checked at the initial weights and again after this many epochs of
 # training, where the sigmoids are no longer near their linear middle.
 TRAINED_EPOCHS = 200
@@ -72,9 +72,8 @@ def central_differences(trainer: NumpyTrainer) -> list[np.ndarray]:
 # checked at a point that momentum training reached, from the 1986-style uniform init.
 point = pytest.mark.parametrize(
     "seed, init, trained_epochs, momentum",
-    [(seed, "glorot", 0, 0.0) for seed in SEEDS]
-    + [(0, "uniform01", 0, 0.0), (0, "glorot", TRAINED_EPOCHS, 0.0)]
-    + [(0, "uniform", 0, 0.0), (1, "uniform", TRAINED_EPOCHS, 0.9)],
+    [(0, "glorot", 0, 0.0), (0, "uniform01", 0, 0.0), (0, "glorot", TRAINED_EPOCHS, 0.0)]
+    + [(1, "uniform", TRAINED_EPOCHS, 0.9)],
 )
 
 
@@ -86,23 +85,6 @@ def test_scratch_gradients_equal_central_finite_differences(objective_name, seed
     for name, got, want in zip(("w1", "b1", "w2", "b2"), hand_written_gradients(trainer), expected):
         assert got.shape == want.shape, name
         np.testing.assert_allclose(got, want, rtol=FD_RTOL, atol=FD_ATOL, err_msg=name)
-
-
-@pytest.mark.parametrize("objective_name", OBJECTIVES)
-@point
-def test_scratch_gradients_equal_torch_autograd(objective_name, seed, init, trained_epochs, momentum):
-    torch = pytest.importorskip("torch", reason="torch is not installed")
-    trainer = scratch_trainer(objective_name, seed, init, trained_epochs, momentum)
-    params = [torch.tensor(p, requires_grad=True) for p in trainer.params]
-    w1, b1, w2, b2 = params
-    X, y = torch.from_numpy(trainer.X), torch.from_numpy(trainer.y)
-    output = torch.sigmoid(torch.sigmoid(X @ w1 + b1) @ w2 + b2)
-    squared = (y - output) ** 2
-    loss = {"mse": squared.mean(), "half_sse": 0.5 * squared.sum(), "half_mse": 0.5 * squared.mean()}[objective_name]
-    loss.backward()
-    # Same maths in the same precision: only the order of a few float64 additions differs.
-    for name, got, p in zip(("w1", "b1", "w2", "b2"), hand_written_gradients(trainer), params):
-        np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-10, atol=1e-15, err_msg=name)
 
 
 def test_finite_difference_check_detects_a_wrong_gradient():

@@ -1,9 +1,9 @@
 """Keras on each of its backends: `keras` (TensorFlow), `keras-jax` and `keras-torch`.
 
 One process holds one Keras backend, so a test session runs one (conftest.KERAS_FRAMEWORK,
-TensorFlow unless told); the registry-wide tests (protocol, modes, equivalence, classic) skip the
-other two, and the last test here trains every mode of each against NumPy in a process of its own. Missing
-frameworks and a second Keras backend are checked in fresh interpreters.
+TensorFlow unless told); the registry-wide tests (battery, protocol, modes, classic) leave the
+other two out, and the last test here runs those files for each of them in a pytest process of its
+own. Missing frameworks and a second Keras backend are checked in fresh interpreters.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import KERAS_FRAMEWORK
+from selection import BACKENDS_VARIABLE, KERAS_FRAMEWORK, KERAS_FRAMEWORK_VARIABLE
 
 from xorbench import backends
 
@@ -159,85 +158,26 @@ def test_set_threads_pins_the_framework_under_keras(name):
         assert threads == 1
 
 
-# ------------------------------------------------------------------ in this session's Keras
-
-
-@pytest.mark.parametrize("name", TUNED)
-def test_a_tuned_fit_leaves_its_weights_in_the_keras_model(new_trainer, name):
-    """The tuned loops carry weights outside Keras' variables; fit() writes them back, so
-    Keras' own model.predict sees the trained network."""
-    trainer = new_trainer(name, "tuned")
-    trainer.setup(backends.preset("matched", name, epochs=400))
-    trainer.fit(400)  # seed 0 solves XOR at epoch 363
-    keras_outputs = trainer.model.predict(trainer.X, verbose=0)
-    np.testing.assert_allclose(trainer.predict(), keras_outputs, rtol=1e-6)
-    np.testing.assert_array_less(np.abs(keras_outputs - trainer.y), 0.5)
-
-
-@pytest.mark.parametrize("name", KERAS)
-def test_the_idiomatic_mode_is_kerass_default_compile(new_trainer, name):
-    """jit_compile="auto": XLA on JAX; eager on torch and, on a CPU, on TensorFlow."""
-    trainer = new_trainer(name)
-    trainer.setup(backends.preset("matched", name, epochs=2))
-    trainer.fit(1)
-    assert trainer.model.jit_compile == (name == "keras-jax")
-
-
 # ------------------------------------------------------------------ the other Keras backends, each in a process
 
-# What tests/test_modes.py and tests/test_equivalence.py check in this session's Keras, checked for each
-# other Keras backend in a fresh interpreter of its own: every mode's matched curves against NumPy's
-# (SGD and Adam, and SGD with momentum), and fit(12) + fit(8) == fit(20). Modes that torch.compile
-# Keras' code take 15-45 s to trace each config or fit() length here, so they get the SGD curve only.
-AGREEMENT = """if True:
-    import json, numpy as np
-    from xorbench import backends
-    name, traced = {name!r}, {traced!r}
-    backends.set_threads(name, 1)
-    backends.set_threads("numpy", 1)
-    configs = {{"sgd": {{}}, "adam": {{"optimizer": "adam"}}, "momentum": {{"momentum": 0.9, "lr": 0.5}}}}
-    def relative(a, b):
-        return float(np.max(np.abs(a - b) / np.abs(a)))
-    found = {{}}
-    for mode in backends.modes_of(name):
-        for label, overrides in configs.items():
-            if mode in traced and label != "sgd":
-                continue
-            config = backends.preset("matched", name, seed=1, epochs=150, **overrides)
-            ours = backends.train(backends.get_trainer(name, "cpu", mode), config)
-            numpy = backends.train(backends.get_trainer("numpy", "cpu"), config)
-            worst = float(np.max(np.abs(numpy.predictions - ours.predictions)))
-            found[f"{{mode}}-{{label}}"] = [ours.status, relative(numpy.losses, ours.losses),
-                relative(numpy.max_errors, ours.max_errors), worst]
-        if mode in traced:  # each new fit() length would trace again
-            continue
-        split, whole = (backends.get_trainer(name, "cpu", mode) for _ in range(2))
-        config = backends.preset("matched", name, seed=3, epochs=20, momentum=0.9, lr=0.5)
-        split.setup(config), whole.setup(config)
-        found[f"{{mode}}-split"] = relative(whole.fit(20), np.concatenate([split.fit(12), split.fit(8)]))
-    print(json.dumps(found))
-"""
+# The files whose tests are parametrised over the backends this session runs (conftest.HERE): a pytest
+# process of its own runs them for each other Keras backend, so those backends are tested, not skipped.
+BATTERY = (
+    "tests/test_equivalence.py", "tests/test_protocol.py", "tests/test_modes.py", "tests/test_classic.py",
+    "tests/test_tuning.py", "bench/benchmarks/test_bench.py",
+)  # fmt: skip
+OTHERS = [name for name in KERAS if backends.REGISTRY[name].packages[0] != KERAS_FRAMEWORK]
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if backends.REGISTRY[n].compile_cache_env else n for n in KERAS]
-)  # torch.compile traces Keras' Python for minutes: keras-torch is slow
-def test_every_mode_of_another_keras_backend_trains_numpys_curves_in_a_process_of_its_own(name):
-    framework = backends.REGISTRY[name].packages[0]
-    if framework == KERAS_FRAMEWORK:
-        pytest.skip(f"{name} runs in this session (tests/test_modes.py, tests/test_equivalence.py)")
+    "name", [pytest.param(n, marks=pytest.mark.slow) if backends.REGISTRY[n].compile_cache_env else n for n in OTHERS]
+)  # torch.compile traces Keras' Python for minutes: keras-torch's process is slow
+def test_another_keras_backend_passes_the_battery_in_a_process_of_its_own(name):
     require_packages(name)
-    traced = ("compiled", "tuned") if backends.REGISTRY[name].compile_cache_env else ()
-    found = run_python(AGREEMENT.format(name=name, traced=traced))
-    modes = backends.modes_of(name)
-    assert {key.rsplit("-", 1)[0] for key in found} == set(modes)
-    assert {f"{mode}-split" for mode in modes if mode not in traced} <= set(found)
-    for key, value in found.items():
-        if key.endswith("-split"):  # fit continues with the momentum it built up
-            assert value < 1e-6, key
-            continue
-        status, losses, max_errors, predictions = value
-        tolerance = 1e-4  # tests/test_modes.py's NUMPY_RTOL: the issue's bound against NumPy
-        assert status == "ok" and losses <= tolerance and max_errors <= tolerance and predictions < 1e-5, (key, value)
-    assert sum(not key.endswith("-split") for key in found) >= len(modes) + 2  # idiomatic's Adam and momentum too
+    env = {**os.environ, KERAS_FRAMEWORK_VARIABLE: backends.REGISTRY[name].packages[0], BACKENDS_VARIABLE: name}
+    command = [sys.executable, "-m", "pytest", *BATTERY, "-q", "-p", "no:cacheprovider", "--benchmark-disable"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1700, check=False)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in summary and "skipped" not in summary, summary

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xorbench.backends import TrainConfig
+from xorbench.backends import History, TrainConfig
 from xorbench.bench import measure
 from xorbench.bench.measure import (
     convergence_run,
@@ -37,7 +37,7 @@ class FakeTrainer:
     def fit(self, epochs: int) -> np.ndarray:
         done = np.arange(self.epoch, self.epoch + epochs)
         self.epoch += epochs
-        return np.where(done >= self.solve_at, 0.001, 0.25)
+        return History(np.where(done >= self.solve_at, 0.001, 0.25), np.full(epochs, np.nan))
 
     def predict(self) -> np.ndarray:
         return np.array([[0.0], [1.0], [1.0], [0.0]])

@@ -10,10 +10,11 @@ import importlib.util
 
 import numpy as np
 import pytest
+from selection import HERE, MODES_HERE, mode_params
 
 from xorbench import backends
 
-NAMES = backends.BACKENDS
+NAMES = HERE  # the other Keras backends: tests/test_keras_backends.py runs this file in their own process
 SMALL = backends.TrainConfig(epochs=5, optimizer="adam", lr=0.01)
 
 
@@ -32,25 +33,30 @@ def test_get_trainer_returns_a_trainer(trainer, name):
     assert (trainer.name, trainer.device, trainer.mode) == (name, "cpu", "idiomatic")
 
 
-def test_fit_returns_one_float64_loss_per_epoch(trainer):
-    trainer.setup(SMALL)
-    losses = trainer.fit(3)
-    assert isinstance(losses, np.ndarray)
-    assert losses.shape == (3,)
-    assert losses.dtype == np.float64
-    assert np.all(np.isfinite(losses))
-
-
-def test_fit_leaves_one_float64_max_error_per_epoch_of_that_call(trainer):
-    """trainer.max_errors: empty before any fit, then each epoch's worst |output - y| of the last fit() call."""
-    assert isinstance(trainer.max_errors, np.ndarray) and trainer.max_errors.shape == (0,)
+def test_fit_returns_the_history_of_its_own_epochs(trainer):
+    """One float64 loss and one worst |output - y| per epoch of that call, and nothing else left behind."""
     trainer.setup(SMALL)
     for epochs in (3, 2):
-        trainer.fit(epochs)
-        assert trainer.max_errors.shape == (epochs,) and trainer.max_errors.dtype == np.float64
-        assert np.all((trainer.max_errors > 0) & (trainer.max_errors < 1))
-    trainer.setup(SMALL)
-    assert trainer.max_errors.shape == (0,)  # a fresh run has none yet
+        history = trainer.fit(epochs)
+        assert isinstance(history, backends.History) and len(history) == epochs
+        for values in (history.losses, history.max_errors):
+            assert isinstance(values, np.ndarray) and values.shape == (epochs,) and values.dtype == np.float64
+        assert np.all(np.isfinite(history.losses))
+        assert np.all((history.max_errors > 0) & (history.max_errors < 1))
+    assert not hasattr(trainer, "max_errors")  # the history is the one place they are
+
+
+def test_a_history_pairs_losses_with_worst_errors():
+    rows = np.array([[0.3, 0.7], [0.2, 0.4]], dtype=np.float32)
+    history = backends.History.of_rows(rows)
+    np.testing.assert_array_equal(history.losses, rows[:, 0].astype(np.float64))
+    assert history.losses.dtype == history.max_errors.dtype == np.float64
+    np.testing.assert_array_equal(history.max_errors, rows[:, 1].astype(np.float64))
+    joined = backends.History.join([history, backends.History([0.1], [0.3])])
+    np.testing.assert_array_equal(joined.losses, [*rows[:, 0].astype(np.float64), 0.1])
+    assert len(backends.History.join([])) == 0
+    with pytest.raises(ValueError, match="max_errors"):
+        backends.History([0.1, 0.2], [0.3])
 
 
 def test_first_loss_is_the_loss_of_the_initial_weights(trainer):
@@ -59,7 +65,9 @@ def test_first_loss_is_the_loss_of_the_initial_weights(trainer):
     w1, b1, w2, b2 = (p.astype(np.float64) for p in backends.initial_params(SMALL).astuple())
     X, y = (a.astype(np.float64) for a in backends.xor_data(SMALL))
     output = 1 / (1 + np.exp(-((1 / (1 + np.exp(-(X @ w1 + b1)))) @ w2 + b2)))
-    np.testing.assert_allclose(trainer.fit(1)[0], np.mean((y - output) ** 2), rtol=1e-6)
+    history = trainer.fit(1)
+    np.testing.assert_allclose(history.losses[0], np.mean((y - output) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(history.max_errors[0], np.max(np.abs(y - output)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
@@ -77,10 +85,11 @@ def test_fit_continues_training(trainer, optimizer):
     """fit(3) then fit(2) is fit(5): weights and optimizer state (Adam's step count) carry over."""
     config = SMALL.replace(optimizer=optimizer)
     trainer.setup(config)
-    in_two = np.concatenate([trainer.fit(3), trainer.fit(2)])
+    in_two = backends.History.join([trainer.fit(3), trainer.fit(2)])
     trainer.setup(config)
     in_one = trainer.fit(5)
-    np.testing.assert_array_equal(in_two, in_one)
+    np.testing.assert_array_equal(in_two.losses, in_one.losses)
+    np.testing.assert_array_equal(in_two.max_errors, in_one.max_errors)
 
 
 def test_train_returns_a_complete_result(trainer, name):
@@ -97,7 +106,7 @@ def test_train_returns_a_complete_result(trainer, name):
 
 def test_available_has_one_row_per_backend_and_device():
     rows = backends.available()
-    assert [(r.backend, r.device) for r in rows] == [(b, d) for b in NAMES for d in backends.DEVICES]
+    assert [(r.backend, r.device) for r in rows] == [(b, d) for b in backends.BACKENDS for d in backends.DEVICES]
     for row in rows:
         if row.ok:
             assert row.reason == "" and row.version
@@ -115,7 +124,7 @@ def test_gpu_rows_match_what_the_frameworks_see():
 
         assert rows["torch", "gpu"].ok == torch.cuda.is_available()
         assert rows["torch", "gpu"].ok or "CUDA" in rows["torch", "gpu"].reason
-    if importlib.util.find_spec("tensorflow"):
+    if "keras" in HERE and importlib.util.find_spec("tensorflow"):  # Keras on TensorFlow runs in this process
         import tensorflow as tf
 
         assert rows["keras", "gpu"].ok == bool(tf.config.list_physical_devices("GPU"))
@@ -132,21 +141,12 @@ def test_a_missing_framework_is_reported_with_the_install_command(monkeypatch):
         backends.get_trainer("torch")
 
 
-ALL_MODES = [(n, m) for n in NAMES for m in backends.modes_of(n)]
-
-
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-@pytest.mark.parametrize("name, mode", ALL_MODES, ids=[f"{n}-{m}" for n, m in ALL_MODES])
-def test_setting_a_trainer_up_again_starts_the_new_run_afresh(new_trainer, name, mode, optimizer):
-    """setup() after training is a fresh start: weights and optimizer state of the old run are gone."""
-    first = backends.preset("matched", name, optimizer=optimizer, seed=0, epochs=32)
-    assert_set_up_again_trains_bit_identically(new_trainer, name, mode, first)
-
-
-@pytest.mark.parametrize("name, mode", ALL_MODES, ids=[f"{n}-{m}" for n, m in ALL_MODES])
-def test_setting_a_trainer_up_again_forgets_the_momentum(new_trainer, name, mode):
-    """The velocity built up in the old run is gone too (Keras keeps its model and zeroes its optimizer)."""
-    first = backends.preset("matched", name, seed=0, epochs=32, momentum=0.9, lr=0.5)
+@pytest.mark.parametrize("set_up", [dict(optimizer="adam"), dict(momentum=0.9, lr=0.5)], ids=["adam", "momentum"])
+@pytest.mark.parametrize("name, mode", mode_params(MODES_HERE))
+def test_setting_a_trainer_up_again_starts_the_new_run_afresh(new_trainer, name, mode, set_up):
+    """setup() after training is a fresh start: weights and optimizer state of the old run (Adam's moments
+    and step count, SGD's velocity) are gone. (Keras keeps its model and zeroes its optimizer.)"""
+    first = backends.preset("matched", "numpy", seed=0, epochs=32, **set_up)
     assert_set_up_again_trains_bit_identically(new_trainer, name, mode, first)
 
 
@@ -159,12 +159,13 @@ def assert_set_up_again_trains_bit_identically(new_trainer, name: str, mode: str
     reused.setup(second)
     fresh = new_trainer(name, mode)
     fresh.setup(second)
-    np.testing.assert_array_equal(reused.fit(first.epochs), fresh.fit(first.epochs))
+    again, new = reused.fit(first.epochs), fresh.fit(first.epochs)
+    np.testing.assert_array_equal(again.losses, new.losses)
+    np.testing.assert_array_equal(again.max_errors, new.max_errors)
     np.testing.assert_array_equal(reused.predict(), fresh.predict())
-    np.testing.assert_array_equal(reused.max_errors, fresh.max_errors)
 
 
-KERAS_MODES = [(n, m) for n, m in ALL_MODES if "keras" in backends.REGISTRY[n].packages and m != "compiled"]
+KERAS_MODES = [(n, m) for n, m in MODES_HERE if "keras" in backends.REGISTRY[n].packages and m != "compiled"]
 
 
 @pytest.mark.parametrize("name, mode", KERAS_MODES, ids=[f"{n}-{m}" for n, m in KERAS_MODES])

@@ -8,14 +8,16 @@ next tuning run.
 from __future__ import annotations
 
 import pytest
+from selection import HERE
 
 from xorbench import backends
 from xorbench.bench.tuning import VARIANTS
 
 
-@pytest.mark.parametrize("name", ["numpy", "torch", "jax", "keras", "keras-jax", "keras-torch"])
+# The other Keras backends: tests/test_keras_backends.py runs this file in a process of their own.
+@pytest.mark.parametrize("name", [name for name in VARIANTS if name in HERE])
 def test_every_variant_builds_its_backend_s_trainer_and_one_is_marked_tuned(new_trainer, name):
-    new_trainer(name)  # skips, with the reason, where the framework is missing or another Keras backend runs
+    new_trainer(name)  # pins threads; skips, with the install command, where the framework is missing
     variants = VARIANTS[name]()
     assert sum("(tuned)" in v.label for v in variants) == 1, [v.label for v in variants]
     registered = {mode: type(backends.get_trainer(name, "cpu", mode)) for mode in backends.modes_of(name)}

@@ -5,8 +5,8 @@
 Each benchmark times one call of the same trainers the harness uses (fit or
 predict); building, importing and warming up happen before it, and each one
 checks its result, so a fast but wrong backend cannot win. With
-`--benchmark-disable` each runs once as a test, on a cheaper configuration
-where one exists.
+`--benchmark-disable` only the one-epoch benchmark runs, once, as each row's smoke test
+(bench/benchmarks/conftest.py): the battery in tests/ checks the curves.
 """
 
 from __future__ import annotations
@@ -63,14 +63,14 @@ def test_one_epoch(benchmark, row):
     config = backends.preset("matched", row.backend)
     trainer = row.trainer(config)
     first = trainer.fit(1)  # its loss is the one at the shared initial weights: the forward pass is right
-    np.testing.assert_allclose(first, [reference_loss(config)], rtol=1e-5)
+    np.testing.assert_allclose(first.losses, [reference_loss(config)], rtol=1e-5)
     for _ in range(WARMUP_CALLS):
         trainer.fit(1)
     describe(benchmark, config, "trainer.fit(1) on a warmed-up model")
 
-    losses = benchmark(trainer.fit, 1)
+    history = benchmark(trainer.fit, 1)
 
-    assert losses.shape == (1,) and np.isfinite(losses).all(), losses
+    assert len(history) == 1 and np.isfinite(history.losses).all(), history.losses
 
 
 @pytest.mark.benchmark(group="inference")
@@ -108,14 +108,17 @@ def test_train_to_solved(benchmark, row):
         trainer.setup(config)
         backends.synchronize(trainer)
 
-    losses = benchmark.pedantic(trainer.fit, args=(config.epochs,), setup=fresh_start, rounds=rounds, iterations=1)
+    history = benchmark.pedantic(trainer.fit, args=(config.epochs,), setup=fresh_start, rounds=rounds, iterations=1)
 
-    result = make_result(trainer, config, losses, train_s=float("nan"))
+    result = make_result(trainer, config, history, train_s=float("nan"))
     assert result.solved, (
         f"{row.backend}-{row.device}-{row.mode} did not solve XOR in {config.epochs} epochs: status {result.status} "
-        f"{result.reason}, accuracy {result.accuracy}, final loss {losses[-1]:.4g} (target {backends.LOSS_TARGET})"
+        f"{result.reason}, accuracy {result.accuracy}, final loss {result.losses[-1]:.4g} "
+        f"(target {backends.LOSS_TARGET})"
     )
-    benchmark.extra_info.update(epochs=config.epochs, epoch_solved=result.epoch_solved, final_loss=float(losses[-1]))
+    benchmark.extra_info.update(
+        epochs=config.epochs, epoch_solved=result.epoch_solved, final_loss=float(result.losses[-1])
+    )
 
 
 def solve_rounds(trainer: backends.Trainer, config: backends.TrainConfig, epochs: int = 20) -> int:
