@@ -297,11 +297,24 @@ def test_sigterm_in_the_report_phase_is_one_line_status_130_and_marks_the_run_in
 def test_sigterm_at_start_up_is_one_line_status_130_and_leaves_no_lock(tmp_path):
     started = subprocess.Popen([sys.executable, "-m", "xorbench", "run", "--backends", "numpy", "--out",
                                 str(tmp_path)], stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(0.5)  # importing, checking options, taking the lock or starting the first worker
+    deadline = time.monotonic() + 60
+    while not (tmp_path / ".xorbench.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the lock is taken: a signal now must not leave it behind
     started.send_signal(signal.SIGTERM)
     _, err = started.communicate(timeout=60)
     assert started.returncode == 130 and err.strip().splitlines()[-1].startswith("xorbench: interrupted")
     assert "Traceback" not in err and not (tmp_path / ".xorbench.lock").exists()
+
+
+def test_an_import_that_a_signal_cut_short_is_an_interrupt_not_an_internal_error(monkeypatch, capsys):
+    def importing(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as signal_:
+            raise ImportError("IMPORTANT: PLEASE READ THIS FOR ADVICE") from signal_  # as NumPy's __init__ does
+
+    monkeypatch.setattr(cli, "cmd_list", importing)
+    assert cli.main(["list"]) == 130 and capsys.readouterr().err == "xorbench: interrupted\n"
 
 
 # `list` probes every backend in a fresh worker (25-70 s here). CI lists three of them, in tests/test_reliability.py's

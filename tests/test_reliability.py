@@ -360,3 +360,20 @@ def test_an_out_that_is_not_utf8_gets_its_report(tmp_path, capsys):
     report = (Path(out) / "REPORT.md").read_text(encoding="utf-8")
     assert "results-\\xff" in report  # the byte, as its escape
     assert "results-\\xff" in json.loads((Path(out) / "env.json").read_text())["command"]
+
+
+def test_sigterm_during_list_is_status_130_and_leaves_no_probe_behind():
+    import psutil
+
+    listing = subprocess.Popen([sys.executable, str(FAKE_XORBENCH), "list", "--backends", "hanging-probe"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    parent, deadline = psutil.Process(listing.pid), time.monotonic() + 60
+    while not parent.children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    probes = parent.children(recursive=True)
+    assert probes, "no probe worker started"
+    time.sleep(0.5)  # the probe hangs now, in its import
+    listing.send_signal(signal.SIGTERM)
+    _, err = listing.communicate(timeout=60)
+    assert listing.returncode == 130 and err.strip().splitlines()[-1] == "xorbench: interrupted"
+    assert not [p for p in probes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
