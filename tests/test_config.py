@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from xorbench import backends
@@ -147,22 +146,6 @@ def test_matched_preset_rejects_an_unknown_backend():
 # at 0.5, gradients exactly 0) instead of overflowing: SGD at lr=1e38 stays finite everywhere.
 # Adam takes steps of about lr whatever the gradient, so at lr=1e308 in float64 the weights
 # overflow to inf within 1-3 epochs and inf - inf gives NaN, in every backend (measured).
-DIVERGING = dict(optimizer="adam", lr=1e308, dtype="float64", epochs=30)
-
-
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", backends.BACKENDS)
-def test_non_finite_loss_is_reported_as_diverged_not_raised(new_trainer, name):
-    config = backends.preset("matched", name, **DIVERGING)
-    result = backends.train(new_trainer(name), config)
-    assert result.status == "diverged"
-    assert "non-finite" in result.reason and "lr=1e+308" in result.reason
-    assert len(result.losses) == config.epochs
-    assert not np.all(np.isfinite(result.losses))
-    assert result.accuracy == 0.0
-    assert not result.solved
-
-
 @pytest.mark.parametrize("name", ("numpy", "keras", "numba", "jax"))
 def test_float32_adam_overflow_is_reported_as_diverged(new_trainer, name):
     # lr=1e38 fits in float32 but a few steps of it do not.

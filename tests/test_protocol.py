@@ -179,3 +179,19 @@ def test_keras_set_up_again_for_the_same_shape_keeps_its_model_and_traced_functi
     assert trainer.model is model
     trainer.setup(config.replace(hidden=8))  # another shape: a new model
     assert trainer.model is not model
+
+
+DIVERGING = dict(optimizer="adam", lr=1e308, dtype="float64", epochs=30)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", NAMES)
+def test_non_finite_loss_is_reported_as_diverged_not_raised(new_trainer, name):
+    config = backends.preset("matched", name, **DIVERGING)
+    result = backends.train(new_trainer(name), config)
+    assert result.status == "diverged"
+    assert "non-finite" in result.reason and "lr=1e+308" in result.reason
+    assert len(result.losses) == config.epochs
+    assert not np.all(np.isfinite(result.losses))
+    assert result.accuracy == 0.0
+    assert not result.solved
