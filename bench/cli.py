@@ -65,7 +65,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from . import options as opts
     from .manager import probe_backends
 
-    names = opts.names(args.backends) if args.backends is not None else backends.BACKENDS
+    names = opts.backend_names(args.backends) if args.backends is not None else backends.BACKENDS
     try:
         if not args.timeout > 0:
             raise ValueError(f"--timeout must be > 0; got {args.timeout!r}")
@@ -85,7 +85,7 @@ def options_from(args: argparse.Namespace) -> Options:
     """The command's options from its parsed arguments (not yet checked)."""
     from . import options as opts
 
-    split = {"backends": opts.names, "devices": opts.names, "modes": opts.mode_names}
+    split = {"backends": opts.backend_names, "devices": opts.names, "modes": opts.mode_names}
     given = {name: (split[name](v) if name in split and v is not None else v) for name, v in vars(args).items()}
     for name in ("hidden", "batch") if args.command == "sweep" else ():  # a run's --hidden is one int
         if given.get(name) is not None:
@@ -264,7 +264,9 @@ def add_common(parser: argparse.ArgumentParser, command: str) -> None:
     from . import options as opts
 
     all_backends, modes = ",".join(backends.BACKENDS), ",".join(backends.MODES)
-    parser.add_argument("--backends", metavar="A,B", help=f"comma-separated, from {all_backends} (default: all)")
+    default_backends = ",".join(opts.DEFAULT_BACKENDS)
+    parser.add_argument("--backends", metavar="A,B", help=f"comma-separated, from {all_backends}, or all (default: "
+                        f"{default_backends})")  # fmt: skip
     parser.add_argument("--devices", metavar="D,E", help="cpu, gpu, or auto = every device present (default: auto)")
     default = ",".join(opts.DEFAULT_MODES)
     parser.add_argument("--modes", metavar="M,N", help=f"comma-separated, from {modes}, or all (default: {default})")

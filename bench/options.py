@@ -37,6 +37,9 @@ MIN_TIMEOUT_S = 1.0
 # The classic preset draws weights and biases uniform in [-R, R]. Past |w| ~ 40 every sigmoid is 0 or 1
 # in float32 (no gradient, nothing to learn), and near 1e308 the draw itself overflows: 100 leaves room
 # to show saturation and stays far from that.
+# The frameworks a person chooses between, each as written and at its best, and the compiled floor: a
+# default run's rows. Keras on JAX and on torch are the same Keras code on another engine (--backends all).
+DEFAULT_BACKENDS = ("numpy", "keras", "torch", "jax", "numba")
 MAX_INIT_RANGE = 100.0
 # The flags a preset's config takes, and the presets that take them; the article preset takes none
 # (it is the article's code as written). The sweep's network is the matched preset's.
@@ -48,7 +51,7 @@ USED_BY = {"optimizer": ("matched",), "lr": ("matched",), "epochs": ("matched",)
 class Shared:
     """What `run` and `sweep` both take."""
 
-    backends: tuple[str, ...] | None = None  # None: every registered backend
+    backends: tuple[str, ...] | None = None  # None: DEFAULT_BACKENDS
     devices: tuple[str, ...] = ("auto",)
     modes: tuple[str, ...] = DEFAULT_MODES
     threads: int = registry.DEFAULT_THREADS
@@ -58,7 +61,7 @@ class Shared:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self.backends if self.backends is not None else registry.BACKENDS
+        return self.backends if self.backends is not None else DEFAULT_BACKENDS
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -131,6 +134,12 @@ def make(command: str, quick: bool, given: dict, argv: str) -> Options:
 def names(text: str) -> tuple[str, ...]:
     """--backends numpy,torch -> ("numpy", "torch"): comma-separated, blanks and repeats dropped."""
     return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def backend_names(text: str) -> tuple[str, ...]:
+    """--backends numpy,torch -> ("numpy", "torch"); `all` anywhere -> every registered backend."""
+    chosen = names(text)
+    return registry.BACKENDS if "all" in chosen else chosen
 
 
 def mode_names(text: str) -> tuple[str, ...]:

@@ -164,6 +164,19 @@ def test_modes_default_to_idiomatic_and_tuned_and_all_means_every_mode():
     assert two == ("tuned", "compiled")
 
 
+def test_backends_default_to_the_frameworks_a_person_chooses_between_and_all_means_every_one():
+    from xorbench.bench.options import DEFAULT_BACKENDS
+
+    def names(*argv: str) -> tuple[str, ...]:
+        args = cli.build_parser().parse_args(["run", *argv])
+        args.argv = list(argv)
+        return cli.options_from(args).names
+
+    assert names() == DEFAULT_BACKENDS == ("numpy", "keras", "torch", "jax", "numba")
+    assert names("--backends", "all") == backends.BACKENDS and {"keras-jax", "keras-torch"} < set(backends.BACKENDS)
+    assert names("--backends", "jax,numpy") == ("jax", "numpy")
+
+
 def test_report_subcommand_calls_write_report_with_the_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "runs.csv").write_text(csv_text([], RunRow))  # a run interrupted before its first row
     seen = []
