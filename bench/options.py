@@ -45,6 +45,10 @@ MAX_INIT_RANGE = 100.0
 # (it is the article's code as written). The sweep's network is the matched preset's.
 USED_BY = {"optimizer": ("matched",), "lr": ("matched",), "epochs": ("matched",), "momentum": ("matched",),
            "hidden": ("matched", "classic"), "init_range": ("classic",)}  # fmt: skip
+# The flags that set how a preset is measured, and the presets measured so: --processes the matched
+# preset's timing processes, --repeats theirs and the article's timed windows, --seeds the convergence
+# seeds of the matched and classic presets. Given for presets that do not run, they would be ignored.
+MEASURED_BY = {"processes": ("matched",), "repeats": ("matched", "article"), "seeds": ("matched", "classic")}
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class RunOptions(Shared):
     budget_s: float = 30.0  # per backend and mode: longer full runs are shortened or borrow convergence
     article_scale: float = 1.0  # --quick shortens the article's runs
     report: bool = True
+    given: frozenset[str] = frozenset()  # the fields the user set on the command line (check_run)
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,8 @@ def make(command: str, quick: bool, given: dict, argv: str) -> Options:
     registry.check_choice("command", command, tuple(TYPES))
     kind = TYPES[command]
     chosen = {k: v for k, v in given.items() if v is not None}
-    return kind(argv=argv, **{**(kind.QUICK if quick else {}), **chosen})
+    typed = {"given": frozenset(chosen)} if command == "run" else {}
+    return kind(argv=argv, **{**(kind.QUICK if quick else {}), **chosen, **typed})
 
 
 def names(text: str) -> tuple[str, ...]:
@@ -208,6 +214,11 @@ def check_run(options: RunOptions) -> None:
             raise ValueError(f"{flag(name)} sets {which} config only, and --preset {options.preset} does not run "
                              f"{'it' if len(users) == 1 else 'them'}: add --preset {users[0]} or all, or drop "
                              f"{flag(name)}")  # fmt: skip
+    for name, users in MEASURED_BY.items():
+        if name in options.given and not set(users) & set(presets):
+            which = f"the {users[0]} preset is" if len(users) == 1 else f"the {' and '.join(users)} presets are"
+            raise ValueError(f"{flag(name)} sets how {which} measured, and --preset {options.preset} does not run "
+                             f"{'it' if len(users) == 1 else 'them'}: drop {flag(name)}")  # fmt: skip
     if options.lr is not None and not math.isfinite(options.lr):
         raise ValueError(f"--lr must be a finite number > 0; got {options.lr!r}")
     if options.hidden is not None:

@@ -70,6 +70,10 @@ ROOT = Path(__file__).resolve().parent.parent
          "--hidden sets the matched and classic presets' config only, and --preset article does not run them"),
         (["--modes", "compiled", "--backends", "numpy"],
          "nothing to run: no chosen backend offers --modes compiled (numpy has idiomatic, tuned)"),
+        (["--preset", "classic", "--processes", "3"],
+         "--processes sets how the matched preset is measured, and --preset classic does not run it"),
+        (["--preset", "classic", "--repeats", "4"], "--repeats sets how the matched and article presets are measured"),
+        (["--preset", "article", "--seeds", "4"], "--seeds sets how the matched and classic presets are measured"),
         # bounded memory: refused before any work (a missing check would grow memory here, not refuse)
         (["--backends", "numpy", "--quick", "--seeds", "100000000"], "--seeds must be at most 10,000"),
         (["--backends", "numpy", "--seeds", "5000"], "loss-curve epochs in memory"),
