@@ -29,7 +29,7 @@ SWEEP_BATCH = (4, 256, 4096, 65536)
 # its tables in memory and every seed's loss curve until it ends (~8 bytes an epoch, compressed), and a
 # worker its seeds' losses (8 bytes an epoch, float64).
 LIMITS = {"seeds": 10_000, "epochs": 1_000_000, "repeats": 100, "processes": 100, "threads": 1024}
-CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: ~80 MB of curves at most
+CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: 40 MB of float32 curves (README: peak RSS)
 SWEEP_VALUES = 64  # values of sweep --hidden and --batch each (4,096 cells per backend and mode)
 # A worker process needs about a second here to start Python and import NumPy before it can report
 # anything: a shorter --timeout stops every worker before its first row (every row an error).

@@ -961,42 +961,61 @@ def borrowed_method(base: Method, row: pd.Series, timing: dict, seeds: dict, pre
 
 def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
     """A preset's curves: every pair's largest difference at a shared (seed, epoch), and bands over only
-    the seeds that every series has, so that the figure compares like with like."""
+    the seeds that every series has, so that the figure compares like with like. Each curve is taken out
+    of the table once, as two arrays: at the limit of 10M curve epochs no copy of the table is made."""
     if loaded.curves is None:
         why = loaded.missing.get(loaded.curves_name, f"no {loaded.curves_name} in this run")
         return Curves(why=why)
-    curves = loaded.curves[(loaded.curves["preset"] == preset) & np.isfinite(loaded.curves["loss"])]
-    curves = curves[curves["loss"] > 0]
-    if curves.empty:
+    series = series_of(loaded.curves[loaded.curves["preset"] == preset])
+    if not series:
         return Curves(why=f"{loaded.curves_name} has no finite {preset}-preset losses")
-    seed_sets = [set(series["seed"]) for _, series in curves.groupby(KEY, sort=True, observed=True)]
-    shared = tuple(sorted(int(s) for s in set.intersection(*seed_sets)))
-    drawn = curves[curves["seed"].isin(shared)] if shared else curves
-    bands = []
-    for key, series in drawn.groupby(KEY, sort=True, observed=True):
-        by_epoch = series.groupby("epoch")["loss"]
-        middle = by_epoch.median()
-        low, high = by_epoch.min().to_numpy(), by_epoch.max().to_numpy()
-        bands.append(CurveBand(key, series["seed"].nunique(), middle.index.to_numpy(), middle.to_numpy(), low, high))
-    return Curves(tuple(bands), shared, curve_differences(curves))
+    shared = tuple(sorted(int(s) for s in set.intersection(*(set(seeds) for seeds in series.values()))))
+    bands = [band(key, [seeds[s] for s in shared] if shared else list(seeds.values())) for key, seeds in series.items()]
+    return Curves(tuple(bands), shared, curve_differences(series))
 
 
-def curve_differences(curves: pd.DataFrame) -> tuple[CurvePair, ...]:
+def series_of(curves: pd.DataFrame) -> dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """{series key: {seed: (epochs, losses)}}, finite positive losses only, series in key order."""
+    found: dict[tuple, dict] = {}
+    for (*key, seed), rows in curves.groupby([*KEY, "seed"], sort=True, observed=True):
+        epochs, losses = rows["epoch"].to_numpy(), rows["loss"].to_numpy(dtype=np.float64)
+        kept = np.isfinite(losses) & (losses > 0)
+        if kept.any():
+            found.setdefault(tuple(key), {})[int(seed)] = (epochs[kept], losses[kept])
+    return found
+
+
+def band(key: tuple, curves: list[tuple[np.ndarray, np.ndarray]]) -> CurveBand:
+    """The median, lowest and highest loss at each epoch that any of the curves has."""
+    width = int(max(epochs.max() for epochs, _ in curves)) + 1
+    grid = np.full((len(curves), width), np.nan)
+    for row, (epochs, losses) in enumerate(curves):
+        grid[row, epochs] = losses
+    some = ~np.all(np.isnan(grid), axis=0)
+    grid = grid[:, some]
+    return CurveBand(key, len(curves), np.flatnonzero(some), np.nanmedian(grid, axis=0), np.nanmin(grid, axis=0),
+                     np.nanmax(grid, axis=0))  # fmt: skip
+
+
+def curve_differences(series: dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]) -> tuple[CurvePair, ...]:
     """For every pair of series, the largest relative loss difference at a shared (seed, epoch)."""
-    series = {
-        key: rows.set_index(["seed", "epoch"])["loss"] for key, rows in curves.groupby(KEY, sort=True, observed=True)
-    }
     keys = list(series)
     found = []
     for i, a in enumerate(keys):
         for b in keys[i + 1 :]:
-            both = pd.concat([series[a], series[b]], axis=1, join="inner", keys=["a", "b"]).dropna()
-            if both.empty:
-                continue
-            difference = relative_difference(both["a"].to_numpy(), both["b"].to_numpy())
-            seed, epoch = both.index[int(np.argmax(difference))]
-            seeds = both.index.get_level_values("seed").nunique()
-            found.append(CurvePair(a, b, seeds, float(difference.max()), int(seed), int(epoch)))
+            worst, seeds = None, 0
+            for seed in sorted(set(series[a]) & set(series[b])):
+                (epochs_a, losses_a), (epochs_b, losses_b) = series[a][seed], series[b][seed]
+                epochs, in_a, in_b = np.intersect1d(epochs_a, epochs_b, assume_unique=True, return_indices=True)
+                if not epochs.size:
+                    continue
+                seeds += 1
+                difference = relative_difference(losses_a[in_a], losses_b[in_b])
+                at = int(np.argmax(difference))
+                if worst is None or difference[at] > worst[0]:
+                    worst = (float(difference[at]), seed, int(epochs[at]))
+            if worst is not None:
+                found.append(CurvePair(a, b, seeds, *worst))
     return tuple(sorted(found, key=lambda p: p.difference, reverse=True))
 
 
