@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -296,3 +297,18 @@ def get_trainer(name: str, device: str = "cpu", mode: str = "idiomatic") -> Trai
         raise RuntimeError(f"{name} on {device} is unavailable: {status.reason}")
     module = load(name)
     return getattr(module, spec(name).trainers[mode])(device=device)
+
+
+def describe(trainer_class: type, module: object, fallback: str) -> str:
+    """What a mode is, in its own words: the first sentence of its trainer's docstring (or, where the class
+    has none, its module's), whole where the first paragraph wraps, with a class constant it names as its
+    value ("WINDOW epochs per call" reads "16 epochs per call"); `fallback` where neither has one."""
+    doc = trainer_class.__doc__ or getattr(module, "__doc__", None) or ""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    sentence = re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0].rstrip(".") or fallback
+
+    def value(match: re.Match) -> str:
+        found = getattr(trainer_class, match.group(0), None)
+        return str(found) if isinstance(found, int) and not isinstance(found, bool) else match.group(0)
+
+    return re.sub(r"\b[A-Z][A-Z_]{3,}\b", value, sentence)

@@ -92,9 +92,10 @@ class Framework:
         and, for a run, what its mode is in the backend's own words (its trainer's or module's docstring)."""
         known = dict(framework_version=self.version, device_name=self.device_name)
         if isinstance(key, RunKey):
+            from .. import backends
+
             cls = getattr(self.module, dict(job.spec["modes"])[key.mode])
-            doc = cls.__doc__ or self.module.__doc__ or f"{job.backend} {key.mode}"
-            known["method"] = doc.strip().splitlines()[0].rstrip(".")
+            known["method"] = backends.describe(cls, self.module, f"{job.backend} {key.mode}")
         return planned_row(job, key, **{**known, **fields})
 
     def failed(self, job: Job, key: RunKey, error: BaseException, **fields) -> Report:

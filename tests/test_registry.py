@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import KERAS_FRAMEWORK
+from selection import HERE
 
 from xorbench import backends
 from xorbench.bench import cli, env
@@ -94,3 +95,30 @@ def test_every_backends_install_command_names_an_extra_the_package_declares():
     for name, spec in backends.REGISTRY.items():
         extra = spec.extra.removeprefix("xorbench").strip("[]")
         assert extra == "" or (extra in extras and extra in in_all), (name, spec.extra)
+
+
+def test_a_modes_description_is_its_first_whole_sentence_with_constants_as_their_values():
+    class Trainer:
+        """WINDOW epochs per call: forward, backward and update, looped by lax.fori_loop, with
+        the forward pass fused. Then more.
+
+        A second paragraph."""
+
+        WINDOW = 16
+
+    said = backends.describe(Trainer, None, "fallback")
+    assert (
+        said == "16 epochs per call: forward, backward and update, looped by lax.fori_loop, with the forward pass fused"
+    )
+    assert backends.describe(type("Bare", (), {}), None, "numpy idiomatic") == "numpy idiomatic"
+
+
+@pytest.mark.parametrize("name", HERE)
+def test_every_mode_here_describes_itself_in_a_whole_sentence_with_no_placeholder(name):
+    import re
+
+    module = backends.load(name)
+    for mode, trainer in backends.spec(name).modes:
+        said = backends.describe(getattr(module, trainer), module, "")
+        assert said and not re.search(r"\b[A-Z][A-Z_]{3,}\b(?= [a-z])", said), (mode, said)
+        assert not re.search(r"[,;:]?\s+(with|and|or|of|the|by|to|for|in|where|which)$", said), (mode, said)
