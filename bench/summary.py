@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ..backends import MODES, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures
@@ -42,6 +43,7 @@ from .tables import (
     csv_text,
     curves_file,
     kinds,
+    read_series,
     read_table,
     write_atomic,
 )
@@ -70,7 +72,7 @@ class Loaded:
 
     runs: pd.DataFrame | None = None
     timings: pd.DataFrame | None = None
-    curves: pd.DataFrame | None = None
+    curves: dict | None = None  # tables.read_series: (backend, device, mode, preset) -> seed -> (epochs, losses)
     sweep: pd.DataFrame | None = None
     env: dict | None = None
     curves_name: str = CURVES  # the curves file read (an older run has a CSV one: tables.curves_file)
@@ -115,7 +117,7 @@ def unreadable(out_dir: Path) -> list[str]:
               "sweep.csv": SweepRow, "summary.csv": SummaryRow}  # fmt: skip
     for name, row_type in tables.items():
         try:
-            read_whole(out_dir / name, row_type)
+            check_curves(out_dir / name) if row_type is CurveRow else read_whole(out_dir / name, row_type)
         except FileNotFoundError:
             pass
         except Unreadable as error:
@@ -141,6 +143,38 @@ def read(path: Path, row_type: type) -> tuple[pd.DataFrame | None, str | None]:
     return data, None
 
 
+def read_curves_of(path: Path) -> tuple[dict | None, str | None]:
+    """The curves table as its series (tables.read_series), or why not."""
+    try:
+        check_curves(path)
+        series = read_series(path)
+    except FileNotFoundError:
+        return None, f"no {path.name} in this run"
+    except Unreadable as error:
+        return None, str(error)
+    except (*UNREADABLE, KeyError, ValueError) as error:
+        return None, f"{path.name} is not a readable table ({error.__class__.__name__})"
+    return (series, None) if series else (None, f"{path.name} has no rows")
+
+
+def check_curves(path: Path) -> None:
+    """Unreadable unless curves.parquet's footer reads and names every column a curve needs; an older run's
+    CSV curves are read whole (read_whole). Nothing is decoded: the curves are the largest table."""
+    if path.suffix != ".parquet":
+        read_whole(path, CurveRow)
+        return
+    try:
+        with open(path, "rb") as file:
+            names = pq.read_schema(file).names
+    except FileNotFoundError:
+        raise
+    except UNREADABLE as error:
+        raise Unreadable(f"{path.name} is not a readable table ({error.__class__.__name__})") from None
+    absent = [c for c in required(CurveRow) if c not in names]
+    if absent:
+        raise Unreadable(f"{path.name} lacks columns {', '.join(absent)}")
+
+
 def read_env(out_dir: Path) -> tuple[dict | None, str | None]:
     try:
         return json.loads((out_dir / "env.json").read_text()), None
@@ -156,7 +190,9 @@ def load(out_dir: Path, *, curves: bool = True, sweep: bool = True) -> Loaded:
     loaded.curves_name = curves_file(out_dir).name
     wanted = {"runs.csv": ("runs", RunRow), "timings.csv": ("timings", TimingRow)}
     if curves:
-        wanted[loaded.curves_name] = ("curves", CurveRow)
+        loaded.curves, why = read_curves_of(out_dir / loaded.curves_name)
+        if why:
+            loaded.missing[loaded.curves_name] = why
     if sweep:
         wanted["sweep.csv"] = ("sweep", SweepRow)
     for name, (attribute, row_type) in wanted.items():
@@ -966,7 +1002,7 @@ def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
     if loaded.curves is None:
         why = loaded.missing.get(loaded.curves_name, f"no {loaded.curves_name} in this run")
         return Curves(why=why)
-    series = series_of(loaded.curves[loaded.curves["preset"] == preset])
+    series = finite({key[:3]: seeds for key, seeds in loaded.curves.items() if key[3] == preset})
     if not series:
         return Curves(why=f"{loaded.curves_name} has no finite {preset}-preset losses")
     shared = tuple(sorted(int(s) for s in set.intersection(*(set(seeds) for seeds in series.values()))))
@@ -974,14 +1010,16 @@ def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
     return Curves(tuple(bands), shared, curve_differences(series))
 
 
-def series_of(curves: pd.DataFrame) -> dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """{series key: {seed: (epochs, losses)}}, finite positive losses only, series in key order."""
+def finite(series: dict) -> dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """The series with their finite, positive losses only (a diverged run's NaNs, a loss of 0 on a log
+    axis), those left with none dropped; series in key order, seeds ascending."""
     found: dict[tuple, dict] = {}
-    for (*key, seed), rows in curves.groupby([*KEY, "seed"], sort=True, observed=True):
-        epochs, losses = rows["epoch"].to_numpy(), rows["loss"].to_numpy(dtype=np.float64)
-        kept = np.isfinite(losses) & (losses > 0)
-        if kept.any():
-            found.setdefault(tuple(key), {})[int(seed)] = (epochs[kept], losses[kept])
+    for key in sorted(series):
+        for seed in sorted(series[key]):
+            epochs, losses = series[key][seed]
+            kept = np.isfinite(losses) & (losses > 0)
+            if kept.any():
+                found.setdefault(key, {})[seed] = (epochs[kept], losses[kept])
     return found
 
 

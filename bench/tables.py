@@ -218,6 +218,55 @@ def read_curves(folder: Path) -> pd.DataFrame:
     return read_table(curves_file(folder), CurveRow)
 
 
+Series = dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]  # (backend, device, mode, preset) -> seed -> arrays
+
+
+def read_series(path: Path) -> Series:
+    """A curves table as one (epochs, losses) pair of arrays per curve, read a row group at a time: the
+    table is never held whole, so reading takes about the arrays' own 12 bytes an epoch. An older run's
+    CSV curves are read whole, then split."""
+    path = Path(path)
+    if path.suffix != ".parquet":
+        frame = read_table(path, CurveRow)
+        return split_series([pa.RecordBatch.from_pandas(frame[CURVE_COLUMNS], preserve_index=False)])
+    with open(path, "rb") as file:  # Python opens any path; pyarrow refuses a non-UTF-8 one
+        return split_series(pq.ParquetFile(file).iter_batches(batch_size=CURVE_GROUP, columns=CURVE_COLUMNS))
+
+
+def split_series(batches) -> Series:
+    """Curves from record batches whose rows run curve after curve (as curve_columns writes them)."""
+    pieces: dict[tuple, list] = {}
+    for batch in batches:
+        codes, names = [], []
+        for name in CURVE_KEY:
+            column = batch.column(name)
+            if name != "seed" and not pa.types.is_dictionary(column.type):
+                column = column.dictionary_encode()
+            if pa.types.is_dictionary(column.type):
+                codes.append(column.indices.to_numpy(zero_copy_only=False))
+                names.append(column.dictionary.to_pylist())
+            else:
+                codes.append(column.to_numpy(zero_copy_only=False))
+                names.append(None)
+        if not batch.num_rows:
+            continue
+        change = np.zeros(batch.num_rows, dtype=bool)
+        change[0] = True
+        for found in codes:
+            change[1:] |= found[1:] != found[:-1]
+        starts = [*np.flatnonzero(change), batch.num_rows]
+        epochs = batch.column("epoch").to_numpy(zero_copy_only=False)
+        losses = batch.column("loss").to_numpy(zero_copy_only=False)
+        for start, end in zip(starts[:-1], starts[1:]):
+            key = tuple(str(n[c[start]]) if n is not None else int(c[start]) for c, n in zip(codes, names))
+            pieces.setdefault(key, []).append((epochs[start:end], losses[start:end]))
+    series: Series = {}
+    for (*key, seed), parts in pieces.items():
+        joined = (np.concatenate([e for e, _ in parts]).astype(np.int64), np.concatenate([x for _, x in parts]))
+        series.setdefault(tuple(key), {})[seed] = (joined[0], joined[1].astype(np.float64))
+    return series
+
+
 class Tables:
     """The tables of one run or sweep, held in memory and saved to out_dir as runs finish.
 

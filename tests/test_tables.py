@@ -339,3 +339,21 @@ def test_curve_keys_are_stored_and_read_as_categories_a_few_bytes_a_row(tmp_path
     assert isinstance(curves["backend"].dtype, pd.CategoricalDtype)
     assert list(curves["backend"].cat.categories) == ["jax", "numpy", "torch"]  # sorted, so groups sort as text
     assert curves.memory_usage(deep=True)[["backend", "device", "mode", "preset"]].sum() < 4 * 2 * len(curves)
+
+
+def test_curves_are_read_back_series_by_series_across_row_groups(tmp_path, monkeypatch):
+    from xorbench.bench import tables as module
+
+    monkeypatch.setattr(module, "CURVE_GROUP", 7)  # row groups and batches of 7 rows: curves straddle them
+    rng = np.random.default_rng(1)
+    sent = {("torch", "cpu", "tuned", "matched", 3): rng.random(10, dtype=np.float32),
+            ("numpy", "cpu", "idiomatic", "classic", 0): rng.random(5, dtype=np.float32),
+            ("numpy", "cpu", "idiomatic", "matched", 0): rng.random(16, dtype=np.float32)}  # fmt: skip
+    (tmp_path / CURVES).write_bytes(module.curves_parquet(module.curve_columns(sent)))
+    assert pq.ParquetFile(tmp_path / CURVES).num_row_groups == 5
+    series = module.read_series(tmp_path / CURVES)
+    assert {(*key, seed) for key, seeds in series.items() for seed in seeds} == set(sent)
+    for (*key, seed), losses in sent.items():
+        epochs, back = series[tuple(key)][seed]
+        assert list(epochs) == list(range(len(losses))) and back.dtype == np.float64
+        np.testing.assert_array_equal(back, losses.astype(np.float64))
