@@ -24,7 +24,7 @@ import pandas as pd
 from .rows import RunRow, SummaryRow
 from .stats import FASTER, FEW, MIN_PROCESSES, SLOWER, Versus, compare_samples
 from .summary import process_values, read, read_env
-from .text import sig
+from .text import ratio_text, sig
 
 ROW = ["backend", "device", "mode", "preset"]
 
@@ -110,9 +110,8 @@ def render(rows: list[Compared], a: str = "A", b: str = "B", only: tuple[list, l
     lines = [header]
     for row in rows:
         v = row.versus
-        interval = f" ({sig(v.low)}–{sig(v.high)})" if v.low is not None else ""
         counts = [f"{sig(row.a_us)} (n={v.n_a})", f"{sig(row.b_us)} (n={v.n_b})"]
-        lines.append([*row.key, *counts, f"{sig(v.ratio)}×{interval}", verdict_text(v)])
+        lines.append([*row.key, *counts, ratio_text(v), verdict_text(v)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))

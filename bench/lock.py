@@ -59,9 +59,9 @@ def acquire(path: Path, command: str) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip() or "PID not yet written"
+            holder = holder_text(fd)
             os.close(fd)
-            raise Held(path.parent, holder.splitlines()[0]) from None
+            raise Held(path.parent, holder) from None
         except OSError as error:  # no flock here (some network file systems): go on unprotected
             os.close(fd)
             print(f"warning: {path.parent} cannot be locked ({error.strerror}): another run into it would "
@@ -106,12 +106,17 @@ def holder(out: Path) -> str | None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: the file is a dead run's
         return None
     except BlockingIOError:
-        text = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip() or "PID not yet written"
-        return text.splitlines()[0]
+        return holder_text(fd)
     except OSError:  # no locks on this file system: nothing can be said
         return None
     finally:
         os.close(fd)  # drops the shared lock, if taken
+
+
+def holder_text(fd: int) -> str:
+    """The first line of a held lock file: who holds it."""
+    text = os.pread(fd, 1000, 0).decode("utf-8", "replace").strip() or "PID not yet written"
+    return text.splitlines()[0]
 
 
 def same_file(fd: int, path: Path) -> bool:

@@ -231,10 +231,17 @@ def median_interval(values, level: float = LEVEL) -> Interval:
     if n < 2:
         return Interval(math.nan, math.nan, 0.0)
     below = np.cumsum([math.comb(n, j) for j in range(n + 1)]) / 2.0**n  # P(B <= j)
-    k = 1
-    while k + 1 <= n // 2 and 1 - 2 * below[k] >= level:  # x_(k+1) still leaves `level` covered
-        k += 1
+    k = deepest(lambda k: float(1 - 2 * below[k - 1]), n // 2, level)
     return Interval(float(x[k - 1]), float(x[n - k]), float(1 - 2 * below[k - 1]))
+
+
+def deepest(coverage, most: int, level: float) -> int:
+    """The largest k <= most whose symmetric interval (the k-th value from each end) still has coverage(k)
+    >= level, coverage falling as k grows; 1 (the range) where even that falls short."""
+    k = 1
+    while k + 1 <= most and coverage(k + 1) >= level:
+        k += 1
+    return k
 
 
 def rank_of_future(n: int, m: int, r: int) -> np.ndarray:
@@ -259,9 +266,7 @@ def rerun_band(values, m: int | None = None, level: float = LEVEL) -> Interval:
     def coverage(i: int) -> float:  # P(x_(i) <= lower middle and upper middle <= x_(n+1-i))
         return float(1 - lower[:i].sum() - upper[n + 1 - i :].sum())
 
-    i = 1
-    while i + 1 <= (n + 1) // 2 and coverage(i + 1) >= level:
-        i += 1
+    i = deepest(coverage, (n + 1) // 2, level)
     return Interval(float(x[i - 1]), float(x[n - i]), coverage(i))
 
 
@@ -289,9 +294,7 @@ def ratio_interval(a, b, level: float = LEVEL) -> tuple[float, Interval]:
         return math.nan, Interval(math.nan, math.nan, 0.0)
     d = np.sort((b[None, :] - a[:, None]).ravel())
     tail = np.cumsum(mann_whitney_null(a.size, b.size))  # P(U <= u)
-    k = 1
-    while k + 1 <= d.size // 2 and 1 - 2 * tail[k] >= level:
-        k += 1
+    k = deepest(lambda k: float(1 - 2 * tail[k - 1]), d.size // 2, level)
     inside = Interval(float(np.exp(d[k - 1])), float(np.exp(d[d.size - k])), float(1 - 2 * tail[k - 1]))
     return float(np.exp(np.median(d))), inside
 

@@ -104,10 +104,15 @@ def read_whole(path: Path, row_type: type) -> pd.DataFrame:
         raise Unreadable(str(error)) from None
     except UNREADABLE as error:
         raise Unreadable(f"{name} is not a readable table ({error.__class__.__name__})") from None
-    absent = [c for c in required(row_type) if c not in data.columns]
+    check_columns(name, data.columns, row_type)
+    return data
+
+
+def check_columns(name: str, columns, row_type: type) -> None:
+    """Unreadable, naming them, where a table lacks columns its rows cannot do without."""
+    absent = [c for c in required(row_type) if c not in columns]
     if absent:
         raise Unreadable(f"{name} lacks columns {', '.join(absent)}")
-    return data
 
 
 def unreadable(out_dir: Path) -> list[str]:
@@ -170,9 +175,7 @@ def check_curves(path: Path) -> None:
         raise
     except UNREADABLE as error:
         raise Unreadable(f"{path.name} is not a readable table ({error.__class__.__name__})") from None
-    absent = [c for c in required(CurveRow) if c not in names]
-    if absent:
-        raise Unreadable(f"{path.name} lacks columns {', '.join(absent)}")
+    check_columns(path.name, names, CurveRow)
 
 
 def read_env(out_dir: Path) -> tuple[dict | None, str | None]:
