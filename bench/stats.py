@@ -1,25 +1,24 @@
 """The one definition of each statistic: the repeats' summary (median, interquartile range, minimum),
 the median of a column, the Wilson interval of a success rate, the per-call and per-epoch costs
 of one process's windows, the bootstrap interval of a median over processes and of a ratio of
-two such medians, the verdict a ratio's interval allows, the Mann-Whitney comparison of two
-samples, and the relative difference of two loss curves.
+two such medians, the verdict a ratio's interval allows, the relative difference of two loss curves;
+and, for the harness to adopt, exact order-statistic intervals with their coverage, row verdicts with a
+minimum effect, the calibration adjustment and the two-length per-call fit.
 
 Processes, not windows, are the independent repeats of a measurement (pyperf's view): windows of
 one process share its memory layout, its compiled code and its luck, so intervals and claims here
 are over per-process values.
 
-NumPy only at import (a worker imports this); SciPy is imported when a comparison is made.
+NumPy and the standard library only: a worker imports this.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-ALPHA = 0.05  # significance level of the Mann-Whitney U test on the timing repeats
 Z95 = 1.959963984540054  # two-sided 95% normal quantile, for the Wilson interval
 TINY = np.finfo(np.float64).tiny  # the denominator of a relative difference never goes below this
 LEVEL = 0.95  # of every bootstrap interval
@@ -171,24 +170,6 @@ def compare_samples(a, b, threshold: float = 0.0) -> Versus:
     interval = (low, high) if math.isfinite(low) else (None, None)
     said = FEW if few else verdict(value, low, high, threshold)
     return Versus(value, *interval, said, int(a.size), int(b.size))
-
-
-class Comparison(NamedTuple):
-    """A two-sided Mann-Whitney U test of two sets of repeats: p (None when untested) and p < alpha."""
-
-    p: float | None
-    significant: bool
-
-
-def mann_whitney(a, b, alpha: float = ALPHA) -> Comparison:
-    """Compare the samples a and b (independent values: processes, not windows); untested (p None)
-    when either is empty."""
-    if len(a) < 1 or len(b) < 1:
-        return Comparison(None, False)
-    from scipy.stats import mannwhitneyu
-
-    p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return Comparison(p, p < alpha)
 
 
 def relative_difference(a, b) -> np.ndarray:
