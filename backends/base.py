@@ -56,7 +56,7 @@ class TrainConfig:
     hidden: int = 4
     epochs: int = 2000
     optimizer: str = "sgd"  # "sgd" or "adam"
-    lr: float = 2.0  # solves seeds 0-49 (see README); preset() uses MATCHED_LR for Adam
+    lr: float = 2.0  # solves seeds 0-49 (docs/PRESETS.md); preset() uses MATCHED_LR for Adam
     momentum: float = 0.0  # SGD only: classical heavy ball, buf = momentum*buf + grad; p -= lr*buf (torch, Keras)
     beta1: float = 0.9  # Adam only
     beta2: float = 0.999
@@ -98,7 +98,7 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-# The article's three snippets, each as written (see README, "Presets").
+# The article's three snippets, each as written (docs/PRESETS.md).
 _ARTICLE = {
     "numpy": TrainConfig(
         init="uniform01", optimizer="sgd", lr=0.1, epochs=10_000, dtype="float64", objective="half_sse"

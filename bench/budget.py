@@ -23,8 +23,8 @@ class Cost:
 
 @dataclass(frozen=True)
 class Plan:
-    processes: dict  # row -> fresh timing processes
-    planned_s: dict  # row -> seconds those processes should take
+    processes: dict  # row -> fresh timing processes in all, those done already included
+    planned_s: dict  # row -> seconds the processes still to run should take
     fixed_s: float  # what the run spends besides timing processes (convergence jobs)
     budget_s: float
 
@@ -33,21 +33,28 @@ class Plan:
         return self.fixed_s + sum(self.planned_s.values())
 
 
+LEAST = 3  # timing processes per row at least: the median of 3 has an order-statistic interval (75%)
+MOST = 30
+
+
 class OverBudget(ValueError):
     """Even the fewest processes per row do not fit the budget."""
 
 
-def allocate(costs: Mapping[Hashable, Cost], budget_s: float, fixed_s: float = 0.0, least: int = 3,
-             most: int = 30) -> Plan:  # fmt: skip
+def allocate(costs: Mapping[Hashable, Cost], budget_s: float, fixed_s: float = 0.0, least: int = LEAST,
+             most: int = MOST, done: Mapping[Hashable, int] | None = None) -> Plan:  # fmt: skip
     """Processes per row, `least` to `most` each, within budget_s - fixed_s, by Neyman allocation.
 
-    OverBudget when `least` processes of every row and the fixed costs already exceed the budget: the
-    message says what the selection needs at least, so the caller can name a --budget that fits."""
-    need = fixed_s + least * sum(c.process_s for c in costs.values())
+    `done`: processes a row has had already; they count toward `least` and `most`, and not against
+    budget_s (the seconds left). OverBudget when `least` processes of every row and the fixed costs
+    already exceed the budget: the message says what the selection needs at least."""
+    done = dict(done or {})
+    n = {r: max(least, done.get(r, 0)) for r in costs}
+    more = lambda r: n[r] - done.get(r, 0)  # noqa: E731
+    need = fixed_s + sum(more(r) * c.process_s for r, c in costs.items())
     if need > budget_s:
         raise OverBudget(f"needs at least {math.ceil(need)} s ({least} processes per timed row and the "
                          f"convergence jobs); got {budget_s:g} s")  # fmt: skip
-    n = dict.fromkeys(costs, least)
     left = budget_s - need
     # Grow one process at a time where it lowers the summed variance (spread^2 / n) most per second, until
     # nothing fits: a greedy form of the Neyman allocation that respects `least`, `most` and whole processes.
@@ -58,4 +65,4 @@ def allocate(costs: Mapping[Hashable, Cost], budget_s: float, fixed_s: float = 0
         best = max(fits, key=lambda r: costs[r].spread ** 2 / (n[r] * (n[r] + 1) * costs[r].process_s))
         n[best] += 1
         left -= costs[best].process_s
-    return Plan(n, {r: n[r] * costs[r].process_s for r in costs}, fixed_s, budget_s)
+    return Plan(n, {r: more(r) * costs[r].process_s for r in costs}, fixed_s, budget_s)

@@ -23,7 +23,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-# Exit statuses, for every command (README, "Running the benchmark"; epilog below)
+# Exit statuses, for every command (docs/USAGE.md, "Exit statuses"; epilog below)
 OK = 0  # every row ok, diverged (a measured outcome: the run trained, then blew up) or skipped
 FAILED = 1  # a row errored or timed out, or a table could not be written; a report that failed
 BAD_INPUT = 2  # refused before any work (the checks, a folder another live run holds)
@@ -255,7 +255,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Two result folders: per row, B's time per epoch over A's with its interval, and a verdict."""
     from .compare import main as compare
 
-    return compare(Path(args.a), Path(args.b), args.fail_above)
+    return compare(Path(args.a), Path(args.b), args.fail_above, args.min_effect)
 
 
 def add_common(parser: argparse.ArgumentParser, command: str) -> None:
@@ -297,15 +297,22 @@ def add_run(sub) -> None:
     run.add_argument("--lr", type=float, help="matched preset's learning rate (default: 2.0 for sgd, 0.01 for adam)")
     run.add_argument("--epochs", type=int, help="matched preset's epochs per run (default: 2000)")
     run.add_argument("--seeds", type=int, help="seeds for the convergence statistics, per preset (default: 30)")
-    run.add_argument("--processes", type=int, help="fresh worker processes per timed backend and mode (default: 5)")
+    run.add_argument(
+        "--processes",
+        type=int,
+        help="fresh timing processes per timed backend and mode (default: "
+        "at least 3 each, more where they buy precision, within --budget)",
+    )
     run.add_argument(
         "--repeats", type=int, help="timed windows per timing process, two lengths in turn: >= 2 (default: 8)"
     )
     run.add_argument(
-        "--quick", action="store_true", help="a smoke run: 200 epochs, 3 seeds, ...; minutes, mostly compiling"
+        "--quick",
+        action="store_true",
+        help="a smoke run: one process per row, 200 epochs, 3 seeds, no claim of precision",
     )
     run.add_argument(
-        "--budget", type=float, metavar="S", help="seconds per backend and mode before runs are shortened (default: 30)"
+        "--budget", type=float, metavar="S", help="seconds the run plans its measuring within (default: 280)"
     )
     run.add_argument("--no-report", action="store_true", help="write the tables only")
 
@@ -346,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 1, one line per row, when a row is slower by more than PCT percent beyond the "
                               "noise, errored in B, is timed in A but not in B, or has too few processes to "
                               "decide")  # fmt: skip
+    compare.add_argument("--min-effect", type=float, default=5.0, metavar="PCT",
+                         help="call a row faster or slower only beyond PCT percent (default: 5)")  # fmt: skip
     compare.set_defaults(func=cmd_compare)
     return parser
 

@@ -1,5 +1,10 @@
 """`xorbench compare A B`: two result folders in; for each row both have, B's time per epoch over A's,
-with its 95% interval over their processes, and "faster", "slower" or "same within noise".
+with its interval over their processes, and "faster", "slower" or "same within noise".
+
+Each row's processes are first moved to one speed state, the median calibration kernel of both runs
+(stats.calibrate, fitted on the row's processes of both runs), so that a slow vCPU in one run is not
+read as a slower commit. A row is faster or slower only where its whole interval (Moses, at the level
+corrected for the number of rows: stats.verdicts) lies beyond --min-effect (default 5%).
 
 In the spirit of pyperf's compare_to and pytest-benchmark's compare: `compare` is pure (rows in, rows
 out), `render` prints a plain text table, `main` returns the exit status: 2 with one line for a
@@ -19,10 +24,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .rows import RunRow, SummaryRow
-from .stats import FASTER, FEW, MIN_PROCESSES, SLOWER, Versus, compare_samples
+from .stats import FASTER, FEW, MIN_EFFECT, SLOWER, Versus, calibrate, compare_samples, verdicts
 from .summary import process_values, read, read_env
 from .text import ratio_text, sig
 
@@ -52,6 +58,7 @@ class Run:
     cpu: str | None  # env.json's cpu_model, where there is one
     rows: frozenset = frozenset()  # every row summary.csv has, timed or not
     errors: dict = field(default_factory=dict)  # row -> the reasons of its runs.csv rows that errored
+    kernels: dict = field(default_factory=dict)  # row -> per-process calibration kernel µs, where each has one
 
 
 def read_run(path: Path) -> Run:
@@ -69,44 +76,65 @@ def read_run(path: Path) -> Run:
     runs, summary = tables["runs.csv"], tables["summary.csv"]
     timed = summary[pd.to_numeric(summary["epoch_us"], errors="coerce").notna()]
     timing = runs[(runs["role"] == "timing") & (runs["status"] == "ok")]
-    values = {}
+    values, kernels = {}, {}
     for _, row in timed.iterrows():
         key = tuple(row[c] for c in ROW)
         chosen = timing[(timing[ROW] == pd.Series(dict(zip(ROW, key)))).all(axis=1)]
         found = process_values(chosen)
         values[key] = found if found.size else [float(row["epoch_us"])]  # summary.csv's figure alone
+        kernel = pd.to_numeric(chosen["kernel_us"], errors="coerce")[pd.to_numeric(chosen["epoch_us"]) > 0]
+        if found.size and kernel.size == found.size and kernel.notna().all():
+            kernels[key] = kernel.to_numpy(dtype=float)
     errors = {}
     for _, row in runs[runs["status"] == "error"].iterrows():
         errors.setdefault(tuple(row[c] for c in ROW), []).append(row["reason"] or "no reason given")
     env, _ = read_env(path)
     every = frozenset(tuple(row[c] for c in ROW) for _, row in summary.iterrows())
-    return Run(path, values, (env or {}).get("cpu_model"), every, errors)
+    return Run(path, values, (env or {}).get("cpu_model"), every, errors, kernels)
 
 
-def compare_runs(a: Run, b: Run, threshold: float = 0.0) -> list[Compared]:
+def calibrated(a: Run, b: Run, key: tuple, reference: float | None) -> tuple:
+    """The row's per-process values of both runs, moved to the reference kernel where both have kernels."""
+    if reference is None or key not in a.kernels or key not in b.kernels:
+        return a.values[key], b.values[key]
+    n = len(a.values[key])
+    both = calibrate(np.concatenate([a.values[key], b.values[key]]), np.concatenate([a.kernels[key], b.kernels[key]]),
+                     reference)  # fmt: skip
+    return both.values[:n], both.values[n:]
+
+
+def compare_runs(a: Run, b: Run, min_effect: float = MIN_EFFECT) -> list[Compared]:
+    """Every row timed in both runs: B/A, its interval and verdict (stats.verdicts, corrected for the rows)."""
+    keys = sorted(set(a.values) & set(b.values))
+    kernels = [k for run in (a, b) for values in run.kernels.values() for k in values]
+    reference = float(np.median(kernels)) if kernels else None
+    pairs = [calibrated(a, b, key, reference) for key in keys]
     rows = []
-    for key in sorted(set(a.values) & set(b.values)):
-        versus = compare_samples(a.values[key], b.values[key], threshold)
-        rows.append(Compared(key, float(pd.Series(a.values[key]).median()), float(pd.Series(b.values[key]).median()),
-                             versus))  # fmt: skip
+    for key, (x, y), (value, inside, said) in zip(keys, pairs, verdicts(pairs, min_effect)):
+        interval = (inside.low, inside.high) if math.isfinite(inside.low) else (None, None)
+        versus = Versus(value if math.isfinite(value) else float(np.median(y) / np.median(x)), *interval, said,
+                        len(x), len(y))  # fmt: skip
+        rows.append(Compared(key, float(np.median(x)), float(np.median(y)), versus))
     return rows
 
 
-def compare(a: Path, b: Path, threshold: float = 0.0) -> list[Compared]:
+def compare(a: Path, b: Path, min_effect: float = MIN_EFFECT) -> list[Compared]:
     """Every row timed in both folders, by backend, device, mode and preset: B/A of µs per epoch."""
-    return compare_runs(read_run(a), read_run(b), threshold)
+    return compare_runs(read_run(a), read_run(b), min_effect)
 
 
 def verdict_text(v: Versus) -> str:
+    if v.verdict == FEW and min(v.n_a, v.n_b) < 2:
+        return f"too few processes ({v.n_a} and {v.n_b}): no claim"
     if v.verdict == FEW:
-        return f"too few processes ({v.n_a} and {v.n_b}; {MIN_PROCESSES} needed)"
+        return f"too few processes to tell ({v.n_a} and {v.n_b}): apart, but not at the corrected level"
     return v.verdict
 
 
 def render(rows: list[Compared], a: str = "A", b: str = "B", only: tuple[list, list] = ([], [])) -> str:
     """A plain text table, one line per row, like pyperf's compare_to; then the rows only one run has."""
 
-    header = ["backend", "device", "mode", "preset", f"{a} µs/epoch", f"{b} µs/epoch", "B/A (95% interval)", "verdict"]
+    header = ["backend", "device", "mode", "preset", f"{a} µs/epoch", f"{b} µs/epoch", "B/A (interval)", "verdict"]
     lines = [header]
     for row in rows:
         v = row.versus
@@ -220,17 +248,18 @@ def gate(a: Run, b: Run, rows: list[Compared], fail_above: float) -> list[str]:
     return [f"{'/'.join(key)}: {'; '.join(reasons)}" for key, reasons in sorted(why.items())]
 
 
-def main(a: Path, b: Path, fail_above: float | None = None) -> int:
+def main(a: Path, b: Path, fail_above: float | None = None, min_effect: float = 100 * MIN_EFFECT) -> int:
     """Compare, print the table, and return the exit status (0, 1 with --fail-above, 2 for a bad folder)."""
-    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
-        print(f"xorbench: error: --fail-above must be a percentage >= 0; got {fail_above}", file=sys.stderr)
-        return 2
+    for flag, value in (("--fail-above", fail_above), ("--min-effect", min_effect)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            print(f"xorbench: error: {flag} must be a percentage >= 0; got {value}", file=sys.stderr)
+            return 2
     try:
         run_a, run_b = read_run(a), read_run(b)
     except Unusable as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
         return 2
-    rows = compare_runs(run_a, run_b)  # the verdicts say what the noise allows; the threshold only fails
+    rows = compare_runs(run_a, run_b, min_effect / 100)  # the verdicts say what the noise allows
     only = ([k for k in sorted(run_a.values) if k not in run_b.values],
             [k for k in sorted(run_b.values) if k not in run_a.values])  # fmt: skip
     print(f"A = {run_a.path}, B = {run_b.path}; B/A < 1: B is faster")

@@ -42,7 +42,7 @@ class TimeJob(Measuring):
     kind: ClassVar[str] = "time"
     mode: str
     matched: dict  # TrainConfig fields
-    budget_s: float  # the solve runs (cold, then warm) share this
+    solve_s: float  # the solve runs (cold, then warm) share this
     process: int = 0  # which of the row's fresh processes this is; it trains seed `process`
     start_order: int = 0  # this process's place among all the run's processes, as started
     solve: bool = True  # train to solved (cold, then warm) in this process
@@ -55,16 +55,21 @@ class TimeJob(Measuring):
 
 @dataclass(frozen=True, kw_only=True)
 class RunJob(Measuring):
-    """The convergence seeds of every mode (matched, then classic), then the article presets."""
+    """The backend's convergence seeds (matched, then classic), each preset's on one mode, then the
+    article presets.
+
+    Every mode of a backend follows the same curve (tests/test_equivalence.py), so convergence is a
+    property of the maths: trained once per backend and preset, on the mode that trains its seeds
+    fastest (plan.convergence_modes)."""
 
     kind: ClassVar[str] = "run"
-    modes: tuple[str, ...]
+    modes: tuple[str, ...]  # the chosen modes: the article presets run in idiomatic mode, when chosen
+    convergence_modes: dict  # preset -> the mode that trains its convergence seeds
     seeds: int  # convergence seeds per preset: 0 .. seeds-1
-    budget_s: float  # a mode whose seeds would take longer borrows from one that fits
+    solve_s: float  # an article run trains on past its windows while the rest fits this
     matched: dict | None = None  # TrainConfig fields; None leaves the preset out
     article: dict | None = None
     classic: dict | None = None  # the 1986 experiment: convergence seeds only
-    costs: dict | None = None  # mode -> what training its every seed would take (from the time jobs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,11 +131,12 @@ def planned(job: Job) -> list:
 
 
 def planned_runs(job: RunJob) -> list[RunKey]:
-    """The convergence seeds of every mode (matched, then classic), then the article presets."""
+    """The convergence seeds (matched, then classic, each on its convergence mode), then the article presets."""
     keys = []
     for preset in ("matched", "classic"):
         if getattr(job, preset) is not None:
-            keys += [RunKey(mode, preset, seed, "convergence") for mode in job.modes for seed in range(job.seeds)]
+            mode = job.convergence_modes[preset]
+            keys += [RunKey(mode, preset, seed, "convergence") for seed in range(job.seeds)]
     if job.article is not None and "idiomatic" in job.modes:
         keys.append(RunKey("idiomatic", "article", job.article["seed"], "timing"))
         if job.backend == "numpy" and job.device == "cpu":

@@ -154,22 +154,32 @@ class Manager:
         self.timeout_s, self.save_row, self.placeholder = timeout_s, save_row, placeholder
         self.console = console or Console(stderr=True)
         self.outcomes: list[Outcome] = []  # every job run so far, in order
+        self.deadline: float | None = None  # time.monotonic() when a run's budget ends: progress shows what is left
 
     def execute(self, jobs: Iterable[Job], total: int) -> bool:
         """Run every job (`jobs` may be built as earlier ones finish; `total` rows in all); True when
         interrupted (KeyboardInterrupt: SIGINT, or SIGTERM under `Interrupts`), everything finished kept."""
         progress = Progress(
             SpinnerColumn(), TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=self.console, refresh_per_second=4,
+            TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=self.console, refresh_per_second=4,
         )  # fmt: skip
         try:
             with progress, tempfile.TemporaryDirectory(prefix="xorbench-caches-") as caches:
-                task = progress.add_task("starting", total=total)
-                for job in jobs:
+                task = progress.add_task("starting", total=total, left="")
+                for job in jobs:  # a planned run adds jobs as it goes: the bar's total grows with them
+                    done = progress.tasks[0].completed
+                    progress.update(task, total=max(progress.tasks[0].total, done + len(planned(job))),
+                                    left=self.left())  # fmt: skip
                     self.run_job(job, progress, task, Path(caches))
         except KeyboardInterrupt:
             return True
         return False
+
+    def left(self) -> str:
+        if self.deadline is None:
+            return ""
+        left = self.deadline - time.monotonic()
+        return f"~{left:.0f} s of budget left" if left >= 0 else f"{-left:.0f} s over budget"
 
     def run_job(self, job: Job, progress: Progress, task, caches: Path) -> Outcome:
         outcome, started = Outcome(job), time.perf_counter()

@@ -1,5 +1,5 @@
-"""Measurement as plain functions: size the windows, time a run, replay it, choose convergence sources,
-and the columns of a row that each kind of run gives.
+"""Measurement as plain functions: size the windows, time a run, replay it, and the columns of a row
+that each kind of run gives.
 
 They take numbers and a trainer and return data; none imports a framework, so they are unit-tested
 with a fake trainer (tests/test_measure.py). The worker (bench/worker.py) calls them in its process.
@@ -22,7 +22,6 @@ from ..backends.base import History, epoch_accurate, make_result
 from .stats import summarise
 
 CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
-CHECK_SEEDS = 3  # a borrowing mode's own curves are compared with the lender's on this many seeds
 MAX_REPLAYS = 20  # a timing run too short for window_s-long windows is replayed this often at most
 PROBES = 2  # short fit() calls that estimate the time per epoch before the windows are sized
 
@@ -192,15 +191,6 @@ def accurate_in(max_errors: list) -> bool:
     return bool(max_errors) and max_errors[-1] is not None and epoch_accurate(max_errors[-1]) is not None
 
 
-def convergence_sources(cost: dict[str, float], budget_s: float) -> dict[str, str]:
-    """For each mode whose seeds would take longer than the budget, the cheapest mode that fits in it.
-
-    Modes left out train their own seeds (also when nothing cheaper fits: slow, but measured).
-    """
-    fits = [mode for mode in cost if cost[mode] <= budget_s]
-    return {mode: min(fits, key=cost.get) for mode in cost if cost[mode] > budget_s and fits}
-
-
 def cell_windows(probe_s: float, repeats: int, window_s: float) -> tuple[int, int]:
     """A sweep cell's (epochs per window, windows): windows about window_s long, fewer when epochs are slow."""
     window = max(1, round(window_s / max(probe_s, 1e-9)))
@@ -221,13 +211,20 @@ class Window:
     epochs: int
     seconds: float
     cpu_ratio: float  # process CPU time / wall time during the window
+    kernel_s: float | None = None  # the calibration kernel, timed in this process just before the window
+    cpu: int | None = None  # the CPU the process ran on as the window ended
 
 
-def timed_window(trainer, epochs: int, clock: Clock = timed_fit, cpu=time.process_time) -> Window:
-    """One timed fit(epochs) call, with the process's CPU time over it (threads actually used)."""
+def timed_window(trainer, epochs: int, clock: Clock = timed_fit, cpu=time.process_time, kernel=None) -> Window:
+    """One timed fit(epochs) call, with the process's CPU time over it (threads actually used); with
+    `kernel`, the calibration kernel's seconds timed just before it (bench/calibration.py)."""
+    from .calibration import cpu_now
+
+    kernel_s = kernel() if kernel is not None else None
     cpu_start = cpu()
     seconds, _ = clock(trainer, epochs)
-    return Window(epochs, seconds, (cpu() - cpu_start) / seconds if seconds > 0 else float("nan"))
+    ratio = (cpu() - cpu_start) / seconds if seconds > 0 else float("nan")
+    return Window(epochs, seconds, ratio, kernel_s, cpu_now())
 
 
 def solve_run(trainer, config, budget_s: float, clock: Clock = timed_fit) -> Measured:
@@ -243,32 +240,37 @@ def solve_run(trainer, config, budget_s: float, clock: Clock = timed_fit) -> Mea
     return finish(trainer, config, run)
 
 
-def window_lengths(per_epoch_s: float, window_s: float, epochs: int) -> tuple[int, int]:
-    """(short, long) epochs per window: long lasts about window_s (at most one run), short a quarter of it.
+def window_lengths(per_epoch_s: float, window_s: float) -> tuple[int, int]:
+    """(short, long) epochs per window: long lasts about window_s, short an eighth of it, so that
+    fit(W) seconds = a + b * W separates the cost of a call (a) from an epoch's (b) from lengths
+    stats.LENGTH_RATIO apart. No preset's epoch count caps a window: windows_of replays from setup()."""
+    from .stats import LENGTH_RATIO
 
-    Two lengths let fit(W) seconds = a + b * W separate the cost of a call (a) from an epoch's (b)."""
-    long = max(4, min(epochs - 1, round(window_s / max(per_epoch_s, 1e-9))))  # after a set-up's warm-up epoch
-    return max(1, long // 4), long
+    long = max(LENGTH_RATIO, round(window_s / max(per_epoch_s, 1e-9)))
+    return max(1, long // LENGTH_RATIO), long
 
 
-def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clock = timed_fit) -> tuple[list, int]:
+def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clock = timed_fit,
+               kernel=None) -> tuple[list, int]:  # fmt: skip
     """`count` timed windows, short and long in turn, on a trainer set up for config; (windows, replays).
+    `kernel`: the calibration kernel, timed before each window (measure.timed_window).
 
-    A window that would run past config.epochs starts a replay instead: set up again (untimed) from
-    the initial weights and a warm-up epoch, so every window trains inside the run it times. Each
-    length is first called once untimed, after a set-up of its own: a trainer may compile a function
-    per call length (see Measured.train_s_after_compiling), and no timed window may hold that."""
+    A window that would run past config.epochs (or, for a window longer than the run, past its own
+    length) starts a replay instead: set up again (untimed) from the initial weights and a warm-up
+    epoch. Each length is first called once untimed, after a set-up of its own: a trainer may compile
+    a function per call length (see Measured.train_s_after_compiling), and no timed window may hold that."""
     for epochs in dict.fromkeys(lengths):
         trainer.setup(config)
         clock(trainer, epochs)
-    windows, replays, trained = [], 0, config.epochs  # trained: epochs since the last set-up; force one first
+    limit = max(config.epochs, max(lengths) + 1)
+    windows, replays, trained = [], 0, limit  # trained: epochs since the last set-up; force one first
     for i in range(count):
         epochs = lengths[i % 2]
-        if trained + epochs > config.epochs:
+        if trained + epochs > limit:
             trainer.setup(config)
             clock(trainer, 1)
             trained, replays = 1, replays + 1
-        windows.append(timed_window(trainer, epochs, clock))
+        windows.append(timed_window(trainer, epochs, clock, kernel=kernel))
         trained += epochs
     return windows, replays - 1
 
@@ -278,14 +280,19 @@ def epoch_seconds(trainer, clock: Clock = timed_fit) -> float:
     return min(clock(trainer, 5)[0] for _ in range(PROBES)) / 5
 
 
+WARM_SOLVE_MAX_S = 5.0  # a warm solve repeats the cold one's training: past this, it only spends the budget
+
+
 def solve_runs(trainer, config, budget_s: float, solve: bool, clock: Clock = timed_fit):
     """(cold, warm, MB resident after the first build): the cold run (build, compile and train until
-    solved) and, set up again, the warm one: only after a cold run that solved, since the warm one
-    trains as fast, without the compiling the budget leaves out. Without `solve`, the cold run is the
-    build and one epoch (budget 0), for start-up only."""
+    solved) and, set up again, the warm one: only after a cold run that solved within WARM_SOLVE_MAX_S
+    of training, since the warm one trains as fast, without the compiling (for model.fit, ~13 s more for
+    what the cold run's calls already show). Without `solve`, the cold run is the build and one epoch
+    (budget 0), for start-up only."""
     cold = solve_run(trainer, config, budget_s if solve else 0.0, clock)
     rss_build_mb = rss_mb()
-    warm = solve_run(trainer, config, budget_s, clock) if solve and cold.result.epoch_solved is not None else None
+    again = solve and cold.result.epoch_solved is not None and cold.train_s_after_compiling <= WARM_SOLVE_MAX_S
+    warm = solve_run(trainer, config, budget_s, clock) if again else None
     return cold, warm, rss_build_mb
 
 
@@ -303,16 +310,20 @@ def solve_fields(cold: Measured, warm: Measured | None, solve: bool, epochs: int
 
 
 def window_fields(windows: list[Window], replays: int) -> dict:
-    """A timing process's per-epoch columns: b of fit(W) seconds = a + b * W over its windows, and their spread."""
-    from .stats import fit_call_and_epoch
+    """A timing process's per-epoch columns: b of fit(W) seconds = a + b * W through its windows' medians
+    at two lengths (a unclipped: noise shows as a spread over processes, stats.per_call), their spread,
+    and the median calibration kernel of the process (the speed state it ran in)."""
+    from .stats import call_and_epoch, median
 
     stats = summarise([w.seconds / w.epochs * 1e6 for w in windows])
-    call_s, epoch_s = fit_call_and_epoch([w.epochs for w in windows], [w.seconds for w in windows])
+    call_s, epoch_s = call_and_epoch([w.epochs for w in windows], [w.seconds for w in windows])
+    kernels = [w.kernel_s for w in windows if w.kernel_s is not None]
     ratios = sorted(w.cpu_ratio for w in windows)
     return dict(epoch_us=epoch_s * 1e6, call_us=call_s * 1e6, epoch_us_median=stats.median,
                 epoch_us_iqr=stats.iqr, epoch_us_min=stats.min, windows=len(windows),
                 window_epochs=max(w.epochs for w in windows), replays=replays,
-                cpu_ratio=ratios[len(ratios) // 2])  # fmt: skip
+                cpu_ratio=ratios[len(ratios) // 2],
+                kernel_us=median(kernels) * 1e6 if kernels else None)  # fmt: skip
 
 
 def repeat_fields(repeats_us: list[float], window: int, replays: int) -> dict:
@@ -340,13 +351,6 @@ def outcome_fields(run: Measured) -> dict:
         "time_to_accuracy_s": run.time_to_solve(result.epoch_accurate),
         "outputs": " ".join(f"{v:.6g}" for v in result.predictions.ravel()) if result.status == "ok" else None,
     }
-
-
-def check_epochs(cost_s: float, seeds: int, epochs: int, budget_s: float) -> int:
-    """Epochs per seed of a borrowing mode's own check runs: a third of the budget, shared by its
-    CHECK_SEEDS seeds (a preset's seeds may borrow twice a run), at what its every seed would cost."""
-    per_epoch_s = cost_s / max(1, seeds * epochs)
-    return max(1, min(epochs, int(budget_s / 3 / CHECK_SEEDS / max(per_epoch_s, 1e-9))))
 
 
 def rss_mb() -> float:

@@ -25,11 +25,11 @@ DEVICE_CHOICES = ("cpu", "gpu", "auto")
 DEFAULT_MODES = ("idiomatic", "tuned")
 SWEEP_HIDDEN = (4, 16, 64, 256, 1024, 4096)
 SWEEP_BATCH = (4, 256, 4096, 65536)
-# Limits that keep every accepted input in bounded memory (README, "Running the benchmark"). A run holds
+# Limits that keep every accepted input in bounded memory (docs/USAGE.md, "Limits"). A run holds
 # its tables in memory and every seed's loss curve until it ends (~8 bytes an epoch, compressed), and a
 # worker its seeds' losses (8 bytes an epoch, float64).
 LIMITS = {"seeds": 10_000, "epochs": 1_000_000, "repeats": 100, "processes": 100, "threads": 1024}
-CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: 40 MB of float32 curves (README: peak RSS)
+CURVE_EPOCHS = 10_000_000  # seeds x epochs x presets x backend modes: 40 MB of float32 curves (docs/USAGE.md: peak RSS)
 SWEEP_VALUES = 64  # values of sweep --hidden and --batch each (4,096 cells per backend and mode)
 # A worker process needs about a second here to start Python and import NumPy before it can report
 # anything: a shorter --timeout stops every worker before its first row (every row an error).
@@ -76,15 +76,15 @@ class RunOptions(Shared):
     """One `xorbench run`. None for a preset's value: that preset's own."""
 
     command: ClassVar[str] = "run"
-    QUICK: ClassVar[dict] = {"epochs": 200, "seeds": 3, "processes": 2, "repeats": 4, "budget_s": 3.0,
+    QUICK: ClassVar[dict] = {"epochs": 200, "seeds": 3, "processes": 1, "repeats": 4, "solve_s": 3.0,
                              "window_s": 0.05, "article_scale": 0.1}  # fmt: skip
-    MIN_REPEATS: ClassVar[int] = 2  # fit(W) = a + b * W needs windows of two lengths (stats.fit_call_and_epoch)
+    MIN_REPEATS: ClassVar[int] = 2  # fit(W) = a + b * W needs windows of two lengths (stats.call_and_epoch)
     COUNTS: ClassVar[tuple] = ("threads", "repeats", "seeds", "processes")  # integers >= 1, at most LIMITS
-    POSITIVE: ClassVar[tuple] = ("timeout_s", "window_s", "budget_s", "article_scale")
+    POSITIVE: ClassVar[tuple] = ("timeout_s", "window_s", "budget_s", "solve_s", "article_scale")
 
     timeout_s: float = 300.0  # a worker that reports nothing (no row, no progress) this long is stopped
     repeats: int = 8  # timed windows per timing process, two lengths in turn
-    window_s: float = 0.2  # aim for timed windows this long
+    window_s: float = 0.1  # aim for timed windows this long (the short ones an eighth of it)
     preset: str = "all"
     optimizer: str | None = None  # None: the matched preset's own (SGD)
     lr: float | None = None
@@ -92,8 +92,9 @@ class RunOptions(Shared):
     hidden: int | None = None  # matched and classic presets' hidden units; None: theirs (4 and 2)
     init_range: float | None = None  # the classic preset's uniform init range r; None: its 0.5
     seeds: int = 30  # convergence seeds per preset (the classic experiment wants at least 30)
-    processes: int = 5  # fresh worker processes per timed row
-    budget_s: float = 30.0  # per backend and mode: longer full runs are shortened or borrow convergence
+    processes: int | None = None  # fresh timing processes per timed row; None: planned within budget_s
+    budget_s: float = 280.0  # the run's measuring seconds, within which it plans its timing processes
+    solve_s: float = 10.0  # per row: its timing processes train to solved (cold, then warm) while this fits
     article_scale: float = 1.0  # --quick shortens the article's runs
     report: bool = True
     given: frozenset[str] = frozenset()  # the fields the user set on the command line (check_run)
@@ -121,7 +122,7 @@ class SweepOptions(Shared):
 Options = RunOptions | SweepOptions
 TYPES = {"run": RunOptions, "sweep": SweepOptions}
 FLAGS = {"timeout_s": "--timeout", "budget_s": "--budget", "window_s": "window", "article_scale": "article scale",
-         "cell_cap_s": "cell cap", "init_range": "--init-range"}  # fmt: skip
+         "cell_cap_s": "cell cap", "init_range": "--init-range", "solve_s": "solve budget"}  # fmt: skip
 
 
 def flag(name: str) -> str:
@@ -169,7 +170,8 @@ def check(options: Options) -> None:
     option. Does no work; plan.check goes on to what the presets' configs and the jobs need."""
     check_selection(options)
     for name in options.COUNTS:
-        check_count(name, getattr(options, name), LIMITS[name])
+        if getattr(options, name) is not None:  # --processes: None plans them within --budget
+            check_count(name, getattr(options, name), LIMITS[name])
     if options.repeats < options.MIN_REPEATS:
         raise ValueError(f"--repeats must be at least {options.MIN_REPEATS}: each timing process fits a + b * W to "
                          f"windows of two lengths, taken in turn; got {options.repeats}")  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from .. import backends as registry
+from . import budget
 from . import env as environment
 from . import options as opts
 from .job import Job, RunJob, SweepJob, TimeJob, planned
@@ -127,14 +128,12 @@ def check_run_memory(options: RunOptions) -> None:
 
 
 def curve_epochs(options: RunOptions) -> int:
-    """Loss-curve epochs a run keeps: every convergence seed of every chosen mode, matched and classic."""
+    """Loss-curve epochs a run keeps: every convergence seed of every chosen backend (on one mode each),
+    matched and classic."""
     presets = [make for preset, make in (("matched", matched_config), ("classic", classic_config))
                if options.preset in (preset, "all")]  # fmt: skip
-    total = 0
-    for name in options.names:
-        modes = [mode for mode in options.modes if mode in registry.modes_of(name)]
-        total += sum(options.seeds * make(options, name).epochs * len(modes) for make in presets)
-    return total
+    offered = [name for name in options.names if any(m in registry.modes_of(name) for m in options.modes)]
+    return sum(options.seeds * make(options, name).epochs for name in offered for make in presets)
 
 
 def no_mode(options: Options) -> str | None:
@@ -177,13 +176,20 @@ def devices(options: Options) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def jobs(options: Options, costs: dict | None = None) -> list[Job]:
-    """Every job of a run or sweep, in the order started: for a run, the timing processes round-robin
-    across rows (A B C A B C ...), so a slow spell of the machine falls on every row alike, then one
-    convergence-and-article job per backend and device. `costs`: see run_jobs."""
+def jobs(options: Options) -> list[Job]:
+    """Every job of a run or sweep as planned before anything is measured: for a run, its first timing
+    processes round-robin across rows (A B C A B C ...), so a slow spell of the machine falls on every
+    row alike, then one convergence-and-article job per backend and device. The runner adds processes
+    within the budget once it knows what they cost (more_processes)."""
     if options.command == "sweep":
         return sweep_jobs(options)
-    return time_jobs(options) + run_jobs(options, costs or {})
+    return time_jobs(options, range(first_processes(options))) + run_jobs(options, {})
+
+
+def first_processes(options: RunOptions) -> int:
+    """Timing processes per row before the budget is planned: --processes, or the fewest that give the
+    median an interval (budget.LEAST)."""
+    return options.processes if options.processes is not None else budget.LEAST
 
 
 def chosen(options: Options) -> list[tuple[dict, tuple[str, ...]]]:
@@ -207,18 +213,22 @@ def sweep_jobs(options: Options) -> list[SweepJob]:
     return [job for job in found if planned(job)]
 
 
-def time_jobs(options: Options) -> list[TimeJob]:
-    """One job per process and timed row (backend x device x mode), rows interleaved round-robin."""
+def time_jobs(options: Options, processes: range, start_order: int = 0,
+              rows: set | None = None) -> list[TimeJob]:  # fmt: skip
+    """One job per process in `processes` and timed row (backend x device x mode), rows interleaved
+    round-robin; `rows` ((backend, device, mode)) limits them, `start_order` numbers the first."""
     if options.preset not in ("matched", "all"):
         return []
-    rows = [(common, mode, dataclasses.asdict(matched_config(options, common["backend"])))
-            for common, modes in chosen(options) for mode in modes]  # fmt: skip
+    timed = [(common, mode, dataclasses.asdict(matched_config(options, common["backend"])))
+             for common, modes in chosen(options) for mode in modes]  # fmt: skip
     found = []
-    for process in range(options.processes):
-        for common, mode, matched in rows:
+    for process in processes:
+        for common, mode, matched in timed:
+            if rows is not None and (common["backend"], common["device"], mode) not in rows:
+                continue
             cache = compile_cache(common["spec"], process)
-            found.append(TimeJob(**common, mode=mode, matched=matched, budget_s=options.budget_s, process=process,
-                                 start_order=len(found), compile_cache=cache))  # fmt: skip
+            found.append(TimeJob(**common, mode=mode, matched=matched, solve_s=options.solve_s, process=process,
+                                 start_order=start_order + len(found), compile_cache=cache))  # fmt: skip
     return found
 
 
@@ -232,21 +242,95 @@ def compile_cache(spec: dict, process: int) -> str:
     return "cold" if process == 0 else "warm"
 
 
-def run_jobs(options: Options, costs: dict[tuple[str, str], dict[str, float]]) -> list[RunJob]:
-    """One job per backend and device for the convergence seeds and the article presets.
-
-    `costs[(backend, device)][mode]`: what training every seed of that mode would take, from the
-    timing processes; a mode over the budget borrows its statistics from the cheapest one within it."""
+def run_jobs(options: Options, modes: dict[tuple[str, str], dict[str, str]]) -> list[RunJob]:
+    """One job per backend and device for the convergence seeds and the article presets. `modes`:
+    (backend, device) -> preset -> the mode that trains its seeds fastest (convergence_modes); otherwise
+    the backend's tuned mode where chosen (its loop at its fastest), else its first chosen mode."""
     chosen_presets = {"matched": matched_config, "article": article_config, "classic": classic_config}
     found = []
-    for common, modes in chosen(options):
+    for common, offered in chosen(options):
         name = common["backend"]
         configs = {
             p: make(options, name) if options.preset in (p, "all") else None for p, make in chosen_presets.items()
         }
-        job = RunJob(**common, modes=modes, seeds=options.seeds, budget_s=options.budget_s,
-                     costs=costs.get((name, common["device"])) or {},
+        fallback = "tuned" if "tuned" in offered else offered[0]
+        fastest = modes.get((name, common["device"]), {})
+        chosen_modes = {preset: fastest.get(preset, fallback) for preset in CONVERGENCE_PRESETS}
+        job = RunJob(**common, modes=offered, convergence_modes=chosen_modes,
+                     seeds=options.seeds, solve_s=options.solve_s,
                      **{p: config and dataclasses.asdict(config) for p, config in configs.items()})  # fmt: skip
         if planned(job):  # e.g. the numba floor has no article snippet
             found.append(job)
     return found
+
+
+# ---------------------------------------------------------------- the budget, from what was measured
+
+SPREAD_PRIOR = 0.2  # a row's between-process CV before two processes measured it (0.08-0.2 here, issue 23)
+SPREAD_FLOOR = 0.02  # below this, a few processes' spread is luck, not precision
+
+
+def row_costs(rows: list, seconds: dict[tuple, list[float]]) -> dict[tuple, budget.Cost]:
+    """Per timed row (backend, device, mode): what one more of its timing processes costs (the median wall
+    seconds of its processes after the first, which may fill a compile cache or train to solved) and the
+    between-process spread of its figure (the coefficient of variation of its processes' epoch_us)."""
+    import numpy as np
+
+    costs = {}
+    for row, spent in seconds.items():
+        values = np.array([r.epoch_us for r in rows if (r.backend, r.device, r.mode) == row and r.epoch_us])
+        spread = float(values.std(ddof=1) / values.mean()) if values.size >= 2 else SPREAD_PRIOR
+        later = spent[1:] or spent
+        costs[row] = budget.Cost(float(np.median(later)), max(spread, SPREAD_FLOOR))
+    return costs
+
+
+# The classic preset's seeds stop once converged: about 1,500 of their 5,000 epochs each here (the
+# reference run's numpy seeds), so its seeds cost this share of their limit.
+CLASSIC_SHARE = 0.3
+CONVERGENCE_PRESETS = {"matched": matched_config, "classic": classic_config}
+
+
+def convergence_seconds(options: RunOptions, name: str, preset: str, timed: list) -> float | None:
+    """What a backend's convergence seeds of one preset would take on the mode of these timing rows, its
+    import aside: a build and first epoch (the matched net's as the timing processes found it; the
+    classic net's as the slowest did, or as a cold-cache process's solve run: another shape, another
+    compile, with no cache to find) and every seed's epochs at the mode's per-epoch cost. None: not timed."""
+    from .stats import median
+
+    us = median([r.epoch_us for r in timed if r.epoch_us])
+    builds = [r.startup_s - r.import_s for r in timed if r.startup_s and r.import_s is not None]
+    if us is None or not builds:
+        return None
+    epochs = CONVERGENCE_PRESETS[preset](options, name).epochs * (CLASSIC_SHARE if preset == "classic" else 1)
+    # a new shape compiles every function a run calls (torch tuned: its window and its one-epoch step),
+    # as a cold process's solve run did; its build alone compiled only the first
+    cold = [r.time_to_solve_cold_s for r in timed if r.time_to_solve_cold_s and r.compile_cache == "cold"]
+    build = max(builds + cold) if preset == "classic" else median(builds)
+    return build + options.seeds * epochs * us * 1e-6
+
+
+def convergence_presets(options: RunOptions) -> list[str]:
+    return [preset for preset in CONVERGENCE_PRESETS if options.preset in (preset, "all")]
+
+
+def convergence_modes(options: RunOptions, rows: list) -> dict[tuple[str, str], dict[str, str]]:
+    """(backend, device) -> preset -> the timed mode whose convergence seeds of that preset would take the
+    least time, with what that would take."""
+    found: dict[tuple[str, str], dict[str, tuple[float, str]]] = {}
+    for backend, device, mode in dict.fromkeys((r.backend, r.device, r.mode) for r in rows):
+        timed = [r for r in rows if (r.backend, r.device, r.mode) == (backend, device, mode)]
+        for preset in convergence_presets(options):
+            seconds = convergence_seconds(options, backend, preset, timed)
+            best = found.setdefault((backend, device), {}).get(preset)
+            if seconds is not None and (best is None or seconds < best[0]):
+                found[backend, device][preset] = (seconds, mode)
+    return {key: {preset: mode for preset, (_, mode) in modes.items()} for key, modes in found.items()}
+
+
+def more_processes(options: RunOptions, rows: list, seconds: dict[tuple, list[float]], spent_s: float) -> budget.Plan:
+    """The timing processes each row should have in all, within what is left of the budget (the
+    convergence jobs ran already); OverBudget when nothing is left."""
+    done = {row: len(spent) for row, spent in seconds.items()}
+    left = options.budget_s - spent_s
+    return budget.allocate(row_costs(rows, seconds), left, least=0, done=done)

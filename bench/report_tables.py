@@ -117,7 +117,7 @@ def verdict_row(g: Group, summary: Summary) -> list[str]:
         us_text(g),
         ratio,
         versus,
-        cell(g.call_us, why="not fitted"),
+        cell(g.call_us, why="below resolution"),
         startup_text(g),
         counted(g.tta_cold_s, g.tta_cold_n, tta_why),
         counted(g.tts_cold_s, g.tts_cold_n, "never solved" if g.processes else "not timed"),

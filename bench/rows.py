@@ -72,6 +72,7 @@ class RunRow:
     peak_rss_mb: float | None = None  # the process's peak resident memory, training included
     device_peak_mb: float | None = None  # the framework's peak device memory (GPU only)
     cpu_ratio: float | None = None  # process CPU time / wall time over the timed windows (median)
+    kernel_us: float | None = None  # the calibration kernel before each window (median): the process's speed state
     # Convergence rows of a mode whose statistics are borrowed: what of its own curve was compared
     borrow_checked_seeds: int | None = None
     borrow_checked_epochs: int | None = None
@@ -86,7 +87,9 @@ class RunRow:
 class SummaryRow:
     """summary.csv: one row per backend x device x mode x preset, over its processes and seeds.
 
-    Figures are medians over processes; *_ci_low/_high a 95% bootstrap interval of that median."""
+    Figures are medians over processes; epoch_us is calibrated (stats.calibrate: each process moved to the
+    run's median kernel), epoch_us_raw not; *_ci_low/_high an order-statistic interval of the median, at
+    the level epoch_us_ci_level (at least 95% where the processes allow, else the deepest they give)."""
 
     schema_version: int = SCHEMA_VERSION
     backend: str
@@ -97,7 +100,9 @@ class SummaryRow:
     epoch_us: float | None = None
     epoch_us_ci_low: float | None = None
     epoch_us_ci_high: float | None = None
-    call_us: float | None = None
+    call_us: float | None = (
+        None  # median per-call cost; empty where its interval over processes holds 0 (below resolution)
+    )
     startup_s: float | None = None
     startup_ci_low: float | None = None
     startup_ci_high: float | None = None
@@ -118,8 +123,11 @@ class SummaryRow:
     cpu_ratio: float | None = None
     threads: int | None = None
     threads_exceeded: bool | None = None  # cpu_ratio > threads + 0.25
-    borrowed_from: str | None = None
+    borrowed_from: str | None = None  # the mode whose convergence seeds these are (trained once per backend)
     unresolved: int | None = None  # timing processes whose windows resolved no per-epoch cost: not in epoch_us
+    epoch_us_raw: float | None = None  # median over processes before the calibration adjustment
+    calibration_beta: float | None = None  # log epoch_us = alpha + beta log kernel_us across the processes
+    epoch_us_ci_level: float | None = None  # the actual coverage of the order-statistic interval for n processes
 
 
 @dataclass(kw_only=True)
@@ -165,6 +173,8 @@ class TimingRow:
     epoch_us: float
     process: int | None = None  # the timing process (runs.csv `process`) this window came from
     cpu_ratio: float | None = None  # process CPU time / wall time during this window
+    kernel_us: float | None = None  # the calibration kernel, timed in the same process just before the window
+    cpu: int | None = None  # the CPU the process ran on as the window ended
 
 
 @dataclass(kw_only=True)

@@ -14,11 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import backends as registry
+from . import budget
 from . import env as environment
+from .budget import OverBudget
 from .job import CellKey, Job, RunKey, TimeJob, planned, planned_row
 from .manager import Interrupts, Manager, Outcome
 from .options import Options
-from .plan import jobs, run_jobs, time_jobs
+from .plan import convergence_modes, first_processes, jobs, more_processes, run_jobs, time_jobs
 from .rows import RunRow, SweepRow
 from .tables import LEGACY_CURVES, NotSaved, Tables, write_env
 
@@ -54,7 +56,7 @@ def execute(options: Options) -> Ended:
             env.update({"error": str(failed)} if failed else {})
             late = finish(options, env if owns_env else None, tables)
             failed = failed or late
-    return ended(options, tables, interrupted or interrupts.count > 0, failed, start)
+    return ended(options, tables, interrupted or interrupts.count > 0, failed, start, env.get("plan"))
 
 
 def begin(options: Options, env: dict | None, tables: Tables) -> None:
@@ -69,15 +71,19 @@ def begin(options: Options, env: dict | None, tables: Tables) -> None:
 
 
 def measure(options: Options, tables: Tables, env: dict) -> bool:
-    """Every job, each finished row saved as it comes, and in env the time each kind of job took;
-    True when interrupted."""
+    """Every job, each finished row saved as it comes, and in env the time each kind of job took and,
+    for a run, its plan; True when interrupted."""
     save = save_run if options.command == "run" else save_cell
     manager = Manager(options.timeout_s, lambda event: save(tables, event), lambda o, key: fill(tables, o, key))
     total = sum(len(planned(job)) for job in jobs(options))
+    schedule = Schedule(options, tables, manager) if options.command == "run" else None
+    if schedule is not None:
+        manager.deadline = time.monotonic() + options.budget_s
     try:
-        return manager.execute(scheduled(options, tables), total)
+        return manager.execute(schedule.jobs() if schedule else jobs(options), total)
     finally:
         env.update(job_seconds=job_seconds(manager.outcomes))
+        env.update({"plan": schedule.plan} if schedule else {})
 
 
 def job_seconds(outcomes: list[Outcome]) -> dict[str, float]:
@@ -113,7 +119,8 @@ def finish(options: Options, env: dict | None, tables: Tables) -> NotSaved | Non
     return failed
 
 
-def ended(options: Options, tables: Tables, interrupted: bool, failed: NotSaved | None, start: float) -> Ended:
+def ended(options: Options, tables: Tables, interrupted: bool, failed: NotSaved | None, start: float,
+          plan: dict | None = None) -> Ended:  # fmt: skip
     """One line on stderr for a run that failed or was interrupted, the summary otherwise."""
     out, rows = options.out, [*tables.runs, *tables.cells]
     errors = sum(row.status == "error" for row in rows)
@@ -127,48 +134,91 @@ def ended(options: Options, tables: Tables, interrupted: bool, failed: NotSaved 
         print_run_summary(tables.runs, Console() if sys.stdout.isatty() else Console(width=120))
     else:
         print_sweep_summary(tables.cells)
-    print(f"{'tables' if options.command == 'run' else 'sweep.csv'} written to {out}/ in "
-          f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+    spent = time.perf_counter() - start
+    print(f"{'tables' if options.command == 'run' else 'sweep.csv'} written to {out}/ in {spent:.0f} s"
+          + (budget_text(plan, spent) if plan else ""))  # fmt: skip
     if errors:
         print(f"xorbench: {errors} of {len(rows)} rows errored or timed out (their `reason` says why)", file=sys.stderr)
     return Ended(errors, False, False)
 
 
-def scheduled(options: Options, tables: Tables) -> Iterator[Job]:
-    """The jobs in order, each decided as late as possible from what the tables hold by then: a timing
-    process trains to solved only while its row's solve runs fit the budget (none after one that ran
-    out of it), and the convergence jobs learn what each mode's seeds would cost."""
-    if options.command == "sweep":
-        yield from jobs(options)
-        return
-    for job in time_jobs(options):
-        rows = timing_rows(tables, job)
-        spent = [r.time_to_solve_cold_s + (r.time_to_solve_warm_s or 0) for r in rows
-                 if r.time_to_solve_cold_s is not None]  # fmt: skip
-        fits = sum(spent) + max(spent, default=0) <= job.budget_s and all(r.stop_reason != "budget" for r in rows)
-        yield dataclasses.replace(job, solve=job.process == 0 or fits)
-    yield from run_jobs(options, seed_costs(tables, options))
+def budget_text(plan: dict, spent: float) -> str:
+    """What the run spent against its --budget, and why it went over when it did."""
+    text = f", {spent / plan['budget_s']:.0%} of its --budget of {plan['budget_s']:g} s"
+    if spent > plan["budget_s"] and "processes" not in plan:
+        text += f" (the fewest processes, {budget.LEAST} per row, and the convergence jobs needed more)"
+    return text
+
+
+class Schedule:
+    """A run's jobs, each decided as late as possible from what the tables hold by then.
+
+    The timing processes come in rounds, every row once per round: budget.LEAST rounds (or --processes),
+    the fewest that give a median an interval, whatever the budget; then one convergence-and-article job
+    per backend, each preset's seeds on the mode that trains them fastest; then, within what is left of
+    the budget, more processes where they buy the most precision (plan.more_processes, by Neyman
+    allocation). A timing process trains to
+    solved only while its row's solve runs fit the solve budget (none after one that ran out of it)."""
+
+    def __init__(self, options, tables: Tables, manager: Manager):
+        self.options, self.tables, self.manager = options, tables, manager
+        self.start = time.perf_counter()
+        self.plan: dict = {"budget_s": options.budget_s}  # what env.json says of the plan and what it spent
+
+    def jobs(self) -> Iterator[Job]:
+        options = self.options
+        for process in range(first_processes(options)):
+            yield from self.solving(time_jobs(options, range(process, process + 1), self.started()))
+        self.plan["timing_s"] = round(self.spent(), 1)
+        yield from run_jobs(options, convergence_modes(options, self.timed()))
+        self.plan["convergence_s"] = round(self.spent() - self.plan["timing_s"], 1)
+        if options.processes is None:
+            yield from self.planned_processes()
+
+    def spent(self) -> float:
+        return time.perf_counter() - self.start
+
+    def started(self) -> int:
+        return sum(isinstance(o.job, TimeJob) for o in self.manager.outcomes)
+
+    def timed(self) -> list[RunRow]:
+        return [r for r in self.tables.runs if r.role == "timing" and r.preset == "matched" and r.status == "ok"]
+
+    def seconds(self) -> dict[tuple, list[float]]:
+        """(backend, device, mode) -> the wall seconds of each of its timing processes so far."""
+        found: dict[tuple, list[float]] = {}
+        for outcome in self.manager.outcomes:
+            job = outcome.job
+            if isinstance(job, TimeJob):
+                found.setdefault((job.backend, job.device, job.mode), []).append(outcome.seconds)
+        return found
+
+    def planned_processes(self) -> Iterator[TimeJob]:
+        seconds = self.seconds()
+        try:
+            plan = more_processes(self.options, self.timed(), seconds, self.spent())
+        except OverBudget as error:
+            self.plan.update(over_budget=str(error))
+            return
+        self.plan.update(processes={"/".join(row): n for row, n in plan.processes.items()},
+                         planned_s=round(plan.total_s + self.spent(), 1))  # fmt: skip
+        done = {row: len(spent) for row, spent in seconds.items()}
+        for process in range(min(done.values(), default=0), max(plan.processes.values(), default=0)):
+            rows = {row for row, n in plan.processes.items() if done[row] <= process < n}
+            yield from self.solving(time_jobs(self.options, range(process, process + 1), self.started(), rows))
+
+    def solving(self, jobs: list[TimeJob]) -> Iterator[TimeJob]:
+        for job in jobs:
+            rows = timing_rows(self.tables, job)
+            spent = [r.time_to_solve_cold_s + (r.time_to_solve_warm_s or 0) for r in rows
+                     if r.time_to_solve_cold_s is not None]  # fmt: skip
+            fits = sum(spent) + max(spent, default=0) <= job.solve_s and all(r.stop_reason != "budget" for r in rows)
+            yield dataclasses.replace(job, solve=job.process == 0 or fits)
 
 
 def timing_rows(tables: Tables, job: TimeJob) -> list[RunRow]:
     return [r for r in tables.runs if (r.backend, r.device, r.mode, r.role) == (job.backend, job.device,
             job.mode, "timing") and r.preset == "matched" and r.status == "ok"]  # fmt: skip
-
-
-def seed_costs(tables: Tables, options: Options) -> dict[tuple[str, str], dict[str, float]]:
-    """(backend, device) -> mode -> seconds to train every convergence seed in full, from the timing rows."""
-    from .stats import median
-
-    costs: dict[tuple[str, str], dict[str, float]] = {}
-    for row in tables.runs:
-        if row.role == "timing" and row.preset == "matched" and row.status == "ok" and row.epoch_us is not None:
-            costs.setdefault((row.backend, row.device), {}).setdefault(row.mode, []).append(row.epoch_us)
-    return {key: {mode: options.seeds * row_epochs(options) * median(us) * 1e-6 for mode, us in modes.items()}
-            for key, modes in costs.items()}  # fmt: skip
-
-
-def row_epochs(options: Options) -> int:
-    return options.epochs or registry.TrainConfig().epochs
 
 
 def save_run(tables: Tables, event: dict) -> RunKey:
@@ -209,7 +259,8 @@ def print_run_summary(rows: list[RunRow], console: Console) -> None:
     for key in dict.fromkeys((r.backend, r.device, r.mode) for r in matched):
         group = [r for r in matched if (r.backend, r.device, r.mode) == key]
         timed = [r for r in group if r.role == "timing" and r.epoch_us is not None]
-        seeds = [r for r in group if r.role == "convergence" and r.status in ("ok", "diverged")]
+        seeds = [r for r in matched if r.role == "convergence" and r.status in ("ok", "diverged")  # one mode's
+                 and (r.backend, r.device) == key[:2]]  # fmt: skip
         solved = sorted(r.epoch_solved for r in seeds if r.solved)
         us, start = median([r.epoch_us for r in timed]), median([r.startup_s for r in timed])
         table.add_row(
@@ -217,7 +268,7 @@ def print_run_summary(rows: list[RunRow], console: Console) -> None:
             number(us) if us is not None else "-",
             str(len(timed)),
             f"{start:.2f}" if start is not None else "-",
-            solved_text(seeds, solved),
+            solved_text(seeds, solved, key[2]),
             str(solved[len(solved) // 2]) if solved else "-",
             "/".join(sorted({r.status for r in group})),
         )
@@ -229,11 +280,11 @@ def print_run_summary(rows: list[RunRow], console: Console) -> None:
     )
 
 
-def solved_text(seeds: list[RunRow], solved: list) -> str:
+def solved_text(seeds: list[RunRow], solved: list, mode: str) -> str:
     if not seeds:
         return "-"
-    lenders = {r.borrowed_from for r in seeds if r.borrowed_from}
-    return f"{len(solved)}/{len(seeds)}" + (f" (from {', '.join(sorted(lenders))})" if lenders else "")
+    trained = {r.mode for r in seeds} - {mode}
+    return f"{len(solved)}/{len(seeds)}" + (f" (on {', '.join(sorted(trained))})" if trained else "")
 
 
 def print_sweep_summary(cells: list[SweepRow]) -> None:

@@ -62,28 +62,6 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
-def fit_call_and_epoch(window_epochs, seconds) -> tuple[float, float]:
-    """(a, b) in seconds: the per-call cost a and the per-epoch cost b of fit(W) seconds = a + b * W,
-    fitted by least squares to one process's windows, which must come in at least two lengths.
-
-    Neither cost can be negative, so this is the least-squares line under a >= 0 and b >= 0: where the
-    free line has a < 0 (noise, or a per-epoch cost that grows with W), a is 0 and the line goes through
-    the origin (b = sum(W s) / sum(W^2)); where it has b < 0 (longer windows were no slower: the windows
-    do not resolve a per-epoch cost), b is 0 and a is the mean of the seconds. Of these, the one with
-    the smaller squared error.
-    """
-    w, s = np.asarray(window_epochs, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
-    if w.shape != s.shape or w.ndim != 1:
-        raise ValueError("window_epochs and seconds must be two lists of the same length")
-    if np.unique(w).size < 2:
-        raise ValueError(f"fitting a + b * W needs windows of at least two lengths; got {sorted(set(w.tolist()))}")
-    b, a = np.polyfit(w, s, 1)
-    if a >= 0 and b >= 0:
-        return float(a), float(b)
-    candidates = [(0.0, float(w @ s / (w @ w))), (float(s.mean()), 0.0)]
-    return min(candidates, key=lambda ab: float(np.sum((s - ab[0] - ab[1] * w) ** 2)))
-
-
 def _values(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64).ravel()
     return values[~np.isnan(values)]
@@ -280,19 +258,28 @@ def ratio_interval(a, b, level: float = LEVEL) -> tuple[float, Interval]:
     return float(np.exp(np.median(d))), inside
 
 
-def verdicts(pairs, min_effect: float = 0.05, level: float = LEVEL) -> list[tuple[float, Interval, str]]:
+MIN_EFFECT = 0.05  # compare calls a row faster or slower only beyond this (5% either way, on a log scale)
+# compare's family-wise level: two runs of one commit read SAME on every row in at least 9 pairs of 10
+# (issue 23's target). Rows whose processes can reach it: 4 v 4 for up to 3 rows, 5 v 5 up to 12, 6 v 6 up to 46.
+FAMILY_LEVEL = 0.90
+
+
+def verdicts(pairs, min_effect: float = MIN_EFFECT, level: float = FAMILY_LEVEL) -> list[tuple[float, Interval, str]]:
     """B against A for each of several rows at once, as `compare` says it: (ratio, interval, verdict).
 
-    Each interval is at level 1 - (1 - level) / rows (Bonferroni), so that with no real difference
+    Each interval is at level 1 - (1 - level) / rows (Bonferroni; rows: those with two processes or more
+    on each side, the only ones that can be called faster or slower), so that with no real difference
     anywhere, all rows read SAME together with probability >= `level`. A row is FASTER or SLOWER only
-    where its whole interval lies beyond `min_effect` (0.05: 5% either way, on a log scale), and FEW
-    where its processes cannot reach the corrected level at all (their range covers less)."""
-    each = 1 - (1 - level) / max(1, len(pairs))
+    where its whole interval lies beyond `min_effect` (0.05: 5% either way, on a log scale). Where its
+    processes cannot reach the corrected level (their range covers less), no difference can be claimed:
+    SAME while even that range reaches within min_effect, else FEW (apart, but too few to say so)."""
+    each = 1 - (1 - level) / max(1, sum(min(np.size(a), np.size(b)) >= 2 for a, b in pairs))
     found = []
     for a, b in pairs:
         value, inside = ratio_interval(a, b, each)
+        beyond = inside.high < 1 / (1 + min_effect) or inside.low > 1 + min_effect
         if inside.coverage < each:
-            said = FEW
+            said = FEW if beyond or not math.isfinite(inside.low) else SAME
         elif inside.high < 1 / (1 + min_effect):
             said = FASTER
         elif inside.low > 1 + min_effect:
@@ -310,22 +297,44 @@ class Calibrated:
     reference: float  # the kernel time the values are moved to
 
 
-def calibrate(values, kernels, reference: float | None = None, beta_bounds=(0.0, 1.5)) -> Calibrated:
+BETA_BOUNDS = (0.0, 1.5)
+OWN_BETA = 5  # processes a row needs to fit its own beta: three points let one odd process set the slope
+
+
+def calibrate(values, kernels, reference: float | None = None, beta: float | None = None) -> Calibrated:
     """Regression adjustment (CUPED) of per-process figures on a calibration kernel timed in the same
     process: fit log value = alpha + beta log kernel across the processes, then move each value to the
     reference kernel time, value * (reference / kernel) ** beta. A row whose time tracks the process's
     speed state one for one gets beta ~ 1 (a plain ratio); a fused loop that slows a third as much, ~1/3,
-    which a ratio would overcorrect. beta is clipped to `beta_bounds`, and 0 (no adjustment) where the
-    kernels do not vary or fewer than three processes fit it. Reference: the kernels' median."""
+    which a ratio would overcorrect. beta is clipped to BETA_BOUNDS, and 0 (no adjustment) where the
+    kernels do not vary or fewer than three processes fit it; a `beta` given is used as it is (a run's
+    pooled beta, pooled_beta). Reference: the kernels' median."""
     v, k = np.asarray(values, dtype=np.float64), np.asarray(kernels, dtype=np.float64)
     if v.shape != k.shape:
         raise ValueError("values and kernels must pair up, one kernel time per value")
-    lv, lk = np.log(v), np.log(k)
-    spread = float(np.var(lk))
-    beta = float(np.cov(lv, lk, bias=True)[0, 1] / spread) if v.size >= 3 and spread > 0 else 0.0
-    beta = float(np.clip(beta, *beta_bounds))
+    if beta is None:
+        lv, lk = np.log(v), np.log(k)
+        spread = float(np.var(lk))
+        beta = float(np.cov(lv, lk, bias=True)[0, 1] / spread) if v.size >= 3 and spread > 0 else 0.0
+        beta = float(np.clip(beta, *BETA_BOUNDS))
     reference = float(np.median(k)) if reference is None else float(reference)
-    return Calibrated(v * (reference / k) ** beta, beta, reference)
+    return Calibrated(v * (reference / k) ** beta, float(beta), reference)
+
+
+def pooled_beta(rows) -> float | None:
+    """One beta for rows too few to fit their own: the median of the rows' own slopes of log value on log
+    kernel, over every row of (values, kernels) with three processes or more whose kernels vary; None
+    unless three such rows give it. A median, so that a row with an odd process (slow for a reason the
+    kernel did not see) cannot set every row's slope."""
+    slopes = []
+    for values, kernels in rows:
+        if np.size(values) >= 3:
+            lv, lk = np.log(np.asarray(values, dtype=np.float64)), np.log(np.asarray(kernels, dtype=np.float64))
+            if np.var(lk) > 0:
+                slopes.append(float(np.cov(lv, lk, bias=True)[0, 1] / np.var(lk)))
+    if len(slopes) < 3:
+        return None
+    return float(np.clip(np.median(slopes), *BETA_BOUNDS))
 
 
 LENGTH_RATIO = 8  # a window's two lengths at least this far apart, so the per-call cost is resolved

@@ -29,7 +29,20 @@ import pyarrow.parquet as pq
 from ..backends import MODES, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures
 from .rows import SUMMARY_COLUMNS, SummaryRow
-from .stats import FEW, Versus, compare_samples, median, median_ci, relative_difference, wilson
+from .stats import (
+    FEW,
+    OWN_BETA,
+    Versus,
+    calibrate,
+    compare_samples,
+    median,
+    median_ci,
+    median_interval,
+    per_call,
+    pooled_beta,
+    relative_difference,
+    wilson,
+)
 from .sweep_stats import Crossovers, crossovers
 from .tables import (
     CURVES,
@@ -307,13 +320,13 @@ def process_values(timing: pd.DataFrame) -> np.ndarray:
     schema 3, or a row timed otherwise (article-bare), has only the median of its windows."""
     us = pd.to_numeric(timing["epoch_us"], errors="coerce")
     us = us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
-    return numbers(us[us > 0])  # 0: its windows did not resolve a per-epoch cost (unresolved_of)
+    return numbers(us[us > 0])  # <= 0: its windows did not resolve a per-epoch cost (unresolved_of)
 
 
 def unresolved_of(timing: pd.DataFrame) -> int:
-    """Timing processes whose windows did not resolve a per-epoch cost: longer windows were no slower, so
-    stats.fit_call_and_epoch put it all in the per-call cost (b = 0). Their 0 is no measurement."""
-    return int((pd.to_numeric(timing["epoch_us"], errors="coerce") == 0).sum())
+    """Timing processes whose windows did not resolve a per-epoch cost: longer windows were no slower
+    (stats.call_and_epoch's b <= 0). That is no measurement."""
+    return int((pd.to_numeric(timing["epoch_us"], errors="coerce") <= 0).sum())
 
 
 def startup_values(timing: pd.DataFrame) -> pd.Series:
@@ -332,9 +345,12 @@ class Group:
     preset: str = "matched"
     processes: int = 0  # ok timing processes
     unresolved: int = 0  # ... of which their windows resolved no per-epoch cost (left out of values)
-    values: tuple[float, ...] = ()  # µs per epoch of each process (the independent repeats)
-    us: float | None = None  # median over processes of µs per epoch
-    us_ci: tuple[float, float] | None = None  # its 95% bootstrap interval; None from fewer than 2
+    values: tuple[float, ...] = ()  # µs per epoch of each process, calibrated (the independent repeats)
+    us: float | None = None  # median over processes of µs per epoch, calibrated
+    us_ci: tuple[float, float] | None = None  # its order-statistic interval; None from fewer than 2
+    us_ci_level: float | None = None  # ... and that interval's coverage
+    us_raw: float | None = None  # the median before calibration
+    beta: float | None = None  # the calibration's slope on the kernel (stats.calibrate)
     call_us: float | None = None  # median per-call cost of fit()
     import_s: float | None = None
     first_epoch_s: float | None = None
@@ -383,26 +399,58 @@ class Group:
         return self.startup_s + self.training_s
 
 
-def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame | None) -> Group:
-    """A group from its rows of runs.csv (and its windows in timings.csv, for the CPU ratio of older runs)."""
+def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame | None,
+             backend_seeds: pd.DataFrame | None = None, reference: float | None = None,
+             pooled: float | None = None) -> Group:  # fmt: skip
+    """A group from its rows of runs.csv (and its windows in timings.csv, for the CPU ratio of older runs).
+    A mode without convergence seeds of its own has its backend's (`backend_seeds`: trained once per
+    backend, on its fastest mode), marked borrowed_from that mode."""
     done = rows[rows["status"].isin(FINISHED)]
     if done.empty:
         return Group(key, "/".join(sorted(set(rows["status"]))), preset)
     timing = done[(done["role"] == "timing") & (done["status"] == "ok")]
     convergence = done[done["role"] == "convergence"]
+    if convergence.empty and backend_seeds is not None and not backend_seeds.empty:
+        convergence = backend_seeds.assign(borrowed_from=backend_seeds["mode"])
     seeds = convergence if not convergence.empty else done
     return Group(
         key,
         "ok",
         preset,
         epochs=as_int(max_of(rows["epochs"])),
-        **timing_fields(timing, windows),
+        **timing_fields(timing, windows, reference, pooled),
         **seed_fields(seeds),
     )
 
 
-def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None) -> dict:
-    values, startup = process_values(timing), startup_values(timing)
+def with_kernels(timing: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """The row's per-process µs per epoch (process_values) and, where every one timed it, their kernels."""
+    us = pd.to_numeric(timing["epoch_us"], errors="coerce")
+    us = us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
+    kernel = pd.to_numeric(timing["kernel_us"], errors="coerce")
+    ok = us > 0  # <= 0: its windows did not resolve a per-epoch cost (unresolved_of)
+    kernels = kernel[ok].to_numpy(dtype=float)
+    return numbers(us[ok]), kernels if kernels.size and np.isfinite(kernels).all() else None
+
+
+def calibrated(timing: pd.DataFrame, reference: float | None, pooled: float | None) -> dict:
+    """The row's per-process µs per epoch moved to the run's median kernel (stats.calibrate): by its own
+    beta from OWN_BETA processes on, else by the run's pooled beta; as measured (beta None) where no
+    beta or no kernels are known."""
+    values, kernels = with_kernels(timing)
+    raw = median(values)
+    beta = None if values.size >= OWN_BETA else pooled
+    if reference is None or kernels is None or (beta is None and values.size < OWN_BETA):
+        return dict(values=tuple(values), us_raw=raw, beta=None)
+    adjusted = calibrate(values, kernels, reference, beta)
+    return dict(values=tuple(adjusted.values), us_raw=raw, beta=adjusted.beta)
+
+
+def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None, reference: float | None = None,
+                  pooled: float | None = None) -> dict:  # fmt: skip
+    cal, startup = calibrated(timing, reference, pooled), startup_values(timing)
+    values = np.asarray(cal["values"])
+    interval = median_interval(values)
     cache = timing["compile_cache"]
     cold = numbers(timing["time_to_solve_cold_s"])
     if not cold.size:  # before schema 3: the one timing run's time-to-solve, which was the cold one
@@ -415,10 +463,11 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None) -> dict:
     return dict(
         processes=len(timing),
         unresolved=unresolved_of(timing),
-        values=tuple(values),
+        **cal,
         us=median(values),
-        us_ci=ci(values),
-        call_us=median_of(timing["call_us"]),
+        us_ci=(interval.low, interval.high) if math.isfinite(interval.low) else None,
+        us_ci_level=interval.coverage if math.isfinite(interval.low) else None,
+        call_us=per_call(numbers(pd.to_numeric(timing["call_us"], errors="coerce")))[0],  # None: below resolution
         import_s=median_of(timing["import_s"]),
         first_epoch_s=median_of(timing["first_epoch_s"]),
         startup_s=median_of(startup),
@@ -471,8 +520,22 @@ def windows_of(timings: pd.DataFrame | None, preset: str, key: tuple) -> pd.Data
 def groups_of(runs: pd.DataFrame, timings: pd.DataFrame | None, preset: str) -> tuple[Group, ...]:
     """Every backend × device × mode of one preset, in key order."""
     rows = runs[runs["preset"] == preset]
+    seeds = rows[(rows["role"] == "convergence") & rows["status"].isin(FINISHED)]
+    timed = rows[(rows["role"] == "timing") & (rows["status"] == "ok")]
+    reference = median(numbers(pd.to_numeric(timed["kernel_us"], errors="coerce")))  # the run's median kernel
+    measured = [with_kernels(group) for _, group in timed.groupby(KEY, sort=True)]
+    pooled = pooled_beta([(v, k) for v, k in measured if k is not None])
     return tuple(
-        group_of(key, preset, group, windows_of(timings, preset, key)) for key, group in rows.groupby(KEY, sort=True)
+        group_of(
+            key,
+            preset,
+            group,
+            windows_of(timings, preset, key),
+            seeds[(seeds["backend"] == key[0]) & (seeds["device"] == key[1])],
+            reference,
+            pooled,
+        )  # fmt: skip
+        for key, group in rows.groupby(KEY, sort=True)
     )
 
 
@@ -493,6 +556,7 @@ def accuracy_columns(g: Group) -> dict:
 def summary_row(g: Group) -> SummaryRow:
     backend, device, mode = g.key
     low, high = g.us_ci or (None, None)
+    calibration = dict(epoch_us_raw=g.us_raw, calibration_beta=g.beta, epoch_us_ci_level=g.us_ci_level)
     start_low, start_high = g.startup_ci or (None, None)
     return SummaryRow(
         backend=backend, device=device, mode=mode, preset=g.preset, processes=g.processes,
@@ -503,7 +567,7 @@ def summary_row(g: Group) -> SummaryRow:
         time_to_solve_warm_s=g.tts_warm_s, time_to_solve_warm_n=g.tts_warm_n,
         success=g.solved if g.seeds else None, seeds=g.seeds or None, epochs_to_solve=g.epochs_to_solve,
         peak_rss_mb=g.peak_rss_mb, cpu_ratio=g.cpu_ratio, threads=g.threads, threads_exceeded=g.threads_exceeded,
-        borrowed_from=g.borrowed_from, unresolved=g.unresolved, **accuracy_columns(g),
+        borrowed_from=g.borrowed_from, unresolved=g.unresolved, **accuracy_columns(g), **calibration,
     )  # fmt: skip
 
 

@@ -24,10 +24,11 @@ from typing import NamedTuple
 
 from .job import CellKey, Job, ProbeJob, RunJob, RunKey, SweepJob, TimeJob, job_from_json, planned, planned_row
 
-# Where a cheap mode's curve stands in for an expensive mode's convergence statistics, this
-# run's seed-0 curves of the two modes must agree this closely (the tests pin 2e-5 / 1e-4).
-BORROW_RTOL = 1e-3
 EXTRAPOLATE_FROM_S = 0.01  # a sweep cell's epoch must take this long to predict a bigger cell's
+# An article run trains its epochs in windows of about this long (at most a ninth of the run each): the
+# article's Keras snippet is one model.fit call, and each call costs ~40 ms here, so shorter windows
+# would add minutes of calls the snippet never makes.
+ARTICLE_WINDOW_S = 1.0
 
 
 class Report(NamedTuple):
@@ -115,15 +116,16 @@ def config_of(job: TimeJob | RunJob, key: RunKey):
 def time_job(job: TimeJob, channel: Channel, framework: Framework) -> None:
     """Start-up, the solve runs (cold, then warm) and windows of two lengths, in this fresh process."""
     from . import measure
+    from .calibration import kernel
 
     key = planned(job)[0]
     config = config_of(job, key)
     channel.progress(key.mode, key.preset, f"process {job.process + 1}")
     try:
         trainer = framework.trainer(job, key.mode)
-        cold, warm, rss_build_mb = measure.solve_runs(trainer, config, job.budget_s / 2, job.solve)  # share the budget
-        lengths = measure.window_lengths(measure.epoch_seconds(trainer), job.window_s, config.epochs)
-        windows, replays = measure.windows_of(trainer, config, lengths, job.repeats)
+        cold, warm, rss_build_mb = measure.solve_runs(trainer, config, job.solve_s / 2, job.solve)  # share the budget
+        lengths = measure.window_lengths(measure.epoch_seconds(trainer), job.window_s)
+        windows, replays = measure.windows_of(trainer, config, lengths, job.repeats, kernel=kernel)
     except Exception as error:  # one broken process must not stop the others
         channel.report(framework.failed(job, key, error))
         return
@@ -133,7 +135,8 @@ def time_job(job: TimeJob, channel: Channel, framework: Framework) -> None:
                    startup_s=framework.import_s + cold.first_epoch_s)  # fmt: skip
     row = framework.row(job, key, **measure.outcome_fields(cold), **measure.window_fields(windows, replays), **memory,
                         **startup, **measure.solve_fields(cold, warm, job.solve, config.epochs))  # fmt: skip
-    timings = [{"window_epochs": w.epochs, "epoch_us": w.seconds / w.epochs * 1e6, "cpu_ratio": w.cpu_ratio}
+    timings = [{"window_epochs": w.epochs, "epoch_us": w.seconds / w.epochs * 1e6, "cpu_ratio": w.cpu_ratio,
+                "kernel_us": w.kernel_s * 1e6 if w.kernel_s is not None else None, "cpu": w.cpu}
                for w in windows]  # fmt: skip
     channel.report(Report(row, timings=timings))
 
@@ -148,23 +151,14 @@ def device_peak_mb(module, device: str) -> float | None:
 
 
 def run_job(job: RunJob, channel: Channel, framework: Framework) -> None:
-    """The convergence seeds of every mode (a mode whose seeds would overrun the budget borrows the
-    statistics of the cheapest that fits it, once their curves agree), then the article presets."""
-    from .measure import convergence_sources
-
+    """The convergence seeds on the job's convergence mode, then the article presets."""
     seeds = Seeds(lambda mode: framework.trainer(job, mode))
-    costs = {mode: seed_cost(job, framework, mode) for mode in job.modes}
-    sources = convergence_sources(costs, job.budget_s)
     keys = planned(job)
-    for key in sorted((k for k in keys if k.role == "convergence"), key=lambda k: k.mode in sources):  # lenders first
-        channel.progress(key.mode, key.preset, f"seed {key.seed + 1}/{job.seeds}")
-        source = sources.get(key.mode)
-        if source is None:
-            channel.report(own_seed(job, framework, seeds, key))
-        else:
-            channel.report(borrowed_seed(job, framework, seeds, key, source, costs[key.mode]))
     for key in keys:
-        if key.preset == "article":
+        if key.role == "convergence":
+            channel.progress(key.mode, key.preset, f"seed {key.seed + 1}/{job.seeds}")
+            channel.report(own_seed(job, framework, seeds, key))
+        elif key.preset == "article":
             channel.progress(key.mode, key.preset)
             channel.report(article_run(job, framework, key))
         elif key.preset == "article-bare":
@@ -173,16 +167,13 @@ def run_job(job: RunJob, channel: Channel, framework: Framework) -> None:
 
 
 class Seeds:
-    """A run job's convergence seeds: each mode's own rows and loss curves by (mode, preset, seed), and
-    one trainer per mode that all its seeds share. setup() starts each seed afresh (tested in
-    tests/test_protocol.py), and a Keras model or a compiled loop of the same shape is reused rather
-    than traced again per seed. The seeds are not timed, so sharing biases nothing."""
+    """A run job's convergence seeds: one trainer per mode that all its seeds share. setup() starts each
+    seed afresh (tested in tests/test_protocol.py), and a Keras model or a compiled loop of the same
+    shape is reused rather than traced again per seed. The seeds are not timed, so sharing biases nothing."""
 
     def __init__(self, new_trainer):
         self.new_trainer = new_trainer
         self.trainers: dict[str, object] = {}
-        self.rows: dict[tuple[str, str, int], object] = {}
-        self.curves: dict[tuple[str, str, int], object] = {}
 
     def trainer(self, mode: str):
         if mode not in self.trainers:
@@ -201,27 +192,6 @@ class Seeds:
             raise
 
 
-def seed_cost(job: RunJob, framework: Framework, mode: str) -> float:
-    """What every seed of `mode` would take: from the timing processes, or, in a run without them
-    (--preset classic, say), from a few epochs timed here."""
-    from .. import backends
-    from .measure import epoch_seconds, timed_fit
-
-    if job.costs and mode in job.costs:
-        return job.costs[mode]
-    if job.matched is None and job.classic is None:
-        return 0.0  # the article presets alone: no seeds to borrow
-    try:
-        trainer = framework.trainer(job, mode)
-        trainer.setup(backends.TrainConfig(**(job.matched or job.classic)))
-        timed_fit(trainer, 2)  # build, trace, compile
-        seconds = epoch_seconds(trainer)
-    except Exception:  # noqa: BLE001  (the seeds' own runs report what is wrong)
-        return 0.0
-    epochs = max((getattr(job, p) or {}).get("epochs", 0) for p in ("matched", "classic"))
-    return job.seeds * epochs * seconds
-
-
 def own_seed(job: RunJob, framework: Framework, seeds: Seeds, key: RunKey) -> Report:
     from .measure import outcome_fields
 
@@ -233,50 +203,8 @@ def own_seed(job: RunJob, framework: Framework, seeds: Seeds, key: RunKey) -> Re
     row = framework.row(job, key, **outcome_fields(run))
     if run.epochs < config.epochs:  # a classic seed ends once converged
         row = dataclasses.replace(row, stopped_at_epoch=run.epochs, stop_reason="converged")
-    seeds.rows[key[:3]], seeds.curves[key[:3]] = row, run.result.losses
     # seeds train one after another in this process: only the first would be cold, so none is timed here
     return Report(dataclasses.replace(row, time_to_solve_s=None, time_to_accuracy_s=None), run.result.losses)
-
-
-def borrowed_seed(job: RunJob, framework: Framework, seeds: Seeds, key: RunKey, source: str, cost_s: float) -> Report:
-    """This seed's statistics from `source`. On the first CHECK_SEEDS seeds this mode trains as many
-    epochs as the budget allows, and its curves must match the lender's to BORROW_RTOL."""
-    theirs = seeds.rows.get((source, key.preset, key.seed))
-    if theirs is None:
-        return Report(framework.row(job, key, status="error", reason=f"the {source} mode's run of this seed failed"))
-    try:
-        difference, checked, epochs, curve = borrow_check(job, seeds, key, source, cost_s)
-    except Exception as error:  # this mode's own check run failed: this seed's row says why, the next goes on
-        return framework.failed(job, key, error, borrowed_from=source)
-    if not difference <= BORROW_RTOL:
-        reason = (f"not borrowed: the curves of {key.mode} and {source} differ by {difference:.2g} relative "
-                  f"over {checked} seeds x {epochs} epochs (limit {BORROW_RTOL:g})")  # fmt: skip
-        return Report(framework.row(job, key, status="error", reason=reason, borrowed_from=source))
-    copied = ("status", "reason", "epochs", "final_loss", "accuracy", "solved", "epoch_solved", "epoch_accurate",
-              "outputs")  # fmt: skip
-    check = dict(borrow_difference=difference, borrow_checked_seeds=checked, borrow_checked_epochs=epochs)
-    return Report(framework.row(job, key, **{k: getattr(theirs, k) for k in copied}, borrowed_from=source, **check),
-                  curve)  # fmt: skip
-
-
-def borrow_check(job: RunJob, seeds: Seeds, key: RunKey, source: str, cost_s: float) -> tuple:
-    """(max relative difference, seeds, epochs, this seed's own curve or None) of this mode against
-    `source` on seeds 0..CHECK_SEEDS-1, trained for as many epochs as a third of the budget buys."""
-    from .measure import CHECK_SEEDS, check_epochs
-    from .stats import max_relative_difference
-
-    config = config_of(job, key)
-    epochs = check_epochs(cost_s, job.seeds, config.epochs, job.budget_s)
-    checked = min(CHECK_SEEDS, job.seeds)
-    for seed in range(checked):
-        if (key.mode, key.preset, seed) not in seeds.curves:
-            run = seeds.run(key.mode, config.replace(seed=seed, epochs=epochs))
-            seeds.curves[key.mode, key.preset, seed] = run.result.losses
-    mine, theirs = (lambda s: (key.mode, key.preset, s)), (lambda s: (source, key.preset, s))
-    differences = [max_relative_difference(seeds.curves[theirs(s)], seeds.curves[mine(s)]) for s in range(checked)
-                   if theirs(s) in seeds.curves]  # fmt: skip
-    difference = max(differences) if differences else float("nan")
-    return difference, checked, epochs, seeds.curves.get(key[:3]) if key.seed < checked else None
 
 
 def article_run(job: RunJob, framework: Framework, key: RunKey) -> Report:
@@ -285,7 +213,8 @@ def article_run(job: RunJob, framework: Framework, key: RunKey) -> Report:
 
     config = config_of(job, key)
     try:
-        run = timing_run(framework.trainer(job, key.mode), config, job.repeats, job.window_s, job.budget_s, True)
+        window_s = max(job.window_s, ARTICLE_WINDOW_S)
+        run = timing_run(framework.trainer(job, key.mode), config, job.repeats, window_s, job.solve_s, True)
     except Exception as error:  # one broken mode must not stop the others
         return framework.failed(job, key, error)
     timed = repeat_fields(run.repeats_us, run.window, run.replays)

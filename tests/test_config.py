@@ -182,7 +182,8 @@ def test_run_and_sweep_options_are_separate_frozen_types_with_their_own_defaults
     assert not {"seeds", "preset", "init_range"} & {f.name for f in dataclasses.fields(SweepOptions)}
     assert not {"batch", "cell_cap_s"} & {f.name for f in dataclasses.fields(RunOptions)}
     quick = make("run", True, {"seeds": 7}, "xorbench run --quick --seeds 7")
-    assert (quick.epochs, quick.seeds, quick.processes) == (200, 7, 2)  # what the user gave wins over --quick
+    assert (quick.epochs, quick.seeds, quick.processes) == (200, 7, 1)  # what the user gave wins over --quick
+    assert run.processes is None and run.budget_s == 280.0  # planned within the budget
     assert make("sweep", True, {}, "xorbench sweep --quick").batch == (4, 4096)
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.seeds = 1  # type: ignore[misc]

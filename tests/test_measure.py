@@ -13,7 +13,6 @@ from xorbench.backends import History, TrainConfig
 from xorbench.bench import measure
 from xorbench.bench.measure import (
     convergence_run,
-    convergence_sources,
     probe_epochs,
     time_to_solve,
     timing_run,
@@ -97,11 +96,6 @@ def test_time_to_solve_is_build_plus_calls_interpolated_inside_the_solving_call(
     assert time_to_solve(1.0, calls, None) is None and time_to_solve(1.0, calls, 21) is None
 
 
-def test_an_expensive_mode_borrows_from_the_cheapest_that_fits():
-    assert convergence_sources({"idiomatic": 900.0, "tuned": 2.0, "compiled": 5.0}, 30.0) == {"idiomatic": "tuned"}
-    assert convergence_sources({"idiomatic": 900.0}, 30.0) == {}
-
-
 def test_sweep_cells_size_their_windows_and_extrapolate():
     assert measure.cell_windows(probe_s=0.001, repeats=3, window_s=0.1) == (100, 3)
     assert measure.cell_windows(probe_s=1.0, repeats=3, window_s=0.1) == (1, 1)
@@ -135,15 +129,18 @@ def test_a_solve_run_s_budget_leaves_out_the_compiling():
     assert slow.result.epoch_solved is None and slow.epochs == 1 + 50 + 50  # the second chunk spent the budget
 
 
-def test_windows_come_in_two_lengths_and_never_run_past_the_run():
-    assert measure.window_lengths(per_epoch_s=1e-4, window_s=0.1, epochs=2000) == (250, 1000)
-    assert measure.window_lengths(per_epoch_s=1e-6, window_s=0.1, epochs=2000) == (499, 1999)
+def test_windows_come_in_two_lengths_eight_times_apart_and_never_run_past_the_run_or_their_own_length():
+    assert measure.window_lengths(per_epoch_s=1e-4, window_s=0.1) == (125, 1000)
+    assert measure.window_lengths(per_epoch_s=1e-6, window_s=0.1) == (12_500, 100_000)  # past any preset's epochs
+    assert measure.window_lengths(per_epoch_s=1.0, window_s=0.1) == (1, 8)  # a slow epoch: still 8x apart
     trainer = FakeTrainer()
     windows, replays = measure.windows_of(trainer, TrainConfig(epochs=2000), (250, 1000), 6, clock=fake_clock)
     assert [w.epochs for w in windows] == [250, 1000] * 3
     # after a set-up's warm-up epoch, 250 + 1000 + 250 fit in 2000 epochs; the next 1000 needs a replay
     assert replays == 2 and trainer.setups == 2 + 3  # each length once, untimed, then the timed runs
     assert all(w.seconds == pytest.approx(CALL_S + w.epochs * EPOCH_S) for w in windows)
+    long = measure.windows_of(FakeTrainer(), TrainConfig(epochs=100), (500, 4000), 4, clock=fake_clock)[0]
+    assert [w.epochs for w in long] == [500, 4000] * 2  # a window longer than the run: replayed from setup()
 
 
 def test_no_timed_window_holds_the_compiling_of_its_call_length():
@@ -162,10 +159,11 @@ def test_a_timing_process_s_columns_come_from_its_solve_runs_and_windows():
     only = measure.solve_fields(startup, none, solve=False, epochs=1000)
     assert none is None and startup.epochs == 1 and only["stopped_at_epoch"] == 1
     assert only["stop_reason"] == "start-up only" and only["time_to_solve_cold_s"] is None
-    windows, replays = measure.windows_of(FakeTrainer(), config, (250, 1000), 4, clock=fake_clock)
+    windows, replays = measure.windows_of(FakeTrainer(), config, (125, 1000), 4, clock=fake_clock, kernel=lambda: 2e-3)
     timed = measure.window_fields(windows, replays)
     assert timed["epoch_us"] == pytest.approx(EPOCH_S * 1e6) and timed["call_us"] == pytest.approx(CALL_S * 1e6)
     assert (timed["windows"], timed["window_epochs"], timed["replays"]) == (4, 1000, replays)
+    assert timed["kernel_us"] == pytest.approx(2000.0) and all(w.kernel_s == 2e-3 for w in windows)
 
 
 def test_a_run_s_outcome_columns_say_what_it_trained_to():
@@ -175,10 +173,3 @@ def test_a_run_s_outcome_columns_say_what_it_trained_to():
     assert (fields["status"], fields["epochs"], fields["solved"], fields["epoch_solved"]) == ("ok", 100, True, 50)
     assert fields["final_loss"] == pytest.approx(0.001) and fields["outputs"] == "0 1 1 0"
     assert fields["time_to_solve_s"] < fields["train_s"]
-
-
-def test_a_borrowing_mode_checks_as_many_epochs_as_a_third_of_the_budget_buys():
-    # 10 seeds x 1,000 epochs in 30 s: 3 ms an epoch; 9 s / 3 / CHECK_SEEDS = 1 s a seed
-    assert measure.check_epochs(30.0, seeds=10, epochs=1000, budget_s=9.0) == 333
-    assert measure.check_epochs(0.0, seeds=10, epochs=1000, budget_s=9.0) == 1000  # never past the run
-    assert measure.check_epochs(1e9, seeds=10, epochs=1000, budget_s=9.0) == 1  # and at least one epoch

@@ -69,7 +69,8 @@ def installed(name: str) -> bool:
 def quick(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("quick")
     started = time.perf_counter()
-    done = xorbench("run", "--quick", "--devices", "cpu", "--out", str(out), "--no-report", timeout=2400)
+    done = xorbench("run", "--quick", "--backends", "all", "--modes", "all", "--devices", "cpu", "--out", str(out),
+                    "--no-report", timeout=2400)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     print(f"--quick took {time.perf_counter() - started:.0f} s")
     return out
@@ -97,8 +98,8 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
         assert set(mine["status"]) <= set(FINISHED), mine[["mode", "status", "reason"]]
         assert set(mine["mode"]) == set(backends.modes_of(name))
         timing = mine[(mine["role"] == "timing") & (mine["preset"] == "matched")]
-        assert len(timing) == 2 * len(backends.modes_of(name))  # --quick: 2 fresh processes per mode
-        assert all(sorted(p) == [0, 1] for p in timing.groupby("mode")["process"].apply(list))
+        assert len(timing) == len(backends.modes_of(name))  # --quick: 1 fresh process per mode
+        assert (timing["process"] == 0).all()
         assert (timing["epoch_us_median"] > 0).all() and (timing["epoch_us_iqr"] >= 0).all()
         assert (timing["epoch_us_min"] <= timing["epoch_us_median"]).all()
         assert (timing["first_epoch_s"] > 0).all() and (timing["import_s"] > 0).all()
@@ -107,16 +108,17 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
         assert (timing["peak_rss_mb"] >= timing["rss_import_mb"]).all() and (timing["cpu_ratio"] > 0).all()
         assert (mine["threads"] == backends.DEFAULT_THREADS).all()
         seeds = mine[mine["role"] == "convergence"]
-        assert sorted(seeds.groupby(["mode", "preset"]).size().unique()) == [3]  # --quick: 3 seeds per mode and preset
+        assert seeds["mode"].nunique() == 1  # convergence once per backend, on one mode
+        assert sorted(seeds.groupby("preset").size().unique()) == [3]  # --quick: 3 seeds per preset
         assert seeds["epoch_us_median"].isna().all() and seeds["import_s"].isna().all()
         assert mine["method"].str.len().gt(0).all()
 
 
 @pytest.mark.slow
-def test_quick_run_keeps_a_curve_for_every_run_it_trained(quick):
+def test_quick_run_keeps_a_curve_for_every_seed_and_article_run_it_trained(quick):
     runs, curves = runs_of(quick), read_curves(quick)
     lengths = curves.groupby(["backend", "device", "mode", "preset", "seed"]).size()
-    trained = runs[runs["status"].isin(FINISHED) & runs["borrowed_from"].isna()]
+    trained = runs[runs["status"].isin(FINISHED) & ((runs["role"] == "convergence") | (runs["preset"] == "article"))]
     trained = trained[trained["preset"] != "article-bare"]  # the article's own code, timed, keeps no curve
     for row in trained.itertuples():
         key = (row.backend, row.device, row.mode, row.preset, row.seed)
@@ -138,15 +140,11 @@ def test_quick_run_records_the_article_preset_once_per_backend(quick):
 
 @pytest.mark.skipif(not installed("keras"), reason="keras not installed")
 @pytest.mark.slow
-def test_keras_fit_convergence_comes_from_the_tuned_mode_and_says_so(quick):
+def test_keras_convergence_is_trained_on_the_tuned_mode_only_and_model_fit_is_timed(quick):
     runs = runs_of(quick)
+    seeds = runs.query("backend == 'keras' and role == 'convergence' and preset == 'matched'")
+    assert set(seeds["mode"]) == {"tuned"} and len(seeds) == 3  # model.fit's seeds would cost minutes
     fit = runs.query("backend == 'keras' and mode == 'idiomatic' and preset == 'matched'")
-    seeds = fit[fit["role"] == "convergence"]
-    assert (seeds["borrowed_from"] == "tuned").all() and (seeds["borrow_difference"] <= 1e-3).all()
-    assert seeds["train_s"].isna().all() and seeds["time_to_solve_s"].isna().all()
-    tuned = runs.query("backend == 'keras' and mode == 'tuned' and role == 'convergence' and preset == 'matched'")
-    tuned = tuned.set_index("seed")
-    assert (seeds.set_index("seed")["final_loss"] == tuned["final_loss"]).all()
     timing = fit[fit["role"] == "timing"].iloc[0]
     stopped = timing["stopped_at_epoch"] == timing["epochs"] and timing["stop_reason"] in ("solved", "budget")
     assert timing["epochs"] == 200 or stopped  # past --quick's 3 s budget, fit stops early
@@ -165,15 +163,16 @@ def test_timings_hold_every_repeat_of_every_timing_run(quick):
 
 @pytest.mark.slow
 def test_a_run_too_short_for_its_windows_is_replayed_and_timed_at_two_lengths(quick):
-    """numpy's 200 --quick epochs take ~5 ms, less than --quick's 0.05 s window: a window never runs past
-    the run's epochs, so the run is set up again (a replay) before each long window."""
+    """numpy's 200 --quick epochs take ~5 ms, less than --quick's 0.05 s window: the long window outlasts
+    the run's epochs, so the run is set up again (a replay) before each window that would pass them."""
     runs, timings = runs_of(quick), pd.read_csv(quick / "timings.csv")
     rows = runs.query("backend == 'numpy' and mode == 'idiomatic' and preset == 'matched' and role == 'timing'")
     for row in rows.itertuples():
         mine = f"backend == 'numpy' and mode == 'idiomatic' and preset == 'matched' and process == {row.process}"
         windows = timings.query(mine)
         assert row.replays >= 1 and len(windows) == row.windows
-        assert windows["window_epochs"].nunique() == 2 and windows["window_epochs"].max() == row.window_epochs < 200
+        assert windows["window_epochs"].nunique() == 2 and windows["window_epochs"].max() == row.window_epochs > 200
+        assert windows["window_epochs"].max() >= 8 * windows["window_epochs"].min()
         assert row.epochs <= 200 and row.status == "ok"  # the run itself is at most its 200 epochs
 
 

@@ -18,44 +18,11 @@ from xorbench.bench.stats import (
     SAME,
     SLOWER,
     compare_samples,
-    fit_call_and_epoch,
     median_ci,
     ratio,
     ratio_ci,
     verdict,
 )
-
-
-def test_the_fit_recovers_an_exact_line():
-    lengths = [100, 200, 400, 100, 200, 400]
-    seconds = [0.004 + 25e-6 * w for w in lengths]
-    call_s, epoch_s = fit_call_and_epoch(lengths, seconds)
-    assert math.isclose(call_s, 0.004, rel_tol=1e-9) and math.isclose(epoch_s, 25e-6, rel_tol=1e-9)
-
-
-def test_the_fit_of_noisy_windows_is_the_least_squares_line():
-    lengths = np.array([50, 50, 50, 150, 150, 150], dtype=float)
-    seconds = 0.01 + 1e-4 * lengths + np.array([1, -1, 0, 2, -2, 0]) * 1e-4
-    call_s, epoch_s = fit_call_and_epoch(lengths, seconds)  # the noise sums to zero at each length
-    assert math.isclose(call_s, 0.01, rel_tol=1e-9) and math.isclose(epoch_s, 1e-4, rel_tol=1e-9)
-
-
-def test_a_negative_call_cost_is_clamped_to_zero_and_the_line_goes_through_the_origin():
-    lengths, seconds = np.array([100.0, 200.0]), np.array([0.9e-3, 2.0e-3])  # free line: a = -0.2 ms
-    call_s, epoch_s = fit_call_and_epoch(lengths, seconds)
-    assert call_s == 0.0
-    assert math.isclose(epoch_s, float(lengths @ seconds / (lengths @ lengths)), rel_tol=1e-12)
-
-
-def test_windows_that_do_not_resolve_a_per_epoch_cost_give_zero_per_epoch_and_the_mean_per_call():
-    call_s, epoch_s = fit_call_and_epoch([100, 200], [0.5, 0.4])  # the longer window was faster
-    assert epoch_s == 0.0 and math.isclose(call_s, 0.45)
-
-
-@pytest.mark.parametrize("lengths, seconds", [([100, 100, 100], [1.0, 1.1, 0.9]), ([100, 200], [1.0])])
-def test_the_fit_refuses_windows_of_one_length_or_mismatched_lists(lengths, seconds):
-    with pytest.raises(ValueError):
-        fit_call_and_epoch(lengths, seconds)
 
 
 def test_the_interval_of_five_processes_is_their_range():
@@ -213,14 +180,16 @@ def test_runs_of_one_commit_read_same_on_every_row_at_the_stated_rate_and_a_real
         all(said == SAME for *_, said in verdicts([(processes(rng, n), processes(rng, n)) for _ in range(rows)]))
         for _ in range(200)
     ])  # fmt: skip
-    assert all_same >= 0.93  # stated: 95% family-wise
+    assert all_same >= 0.87  # stated: 90% family-wise
     quiet = lambda size: np.exp(rng.normal(0, 0.02, size))  # noqa: E731  (a calm machine)
     pairs = [(quiet(n), quiet(n)) for _ in range(rows - 1)] + [(quiet(n), 1.3 * quiet(n))]
     said = [s for *_, s in verdicts(pairs)]
     assert said[-1] == SLOWER and set(said[:-1]) == {SAME}
     small = [(quiet(n), 1.03 * quiet(n)) for _ in range(3)]  # real, but under the 5% minimum effect
     assert {s for *_, s in verdicts(small)} == {SAME}
-    assert {s for *_, s in verdicts([(quiet(5), quiet(5))] * rows)} == {FEW}  # 5 v 5 cannot reach 99.6%
+    # 5 v 5 over 13 rows cannot reach 99.2% each: no claim; SAME where even their range reaches within 5%
+    assert {s for *_, s in verdicts([(quiet(5), quiet(5))] * rows)} == {SAME}
+    assert {s for *_, s in verdicts([(quiet(5), 2 * quiet(5))] * rows)} == {FEW}
 
 
 @pytest.mark.parametrize("beta", [1.0, 1 / 3])
@@ -235,6 +204,20 @@ def test_the_calibration_recovers_a_known_beta_and_removes_the_process_state(bet
     assert abs(fitted.beta - beta) < 0.1
     assert np.std(np.log(fitted.values)) < 0.3 * np.std(np.log(values))
     assert calibrate(values, np.full(12, 50.0)).beta == 0.0  # kernels that do not vary adjust nothing
+
+
+def test_rows_of_three_processes_share_a_pooled_beta_that_one_odd_row_cannot_set():
+    from xorbench.bench.stats import pooled_beta
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for level in (20.0, 300.0, 0.2, 45.0):  # rows of any speed: each is centred on its own means
+        state = processes(rng, 3)
+        rows.append((level * state * np.exp(rng.normal(0, 0.005, 3)), 50.0 * state))
+    assert abs(pooled_beta(rows) - 1.0) < 0.1
+    assert pooled_beta(rows[:2]) is None  # two rows: too few to speak for the others
+    odd = (np.array([30.0, 1000.0, 31.0]), np.array([50.0, 51.0, 49.0]))  # a slow process the kernel did not see
+    assert abs(pooled_beta([odd] + rows) - 1.0) < 0.2  # its kernel hardly moved: it hardly moves the slope
 
 
 def test_the_calibration_kernel_times_real_work_and_names_a_cpu_of_this_machine():

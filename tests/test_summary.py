@@ -96,12 +96,13 @@ def test_success_and_epochs_to_solve_come_from_the_convergence_seeds(tmp_path):
     assert row.borrowed_from == ""
 
 
-def test_a_borrowing_mode_names_its_lender(tmp_path):
-    runs = [process(p, 900.0, mode="idiomatic") for p in range(3)]
-    runs += [seed(s, True, mode="idiomatic", borrowed_from="tuned", borrow_difference=1e-7, borrow_checked_seeds=3,
-                  borrow_checked_epochs=400) for s in range(4)]  # fmt: skip
-    row = summarised(tmp_path, runs)["numpy", "cpu", "idiomatic", "matched"]
-    assert row.borrowed_from == "tuned" and (row.success, row.seeds) == (4, 4)
+def test_a_mode_without_seeds_of_its_own_has_its_backends_named_by_the_mode_that_trained_them(tmp_path):
+    runs = [process(p, 900.0, mode="idiomatic") for p in range(3)] + [process(p, 10.0) for p in range(3)]
+    runs += [seed(s, s != 1) for s in range(4)]  # convergence once per backend, on tuned
+    summary = summarised(tmp_path, runs)
+    idiomatic, tuned = summary["numpy", "cpu", "idiomatic", "matched"], summary["numpy", "cpu", "tuned", "matched"]
+    assert idiomatic.borrowed_from == "tuned" and (idiomatic.success, idiomatic.seeds) == (3, 4)
+    assert tuned.borrowed_from == "" and (tuned.success, tuned.seeds) == (3, 4)
 
 
 @pytest.mark.parametrize("ratio, threads, exceeded", [(1.3, 1, True), (1.2, 1, False), (2.2, 2, False), (2.3, 2, True)])

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from xorbench.bench.job import RunJob, TimeJob, job_from_json, planned
-from xorbench.bench.measure import Measured, convergence_sources
+from xorbench.bench.measure import Measured
 from xorbench.bench.stats import max_relative_difference, summarise
 from xorbench.bench.tables import (
     CURVE_COLUMNS,
@@ -35,6 +35,9 @@ from xorbench.bench.tables import (
 )
 
 CONTRACT = (Path(__file__).resolve().parent.parent / "docs" / "TABLES.md").read_text()
+
+
+TUNED, IDIOMATIC = {"matched": "tuned", "classic": "tuned"}, {"matched": "idiomatic", "classic": "idiomatic"}
 
 
 def contract_columns(heading: str) -> list[str]:
@@ -270,23 +273,41 @@ def test_time_to_solve_is_build_plus_calls_interpolated_inside_the_solving_call(
     assert run.time_to_solve(None) is None and run.time_to_solve(21) is None
 
 
-def test_an_expensive_mode_borrows_convergence_from_the_cheapest_mode_within_budget():
-    assert convergence_sources({"idiomatic": 900.0, "tuned": 2.0}, 30.0) == {"idiomatic": "tuned"}
-    assert convergence_sources({"idiomatic": 5.0, "tuned": 2.0}, 30.0) == {}
-    assert convergence_sources({"idiomatic": 900.0, "tuned": 800.0}, 30.0) == {}  # nothing cheaper fits: own
+def test_convergence_is_trained_per_preset_on_the_mode_whose_seeds_cost_least_build_and_epochs_together():
+    from types import SimpleNamespace
+
+    from xorbench.bench.options import make
+    from xorbench.bench.plan import convergence_modes
+
+    options = make("run", False, {"backends": ("torch",), "preset": "all", "seeds": 10}, "xorbench run")
+
+    def row(mode, us, startup_s):
+        return SimpleNamespace(backend="torch", device="cpu", mode=mode, epoch_us=us, startup_s=startup_s, import_s=1.0,
+                               time_to_solve_cold_s=None, compile_cache="")  # fmt: skip
+
+    # matched: 10 seeds x 2000 epochs at 400 us -> 8 s, at 20 us -> 0.4 s, plus the build (startup - import);
+    # classic: 10 seeds x ~1,500 epochs -> 6 s at 400 us, plus the slowest build (its shape compiles cold)
+    idiomatic = [row("idiomatic", 400.0, 1.5)] * 3
+    cheap, costly = [row("tuned", 20.0, 5.0)] * 3, [row("tuned", 20.0, 5.0)] * 2 + [row("tuned", 20.0, 30.0)]
+    assert convergence_modes(options, idiomatic + cheap) == {("torch", "cpu"): {"matched": "tuned", "classic": "tuned"}}
+    assert convergence_modes(options, idiomatic + costly) == {
+        ("torch", "cpu"): {"matched": "tuned", "classic": "idiomatic"}}  # fmt: skip
+    slow_build = [row("tuned", 20.0, 30.0)] * 3
+    assert convergence_modes(options, idiomatic + slow_build) == {
+        ("torch", "cpu"): {"matched": "idiomatic", "classic": "idiomatic"}}  # fmt: skip
 
 
 def test_the_plan_lists_seeds_then_the_article_and_a_time_job_its_one_row():
-    job = RunJob(backend="keras", device="cpu", modes=("idiomatic", "tuned"), threads=1, spec={}, repeats=3,
-                 window_s=1.0, seeds=2, budget_s=30.0, matched={"seed": 0}, article={"seed": 0})  # fmt: skip
+    job = RunJob(backend="keras", device="cpu", modes=("idiomatic", "tuned"), convergence_modes=TUNED, threads=1,
+                 spec={}, repeats=3, window_s=1.0, seeds=2, solve_s=30.0, matched={"seed": 0},
+                 article={"seed": 0})  # fmt: skip
     assert planned(job) == [
-        ("idiomatic", "matched", 0, "convergence"), ("idiomatic", "matched", 1, "convergence"),
         ("tuned", "matched", 0, "convergence"), ("tuned", "matched", 1, "convergence"),
         ("idiomatic", "article", 0, "timing"),
     ]  # fmt: skip
     assert job_from_json(job.to_json()) == job
     timed = TimeJob(backend="keras", device="cpu", mode="tuned", threads=1, spec={}, repeats=3, window_s=1.0,
-                    matched={"seed": 0}, budget_s=30.0, process=3)  # fmt: skip
+                    matched={"seed": 0}, solve_s=30.0, process=3)  # fmt: skip
     assert planned(timed) == [("tuned", "matched", 3, "timing")]
 
 
@@ -295,34 +316,36 @@ def test_timing_processes_start_round_robin_across_rows_with_torch_caches_cold_t
     from xorbench.bench.plan import time_jobs
 
     options = make("run", False, {"backends": ("numpy", "torch"), "devices": ("cpu",), "processes": 3}, "xorbench run")
-    order = [(j.backend, j.mode, j.process, j.compile_cache) for j in time_jobs(options)]
+    order = [(j.backend, j.mode, j.process, j.compile_cache) for j in time_jobs(options, range(3))]
     rows = [(name, mode) for name in ("numpy", "torch") for mode in DEFAULT_MODES]
     n = len(rows)
     assert [o[:2] for o in order] == rows * 3 and [o[2] for o in order] == [0] * n + [1] * n + [2] * n
     # each torch row's first process fills the compile cache; the others find it full
     assert [o[3] for o in order if o[0] == "torch"] == ["cold"] * 2 + ["warm"] * 4
     assert {o[3] for o in order if o[0] == "numpy"} == {""}
-    assert [j.start_order for j in time_jobs(options)] == list(range(3 * n))
+    assert [j.start_order for j in time_jobs(options, range(3))] == list(range(3 * n))
 
 
 def test_a_row_stops_training_to_solved_once_a_process_ran_out_of_its_budget():
     from types import SimpleNamespace
 
     from xorbench.bench.options import make
-    from xorbench.bench.runner import scheduled
+    from xorbench.bench.runner import Schedule
 
     options = make("run", False, {"backends": ("numpy",), "devices": ("cpu",), "modes": ("idiomatic",),
                                   "processes": 3, "preset": "matched"}, "xorbench run")  # fmt: skip
 
     def solves(first: dict) -> list[bool]:
         row = dict(backend="numpy", device="cpu", mode="idiomatic", role="timing", preset="matched", status="ok",
-                   epoch_us=None, **first)  # fmt: skip
+                   epoch_us=None, startup_s=None, import_s=None, **first)  # fmt: skip
         tables = SimpleNamespace(runs=[SimpleNamespace(**row)])
-        return [job.solve for job in scheduled(options, tables) if job.kind == "time"]
+        return [
+            job.solve for job in Schedule(options, tables, SimpleNamespace(outcomes=[])).jobs() if job.kind == "time"
+        ]
 
     solved = dict(time_to_solve_cold_s=1.0, time_to_solve_warm_s=0.5, stop_reason="solved")
     assert solves(solved) == [True, True, True]
-    assert solves(dict(solved, time_to_solve_cold_s=20.0)) == [True, False, False]  # 2 x 20.5 s > the 30 s budget
+    assert solves(dict(solved, time_to_solve_cold_s=20.0)) == [True, False, False]  # 2 x 20.5 s > the 10 s solve budget
     # unsolved within its budget: no time spent is known, and the later processes would only repeat it
     unsolved = dict(time_to_solve_cold_s=None, time_to_solve_warm_s=None, stop_reason="budget")
     assert solves(unsolved) == [True, False, False]

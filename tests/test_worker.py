@@ -16,31 +16,32 @@ from xorbench import backends
 from xorbench.backends import numpy_scratch
 from xorbench.bench.job import CellKey, ProbeJob, RunJob, RunKey, SweepJob, TimeJob, job_from_json, planned_row
 from xorbench.bench.manager import follow
-from xorbench.bench.worker import Framework, Seeds, borrowed_seed, own_seed
+from xorbench.bench.worker import Framework, Seeds, own_seed
 
+TUNED, IDIOMATIC = {"matched": "tuned", "classic": "tuned"}, {"matched": "idiomatic", "classic": "idiomatic"}
 COMMON = dict(backend="numpy", device="cpu", threads=1, spec=dataclasses.asdict(backends.spec("numpy")), repeats=2,
               window_s=0.01)  # fmt: skip
 MATCHED = dataclasses.asdict(backends.preset("matched", "numpy", epochs=30, seed=0))
 FRAMEWORK = Framework(numpy_scratch, import_s=0.0, rss_import_mb=0.0, version="numpy 0", device_name="cpu")
 
 
-def test_a_borrowing_mode_whose_check_run_fails_gets_an_error_row_and_a_new_trainer_for_the_next_seed():
-    job = RunJob(**COMMON, modes=("idiomatic", "tuned"), seeds=2, budget_s=1.0, matched=MATCHED)
+def test_a_seed_whose_run_fails_gets_an_error_row_and_a_new_trainer_for_the_next_seed():
+    job = RunJob(**COMMON, modes=("idiomatic", "tuned"), convergence_modes=TUNED, seeds=2, solve_s=1.0,
+                 matched=MATCHED)  # fmt: skip
     seeds = Seeds(lambda mode: FRAMEWORK.trainer(job, mode))
-    lent = own_seed(job, FRAMEWORK, seeds, RunKey("tuned", "matched", 0, "convergence"))  # the lender's own seed
-    broken = seeds.trainer("idiomatic")
+    ok = own_seed(job, FRAMEWORK, seeds, RunKey("tuned", "matched", 0, "convergence"))
+    broken = seeds.trainer("tuned")
     broken.fit = lambda epochs: (_ for _ in ()).throw(RuntimeError("the framework fell over"))
-    failed = borrowed_seed(job, FRAMEWORK, seeds, RunKey("idiomatic", "matched", 0, "convergence"), "tuned", 1.0)
-    assert lent.row.status == "ok" and lent.row.mode == "tuned" and len(lent.curve) == 30
-    assert (failed.row.status, failed.row.reason, failed.row.borrowed_from) == (
-        "error", "RuntimeError: the framework fell over", "tuned")  # fmt: skip
-    assert seeds.trainer("idiomatic") is not broken
+    failed = own_seed(job, FRAMEWORK, seeds, RunKey("tuned", "matched", 1, "convergence"))
+    assert ok.row.status == "ok" and ok.row.mode == "tuned" and len(ok.curve) == 30
+    assert (failed.row.status, failed.row.reason) == ("error", "RuntimeError: the framework fell over")
+    assert seeds.trainer("tuned") is not broken
 
 
 JOBS = {
-    "time": (TimeJob(**COMMON, mode="tuned", matched=MATCHED, budget_s=1.0, process=2, start_order=5),
+    "time": (TimeJob(**COMMON, mode="tuned", matched=MATCHED, solve_s=1.0, process=2, start_order=5),
              RunKey("tuned", "matched", 2, "timing")),
-    "run": (RunJob(**COMMON, modes=("idiomatic",), seeds=2, budget_s=1.0, matched=MATCHED,
+    "run": (RunJob(**COMMON, modes=("idiomatic",), convergence_modes=IDIOMATIC, seeds=2, solve_s=1.0, matched=MATCHED,
                    article={**MATCHED, "seed": 7}), RunKey("idiomatic", "article", 7, "timing")),
     "sweep": (SweepJob(**COMMON, modes=("tuned",), matched=MATCHED, hidden=(8,), batch=(16,), cell_cap_s=1.0),
               CellKey("tuned", 8, 16)),
