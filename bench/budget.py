@@ -35,6 +35,9 @@ class Plan:
 
 LEAST = 3  # timing processes per row at least: the median of 3 has an order-statistic interval (75%)
 MOST = 30
+# A row grows no further once spread / sqrt(n), about its median's relative standard error, is below
+# this: the 10% that two runs must agree within is then several standard errors wide.
+PRECISION = 0.02
 
 
 class OverBudget(ValueError):
@@ -42,8 +45,10 @@ class OverBudget(ValueError):
 
 
 def allocate(costs: Mapping[Hashable, Cost], budget_s: float, fixed_s: float = 0.0, least: int = LEAST,
-             most: int = MOST, done: Mapping[Hashable, int] | None = None) -> Plan:  # fmt: skip
-    """Processes per row, `least` to `most` each, within budget_s - fixed_s, by Neyman allocation.
+             most: int = MOST, done: Mapping[Hashable, int] | None = None,
+             precision: float = PRECISION) -> Plan:  # fmt: skip
+    """Processes per row, `least` to `most` each, within budget_s - fixed_s, by Neyman allocation; a row
+    precise enough already (PRECISION) gets no more.
 
     `done`: processes a row has had already; they count toward `least` and `most`, and not against
     budget_s (the seconds left). OverBudget when `least` processes of every row and the fixed costs
@@ -59,7 +64,8 @@ def allocate(costs: Mapping[Hashable, Cost], budget_s: float, fixed_s: float = 0
     # Grow one process at a time where it lowers the summed variance (spread^2 / n) most per second, until
     # nothing fits: a greedy form of the Neyman allocation that respects `least`, `most` and whole processes.
     while True:
-        fits = [r for r in costs if n[r] < most and costs[r].process_s <= left]
+        fits = [r for r in costs if n[r] < most and costs[r].process_s <= left
+                and costs[r].spread / math.sqrt(n[r]) > precision]  # fmt: skip
         if not fits:
             break
         best = max(fits, key=lambda r: costs[r].spread ** 2 / (n[r] * (n[r] + 1) * costs[r].process_s))

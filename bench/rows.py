@@ -100,9 +100,7 @@ class SummaryRow:
     epoch_us: float | None = None
     epoch_us_ci_low: float | None = None
     epoch_us_ci_high: float | None = None
-    call_us: float | None = (
-        None  # median per-call cost; empty where its interval over processes holds 0 (below resolution)
-    )
+    call_us: float | None = None  # median per-call cost; empty unless its interval over processes lies above 0
     startup_s: float | None = None
     startup_ci_low: float | None = None
     startup_ci_high: float | None = None

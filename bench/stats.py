@@ -357,7 +357,8 @@ def call_and_epoch(window_epochs, seconds) -> tuple[float, float]:
 
 def per_call(values, level: float = LEVEL) -> tuple[float | None, Interval]:
     """The per-call cost over processes: its median and order-statistic interval, or None for the median
-    where the interval holds 0 (the windows do not resolve a per-call cost: "below resolution")."""
+    where the interval does not lie above 0: holding 0, the windows do not resolve a per-call cost ("below
+    resolution"); below 0, longer windows ran faster per epoch, and a + b·W is not what they measured."""
     inside = median_interval(values, level)
-    resolved = math.isfinite(inside.low) and (inside.low > 0 or inside.high < 0)
+    resolved = math.isfinite(inside.low) and inside.low > 0
     return (median(values) if resolved else None), inside

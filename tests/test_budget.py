@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xorbench.bench.budget import Cost, OverBudget, allocate
+from xorbench.bench.budget import PRECISION, Cost, OverBudget, allocate
 
 
 def test_a_planned_run_never_exceeds_its_budget_and_leaves_less_than_one_more_process_unspent():
@@ -19,12 +19,13 @@ def test_a_planned_run_never_exceeds_its_budget_and_leaves_less_than_one_more_pr
         assert plan.total_s <= budget + 1e-9
         assert all(3 <= n <= 30 for n in plan.processes.values())
         room = budget - plan.total_s  # nothing that could still grow fits in what is left
-        assert all(n == 30 or costs[r].process_s > room for r, n in plan.processes.items())
+        precise = {r: costs[r].spread / n**0.5 <= PRECISION for r, n in plan.processes.items()}  # needs no more
+        assert all(n == 30 or costs[r].process_s > room or precise[r] for r, n in plan.processes.items())
 
 
 def test_processes_go_where_they_buy_precision_as_neyman_allocation_says():
     costs = {"cheap noisy": Cost(1.0, 0.2), "cheap quiet": Cost(1.0, 0.05), "costly": Cost(16.0, 0.2)}
-    plan = allocate(costs, 400.0, most=10_000)
+    plan = allocate(costs, 400.0, most=10_000, precision=0.0)
     n = plan.processes
     assert n["cheap noisy"] > n["costly"] and n["cheap noisy"] > n["cheap quiet"]
     # n proportional to spread / sqrt(cost): 0.2 : 0.05 : 0.05, i.e. 4 : 1 : 1
@@ -35,3 +36,8 @@ def test_processes_go_where_they_buy_precision_as_neyman_allocation_says():
 def test_a_budget_below_the_fewest_processes_is_refused_with_what_it_needs():
     with pytest.raises(OverBudget, match=r"needs at least 70 s .* got 60 s"):
         allocate({"a": Cost(10.0, 0.1), "b": Cost(10.0, 0.1)}, 60.0, fixed_s=10.0)
+
+
+def test_a_row_precise_enough_gets_no_more_processes_however_cheap():
+    plan = allocate({"quiet": Cost(0.1, 0.02), "noisy": Cost(1.0, 0.2)}, 1_000.0)
+    assert plan.processes["quiet"] == 3 and plan.processes["noisy"] == 30  # 0.02 / sqrt(3) is under 2% already

@@ -59,7 +59,9 @@ DRAGGED_IN_BY = {
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("name", tuple(OWN))
+@pytest.mark.parametrize(  # Keras on torch, an extra, like its battery: in the slow tier
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "keras-torch" else n for n in OWN]
+)
 def test_training_one_backend_loads_no_other_framework(name):
     spec = backends.REGISTRY[name]
     missing = [p for p in spec.packages if importlib.util.find_spec(p) is None]  # a fresh interpreter trains it

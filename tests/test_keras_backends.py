@@ -139,7 +139,7 @@ def test_a_second_keras_backend_in_one_process_is_unavailable_and_says_why(first
     assert error == f"{second} on cpu is unavailable: {reason}"
 
 
-@pytest.mark.parametrize("name", ["keras-jax", "keras-torch"])
+@pytest.mark.parametrize("name", ["keras-jax", pytest.param("keras-torch", marks=pytest.mark.slow)])
 def test_set_threads_pins_the_framework_under_keras(name):
     """keras-jax sizes XLA's pool as the jax backend does (tests/test_jax.py checks the pool
     itself); keras-torch sets torch's intra-op threads as the torch backend does."""
@@ -166,17 +166,26 @@ BATTERY = (
     "tests/test_equivalence.py", "tests/test_protocol.py", "tests/test_modes.py", "tests/test_classic.py",
     "tests/test_tuning.py", "bench/benchmarks/test_bench.py",
 )  # fmt: skip
+# CI runs the properties that differ by engine (the curve against NumPy's, the protocol); the rest of the
+# battery checks Keras code the TensorFlow backend runs in CI already, and runs in the slow tier.
+CORE = BATTERY[:2]
 OTHERS = [name for name in KERAS if backends.REGISTRY[name].packages[0] != KERAS_FRAMEWORK]
 
 
+def batteries():
+    slow = pytest.mark.slow
+    for name in OTHERS:  # torch.compile traces Keras' Python for minutes: keras-torch's process is slow
+        if not backends.REGISTRY[name].compile_cache_env:
+            yield pytest.param(name, CORE, id=f"{name}-core")
+        yield pytest.param(name, BATTERY, id=f"{name}-all", marks=slow)
+
+
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if backends.REGISTRY[n].compile_cache_env else n for n in OTHERS]
-)  # torch.compile traces Keras' Python for minutes: keras-torch's process is slow
-def test_another_keras_backend_passes_the_battery_in_a_process_of_its_own(name):
+@pytest.mark.parametrize("name, files", batteries())
+def test_another_keras_backend_passes_the_battery_in_a_process_of_its_own(name, files):
     require_packages(name)
     env = {**os.environ, KERAS_FRAMEWORK_VARIABLE: backends.REGISTRY[name].packages[0], BACKENDS_VARIABLE: name}
-    command = [sys.executable, "-m", "pytest", *BATTERY, "-q", "-p", "no:cacheprovider", "--benchmark-disable"]
+    command = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "--benchmark-disable"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1700, check=False)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -58,7 +58,8 @@ def test_the_installed_wheel_runs_its_workers_from_anywhere(wheel, tmp_path):
     listed = xorbench("list", "--backends", "numpy")
     assert listed.returncode == 0 and re.search(r"^numpy +cpu +available", listed.stdout, re.M), listed.stderr[-2000:]
     out = tmp_path / "out"
-    tiny = ["--backends", "numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "1"]
+    tiny = ["--backends", "numpy", "--modes", "idiomatic", "--preset", "matched", "--epochs", "20", "--seeds", "1",
+            "--processes", "1"]  # fmt: skip
     done = xorbench("run", *tiny, "--repeats", "2", "--no-report", "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     assert set(pd.read_csv(out / "runs.csv")["status"]) == {"ok"}

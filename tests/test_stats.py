@@ -241,9 +241,10 @@ def test_the_two_length_fit_recovers_call_and_epoch_costs_unclipped_and_refuses_
         call_and_epoch([100, 400], [0.1, 0.4])
 
 
-def test_a_per_call_cost_whose_interval_holds_zero_is_below_resolution():
+def test_a_per_call_cost_whose_interval_does_not_lie_above_zero_is_not_reported():
     from xorbench.bench.stats import per_call
 
     assert per_call([3e-4, 3.2e-4, 2.9e-4, 3.1e-4, 3.05e-4])[0] == pytest.approx(3.05e-4)
     value, inside = per_call([-3e-4, 2e-4, 1e-4, -1e-4, 4e-4])
     assert value is None and inside.low < 0 < inside.high
+    assert per_call([-3e-4, -3.2e-4, -2.9e-4])[0] is None  # longer windows faster per epoch: no per-call cost
