@@ -41,3 +41,35 @@ def test_a_budget_below_the_fewest_processes_is_refused_with_what_it_needs():
 def test_a_row_precise_enough_gets_no_more_processes_however_cheap():
     plan = allocate({"quiet": Cost(0.1, 0.02), "noisy": Cost(1.0, 0.2)}, 1_000.0)
     assert plan.processes["quiet"] == 3 and plan.processes["noisy"] == 30  # 0.02 / sqrt(3) is under 2% already
+
+
+def test_a_simulated_run_times_three_rounds_then_the_convergence_jobs_then_more_processes_within_its_budget():
+    """runner.Schedule against a simulated clock: each job 'takes' its row's seconds as it is started."""
+    from types import SimpleNamespace
+
+    from xorbench.bench.options import make
+    from xorbench.bench.runner import Schedule
+
+    options = make("run", False, {"backends": ("numpy", "jax"), "devices": ("cpu",), "budget_s": 90.0}, "x run")
+    cost = {"numpy": 1.0, "jax": 3.0, "run": 10.0}
+    rng = np.random.default_rng(3)
+    clock, tables, manager = [0.0], SimpleNamespace(runs=[]), SimpleNamespace(outcomes=[])
+    schedule = Schedule(options, tables, manager)
+    schedule.spent = lambda: clock[0]
+    kinds = []
+    for job in schedule.jobs():
+        seconds = cost["run" if job.kind == "run" else job.backend]
+        clock[0] += seconds
+        manager.outcomes.append(SimpleNamespace(job=job, seconds=seconds))
+        kinds.append(job.kind)
+        if job.kind == "time":
+            us = 20.0 * float(rng.lognormal(0, 0.2))  # a noisy row: worth more processes
+            tables.runs.append(SimpleNamespace(
+                backend=job.backend, device="cpu", mode=job.mode, role="timing", preset="matched", status="ok",
+                process=job.process, epoch_us=us, startup_s=1.0, import_s=0.5, time_to_solve_cold_s=None,
+                time_to_solve_warm_s=None, stop_reason="solved", compile_cache=""))  # fmt: skip
+    rows = 4  # numpy and jax, idiomatic and tuned
+    assert kinds[: 3 * rows] == ["time"] * 3 * rows and kinds[3 * rows : 3 * rows + 2] == ["run", "run"]
+    assert kinds[3 * rows + 2 :] and set(kinds[3 * rows + 2 :]) == {"time"}  # the budget left buys processes
+    assert clock[0] <= options.budget_s and options.budget_s - clock[0] < max(cost.values())
+    assert schedule.plan["timing_s"] == 3 * 2 * (1.0 + 3.0) and schedule.plan["convergence_s"] == 20.0
