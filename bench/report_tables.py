@@ -28,7 +28,7 @@ from .text import (
 )
 
 VERDICT_HEADER = [
-    "backend", "device", "mode", "µs/epoch (median over processes; 95% interval)", "× fastest (95% interval)",
+    "backend", "device", "mode", "µs/epoch (median over processes; interval, its level)", "× fastest (95% interval)",
     "vs fastest", "per-call µs", "start-up s (95% interval)", "time-to-accuracy s, cold (n)",
     "time-to-solve s, cold (n)", "time-to-solve s, warm (n)", "success (95% Wilson)",
     "median epochs-to-accuracy", "median epochs-to-solve", "median final loss",
@@ -78,7 +78,8 @@ def us_text(g: Group) -> str:
     left_out = f" ({g.unresolved} more resolved no per-epoch cost)" if g.unresolved else ""
     if g.us_ci is None:
         return f"{sig(g.us)} ({n} process{'es' if n != 1 else ''}{left_out}, no interval)"
-    return f"{sig(g.us)} ({sig(g.us_ci[0])}–{sig(g.us_ci[1])}), {n} processes{left_out}"
+    level = f", {g.us_ci_level:.0%}" if g.us_ci_level is not None else ""  # older runs: a 95% bootstrap
+    return f"{sig(g.us)} ({sig(g.us_ci[0])}–{sig(g.us_ci[1])}{level}), {n} processes{left_out}"
 
 
 def startup_text(g: Group) -> str:

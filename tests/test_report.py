@@ -122,7 +122,8 @@ def test_the_verdict_prints_the_computed_values(rendered, fixture_run):
     rows = verdict(rendered)
     for g in (g for g in summary.groups if g.us_ci is not None):
         cells = rows[g.key]
-        assert cells[US] == f"{sig(g.us)} ({sig(g.us_ci[0])}–{sig(g.us_ci[1])}), {len(g.values)} processes"
+        level = f", {g.us_ci_level:.0%}"  # the order-statistic interval's own level
+        assert cells[US] == f"{sig(g.us)} ({sig(g.us_ci[0])}–{sig(g.us_ci[1])}{level}), {len(g.values)} processes"
         assert cells[CALL] == (sig(g.call_us) if g.call_us is not None else "not measured (below resolution)")
         assert cells[MB] == sig(g.peak_rss_mb)
         assert cells[STARTUP] == f"{sig(g.startup_s)} ({sig(g.startup_ci[0])}–{sig(g.startup_ci[1])})"

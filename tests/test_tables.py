@@ -345,7 +345,7 @@ def test_a_row_stops_training_to_solved_once_a_process_ran_out_of_its_budget():
 
     solved = dict(time_to_solve_cold_s=1.0, time_to_solve_warm_s=0.5, stop_reason="solved")
     assert solves(solved) == [True, True, True]
-    assert solves(dict(solved, time_to_solve_cold_s=20.0)) == [True, False, False]  # 2 x 20.5 s > the 10 s solve budget
+    assert solves(dict(solved, time_to_solve_cold_s=20.0)) == [True, False, False]  # 2 x 20.5 s > the 30 s solve budget
     # unsolved within its budget: no time spent is known, and the later processes would only repeat it
     unsolved = dict(time_to_solve_cold_s=None, time_to_solve_warm_s=None, stop_reason="budget")
     assert solves(unsolved) == [True, False, False]
