@@ -47,6 +47,7 @@ def tables(summary: Summary, method_text, rerun: Rerun | None) -> dict[str, str]
     """Every table of the report, by name; `method_text` is the template's sentence for a summary.Method."""
     shown = [g for g in summary.groups if g.status == "ok"]
     return {
+        "glance": glance(summary),
         "verdict": verdict(summary),
         "problems": problems(summary),
         "methods": methods(summary, method_text),
@@ -129,6 +130,28 @@ def verdict_row(g: Group, summary: Summary) -> list[str]:
         cell(g.final_loss, lambda x: loss_text(x) + mark, why="not recorded"),
         memory_text(g),
     ]
+
+
+def glance(summary: Summary) -> str:
+    """The first screen's table, fastest per epoch first: seven columns, each a figure that decides a choice.
+    The device is in the row's name only where the run has more than one."""
+    timed = [g for g in summary.groups if g.status == "ok" and measured(g.us)]
+    devices = {g.key[1] for g in timed}
+    name = (
+        (lambda g: f"{g.key[0]} ({g.key[2]}, {g.key[1]})")
+        if len(devices) > 1
+        else (lambda g: f"{g.key[0]} ({g.key[2]})")
+    )
+    epochs = next((g.epochs for g in timed if measured(g.epochs)), None)
+    header = ["backend (mode)", "µs/epoch (interval, level)", "× fastest", "start-up s",
+              f"start-up + {epochs:,} epochs, s" if epochs else "start-up + epochs, s", "to solved from cold, s (n)",
+              "solved seeds"]  # fmt: skip
+    rows = [[name(g), us_text(g), against_fastest(g, summary)[0], cell(g.startup_s, why="not timed"),
+             cell(g.total_s if measured(g.startup_s) and measured(g.training_s) else None, why="not timed"),
+             counted(g.tts_cold_s, g.tts_cold_n, "not solved within the solve budget"),
+             f"{g.solved}/{g.seeds}{borrowed(g)}" if g.seeds else "no seeds"]
+            for g in sorted(timed, key=lambda g: g.us)]  # fmt: skip
+    return md_table(header, rows) if rows else ""
 
 
 def verdict(summary: Summary) -> str:

@@ -417,7 +417,9 @@ def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame 
         key,
         "ok",
         preset,
-        epochs=as_int(max_of(rows["epochs"])),
+        epochs=as_int(
+            max_of((convergence if not convergence.empty else rows)["epochs"])
+        ),  # the preset's, trained whole
         **timing_fields(timing, windows, reference, pooled),
         **seed_fields(seeds),
     )

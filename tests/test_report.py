@@ -48,7 +48,7 @@ def table_rows(report: str, heading: str) -> list[list[str]]:
 
 
 def verdict(report: str) -> dict[tuple, list[str]]:
-    return {tuple(row[:3]): row[3:] for row in table_rows(report, "## 1. Verdict")}
+    return {tuple(row[:3]): row[3:] for row in table_rows(report, "### Every measurement")}
 
 
 def processes(runs: pd.DataFrame, key: tuple, preset: str = "matched") -> pd.DataFrame:
@@ -613,3 +613,16 @@ def test_model_fit_on_each_keras_backend_is_compared_with_keras_on_tensorflow(ru
     assert versus.ratio == pytest.approx(0.03) and versus.verdict == "faster"
     report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
     assert re.search(r"^\| keras-jax \(jax\) \| cpu \| idiomatic \| .* \| 0\.0300× \(", report, re.M)
+
+
+def test_the_first_screen_holds_the_choice_and_a_compact_table_fastest_first(rendered):
+    """Issue 25: REPORT.md's first 40 lines answer "which framework?": the statements, then a table of at
+    most 8 columns, one row per timed backend and mode, fastest per epoch first."""
+    first = rendered.splitlines()[:40]
+    assert "### Which to choose when" in first and any(line.startswith("- **Fastest per epoch**") for line in first)
+    header = next(line for line in first if line.startswith("| backend (mode) |"))
+    assert len(header.strip("|").split("|")) <= 8
+    rows = table_rows(rendered, "### Which to choose when")
+    us = [float(row[1].split(" ")[0].replace(",", "")) for row in rows]
+    timed = [cells for cells in verdict(rendered).values() if not cells[0].startswith("not measured")]
+    assert us == sorted(us) and len(rows) == len(timed)
