@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; imports no framework
+from ..backends import LOSS_TARGET, REGISTRY, TrainConfig, floor_backends  # the registry; imports no framework
 from . import figures, report_tables
 from .compare import AGREE, Rerun, distinguishable, rerun_of, spread, within, worst
 from .stats import FEW, MIN_PROCESSES, SAME, SLOWER
@@ -289,16 +289,19 @@ def headline_name(row: pd.Series) -> str:
     return name if device == "cpu" else f"{name} on {device}"
 
 
-def headline_figure(x, low, high) -> str:
-    """A median and its interval from summary.csv's cells; the median alone where there is no interval."""
-    x, low, high = as_float(x), as_float(low), as_float(high)
+def headline_figure(x, low, high, level=None) -> str:
+    """A median and its interval from summary.csv's cells (with the interval's level where it has one); the
+    median alone where there is no interval."""
+    x, low, high, level = as_float(x), as_float(low), as_float(high), as_float(level)
     if x is None:
         return "not measured (not timed)"
-    return f"{sig(x)} ({sig(low)}–{sig(high)})" if low is not None and high is not None else sig(x)
+    if low is None or high is None:
+        return sig(x)
+    return f"{sig(x)} ({sig(low)}–{sig(high)}{f', {level:.0%}' if level is not None else ''})"
 
 
 def headline_cells(row: pd.Series, bare: dict) -> list[str]:
-    us = headline_figure(row["epoch_us"], row["epoch_us_ci_low"], row["epoch_us_ci_high"])
+    us = headline_figure(row["epoch_us"], row["epoch_us_ci_low"], row["epoch_us_ci_high"], row["epoch_us_ci_level"])
     unresolved, processes = as_float(row.get("unresolved")), as_float(row["processes"])
     if unresolved and processes:
         us += f"; {int(processes - unresolved)} of {int(processes)} processes resolved a per-epoch cost"
@@ -324,20 +327,46 @@ def headline(out_dir: Path) -> str:
     timed = rows[(rows["preset"] == "matched") & rows["epoch_us"].notna()].sort_values("epoch_us", kind="stable")
     seeds = {int(s) for s in pd.to_numeric(timed["seeds"], errors="coerce").dropna()}
     processes = {int(p) for p in pd.to_numeric(timed["processes"], errors="coerce").dropna()}
-    over, interval = "median over processes", "95% interval"
+    levels = pd.to_numeric(timed["epoch_us_ci_level"], errors="coerce").notna().any()
+    over, interval, start = "median over processes", "interval, its level" if levels else "95% interval", "95% interval"
     if processes == {1}:
         over, interval = "median", "one process: no interval"
+        start = interval
     elif len(processes) == 1:
         over = f"median over {processes.pop()} processes"
     header = [
         "backend (mode)",
         f"µs per epoch, matched preset ({over}; {interval})",
-        f"start-up s (import + build + first epoch; {interval})",
+        f"start-up s (import + build + first epoch; {start})",
         f"solved, {seeds.pop()} seeds" if len(seeds) == 1 else "solved",
     ]
     table = md_table(header, [headline_cells(row, bare) for _, row in timed.iterrows()])
+    verdict = macros().headline_verdict(**choice(timed, TrainConfig().epochs)).strip()
     rerun = rerun_of(Path(out_dir))
-    return table if rerun.why else f"{table}\n\n{macros().rerun_sentence(rerun)}"
+    return f"{verdict}\n\n{table}" + ("" if rerun.why else f"\n\n{macros().rerun_sentence(rerun)}")
+
+
+def choice(timed: pd.DataFrame, epochs: int) -> dict:
+    """What README's three-line verdict says, from summary.csv's timed rows (fastest per epoch first): the
+    fastest per epoch, the quickest end to end at `epochs` (start-up + epochs × µs/epoch), and after how
+    many epochs the fastest per epoch overtakes the quickest to start."""
+    rows = timed[pd.to_numeric(timed["startup_s"], errors="coerce").notna()]
+    fast = timed.iloc[0]
+    total = {headline_name(r): r["startup_s"] + epochs * r["epoch_us"] * 1e-6 for _, r in rows.iterrows()}
+    ends = sorted(total, key=total.get)
+    first = rows.loc[rows["startup_s"].idxmin()] if len(rows) else fast
+    payback = None
+    if first["startup_s"] < fast["startup_s"] and first["epoch_us"] > fast["epoch_us"]:
+        payback = (fast["startup_s"] - first["startup_s"]) / ((first["epoch_us"] - fast["epoch_us"]) * 1e-6)
+    return dict(
+        fastest=headline_name(fast),
+        fastest_us=fast["epoch_us"],
+        epochs=epochs,
+        ends=ends[:2],
+        totals=[total[name] for name in ends[:2]],
+        first=headline_name(first),
+        payback=payback,
+    )
 
 
 def update_readme(readme: Path, out_dir: Path) -> bool:

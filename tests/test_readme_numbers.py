@@ -23,10 +23,17 @@ def fixture_run(tmp_path_factory) -> Path:
     return write_fixture(tmp_path_factory.mktemp("fixture"))
 
 
+def table_of(text: str) -> list[str]:
+    """The headline's table lines, below its verdict."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    return [line for line in lines[start:] if line.startswith("|")]
+
+
 def test_the_headline_lists_every_timed_mode_fastest_first_with_summary_csvs_numbers(fixture_run):
-    table = headline(fixture_run).splitlines()
+    table = table_of(headline(fixture_run))
     assert table[0] == (
-        "| backend (mode) | µs per epoch, matched preset (median over 5 processes; 95% interval) "
+        "| backend (mode) | µs per epoch, matched preset (median over 5 processes; interval, its level) "
         "| start-up s (import + build + first epoch; 95% interval) | solved, 6 seeds |"
     )
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
@@ -34,11 +41,29 @@ def test_the_headline_lists_every_timed_mode_fastest_first_with_summary_csvs_num
     timed = summary[(summary["preset"] == "matched") & summary["epoch_us"].notna()].sort_values("epoch_us")
     assert [r[0] for r in rows] == [f"{b} ({m})" for b, m in zip(timed["backend"], timed["mode"])]
     for row, (_, s) in zip(rows, timed.iterrows()):
-        assert row[1] == f"{sig(s['epoch_us'])} ({sig(s['epoch_us_ci_low'])}–{sig(s['epoch_us_ci_high'])})"
+        level = f"{s['epoch_us_ci_level']:.0%}"
+        assert row[1] == f"{sig(s['epoch_us'])} ({sig(s['epoch_us_ci_low'])}–{sig(s['epoch_us_ci_high'])}, {level})"
         assert row[2] == f"{sig(s['startup_s'])} ({sig(s['startup_ci_low'])}–{sig(s['startup_ci_high'])})"
         lender = f" (from {s['borrowed_from']})" if isinstance(s["borrowed_from"], str) else ""
         assert row[3] == f"{int(s['success'])}/{int(s['seeds'])}{lender}"
     assert dict((r[0], r[3]) for r in rows)["keras (idiomatic)"] == "5/6 (from tuned)"
+
+
+def test_the_headline_s_verdict_is_computed_from_the_same_rows(fixture_run):
+    """Three lines above the table: the fastest per epoch (the table's first row), the quickest end to end at
+    the matched preset's epochs (start-up + epochs × µs/epoch), and the epochs after which the fastest per
+    epoch overtakes the quickest to start."""
+    text = headline(fixture_run)
+    verdict, rows = text.split("\n\n", 1)[0].splitlines(), table_of(text)[2:]
+    summary = pd.read_csv(fixture_run / "summary.csv")
+    timed = summary[(summary["preset"] == "matched") & summary["epoch_us"].notna()].sort_values("epoch_us")
+    fast, first = timed.iloc[0], timed.loc[timed["startup_s"].idxmin()]
+    assert verdict[0] == f"- **Fastest per epoch:** {rows[0].split('|')[1].strip()}, {sig(fast['epoch_us'])} µs."
+    total = timed["startup_s"] + 2000 * timed["epoch_us"] * 1e-6
+    best = timed.loc[total.idxmin()]
+    assert f"{best['backend']} ({best['mode']}), {sig(total.min())} s" in verdict[1]
+    payback = (fast["startup_s"] - first["startup_s"]) / ((first["epoch_us"] - fast["epoch_us"]) * 1e-6)
+    assert verdict[2].endswith(f"after {sig(payback)} epochs.") and len(verdict) == 3
 
 
 def test_the_headline_reads_summary_csv_and_computes_it_only_for_a_run_without_one(fixture_run, tmp_path):
@@ -56,7 +81,7 @@ def test_a_run_timed_in_one_process_has_a_headline_without_intervals(fixture_run
     runs = pd.read_csv(fixture_run / "runs.csv")
     runs = runs[~((runs["role"] == "timing") & (runs["preset"] == "matched") & (runs["process"] > 0))]
     runs.to_csv(tmp_path / "runs.csv", index=False)
-    table = headline(tmp_path).splitlines()
+    table = table_of(headline(tmp_path))
     assert "(median; one process: no interval)" in table[0]
     assert "–" not in "".join(table[2:])
 
