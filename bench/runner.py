@@ -16,7 +16,6 @@ from rich.table import Table
 from .. import backends as registry
 from . import budget
 from . import env as environment
-from .budget import OverBudget
 from .job import CellKey, Job, RunKey, TimeJob, planned, planned_row
 from .manager import Interrupts, Manager, Outcome
 from .options import Options
@@ -195,11 +194,11 @@ class Schedule:
 
     def planned_processes(self) -> Iterator[TimeJob]:
         seconds = self.seconds()
-        try:
-            plan = more_processes(self.options, self.timed(), seconds, self.spent())
-        except OverBudget as error:
-            self.plan.update(over_budget=str(error))
+        if self.spent() >= self.options.budget_s:
+            self.plan.update(over_budget=f"{self.spent():.0f} s spent on {budget.LEAST} processes per row and the "
+                                         f"convergence jobs, over the {self.options.budget_s:g} s budget")  # fmt: skip
             return
+        plan = more_processes(self.options, self.timed(), seconds, self.spent())
         self.plan.update(processes={"/".join(row): n for row, n in plan.processes.items()},
                          planned_s=round(plan.total_s + self.spent(), 1))  # fmt: skip
         done = {row: len(spent) for row, spent in seconds.items()}
