@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from ..backends import LOSS_TARGET, REGISTRY, TrainConfig, floor_backends  # the registry; imports no framework
+from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures, report_tables
 from .compare import AGREE, Rerun, distinguishable, rerun_of, spread, within, worst
 from .stats import FEW, MIN_PROCESSES, SAME, SLOWER
@@ -341,31 +341,31 @@ def headline(out_dir: Path) -> str:
         f"solved, {seeds.pop()} seeds" if len(seeds) == 1 else "solved",
     ]
     table = md_table(header, [headline_cells(row, bare) for _, row in timed.iterrows()])
-    verdict = macros().headline_verdict(**choice(timed, TrainConfig().epochs)).strip()
+    said = choice(Path(out_dir))
+    verdict = f"{macros().headline_verdict(**said).strip()}\n\n" if said else ""
     rerun = rerun_of(Path(out_dir))
-    return f"{verdict}\n\n{table}" + ("" if rerun.why else f"\n\n{macros().rerun_sentence(rerun)}")
+    return f"{verdict}{table}" + ("" if rerun.why else f"\n\n{macros().rerun_sentence(rerun)}")
 
 
-def choice(timed: pd.DataFrame, epochs: int) -> dict:
-    """What README's three-line verdict says, from summary.csv's timed rows (fastest per epoch first): the
-    fastest per epoch, the quickest end to end at `epochs` (start-up + epochs × µs/epoch), and after how
-    many epochs the fastest per epoch overtakes the quickest to start."""
-    rows = timed[pd.to_numeric(timed["startup_s"], errors="coerce").notna()]
-    fast = timed.iloc[0]
-    total = {headline_name(r): r["startup_s"] + epochs * r["epoch_us"] * 1e-6 for _, r in rows.iterrows()}
-    ends = sorted(total, key=total.get)
-    first = rows.loc[rows["startup_s"].idxmin()] if len(rows) else fast
-    payback = None
-    if first["startup_s"] < fast["startup_s"] and first["epoch_us"] > fast["epoch_us"]:
-        payback = (fast["startup_s"] - first["startup_s"]) / ((first["epoch_us"] - fast["epoch_us"]) * 1e-6)
+def choice(out_dir: Path) -> dict | None:
+    """What README's three-line verdict says: the report's own choices (summary.choices_of), so the two
+    never disagree: the fastest per epoch, the quickest two end to end at the preset's epochs, and after
+    how many epochs the fastest per epoch overtakes the quickest to start. None for a run without runs.csv."""
+    loaded = load(out_dir, curves=False, sweep=False)
+    if loaded.runs is None:
+        return None
+    c = summarise(loaded).choices
+    if not c.timed:
+        return None
+    fast, ends = c.timed[0], c.whole[:2]
     return dict(
-        fastest=headline_name(fast),
-        fastest_us=fast["epoch_us"],
-        epochs=epochs,
-        ends=ends[:2],
-        totals=[total[name] for name in ends[:2]],
-        first=headline_name(first),
-        payback=payback,
+        fastest=key_name(fast.key),
+        fastest_us=fast.us,
+        epochs=ends[0].epochs if ends else None,
+        ends=[key_name(g.key) for g in ends],
+        totals=[g.total_s for g in ends],
+        first=key_name(c.first_start.key) if c.first_start else None,
+        payback=c.payback_epochs,
     )
 
 

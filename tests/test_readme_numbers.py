@@ -50,9 +50,9 @@ def test_the_headline_lists_every_timed_mode_fastest_first_with_summary_csvs_num
 
 
 def test_the_headline_s_verdict_is_computed_from_the_same_rows(fixture_run):
-    """Three lines above the table: the fastest per epoch (the table's first row), the quickest end to end at
-    the matched preset's epochs (start-up + epochs × µs/epoch), and the epochs after which the fastest per
-    epoch overtakes the quickest to start."""
+    """Three lines above the table, the report's own choices: the fastest per epoch (the table's first
+    row), the quickest end to end at the matched preset's epochs (start-up + epochs × µs/epoch), and the
+    epochs after which the fastest per epoch overtakes the quickest to start."""
     text = headline(fixture_run)
     verdict, rows = text.split("\n\n", 1)[0].splitlines(), table_of(text)[2:]
     summary = pd.read_csv(fixture_run / "summary.csv")
