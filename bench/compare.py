@@ -29,7 +29,7 @@ import pandas as pd
 
 from .rows import RunRow, SummaryRow
 from .stats import FASTER, FEW, MIN_EFFECT, SLOWER, Versus, calibrate, compare_samples, verdicts
-from .summary import process_values, read, read_env
+from .summary import read, read_env, with_kernels
 from .text import ratio_text, sig
 
 ROW = ["backend", "device", "mode", "preset"]
@@ -80,11 +80,10 @@ def read_run(path: Path) -> Run:
     for _, row in timed.iterrows():
         key = tuple(row[c] for c in ROW)
         chosen = timing[(timing[ROW] == pd.Series(dict(zip(ROW, key)))).all(axis=1)]
-        found = process_values(chosen)
+        found, kernel = with_kernels(chosen)
         values[key] = found if found.size else [float(row["epoch_us"])]  # summary.csv's figure alone
-        kernel = pd.to_numeric(chosen["kernel_us"], errors="coerce")[pd.to_numeric(chosen["epoch_us"]) > 0]
-        if found.size and kernel.size == found.size and kernel.notna().all():
-            kernels[key] = kernel.to_numpy(dtype=float)
+        if kernel is not None:
+            kernels[key] = kernel
     errors = {}
     for _, row in runs[runs["status"] == "error"].iterrows():
         errors.setdefault(tuple(row[c] for c in ROW), []).append(row["reason"] or "no reason given")

@@ -19,6 +19,7 @@ import numpy as np
 from .. import backends
 from ..backends import LOSS_TARGET
 from ..backends.base import History, epoch_accurate, make_result
+from .calibration import cpu_now
 from .stats import summarise
 
 CHUNKS = 20  # a convergence run calls fit() this many times, for time-to-solve's resolution
@@ -218,8 +219,6 @@ class Window:
 def timed_window(trainer, epochs: int, clock: Clock = timed_fit, cpu=time.process_time, kernel=None) -> Window:
     """One timed fit(epochs) call, with the process's CPU time over it (threads actually used); with
     `kernel`, the calibration kernel's seconds timed just before it (bench/calibration.py)."""
-    from .calibration import cpu_now
-
     kernel_s = kernel() if kernel is not None else None
     cpu_start = cpu()
     seconds, _ = clock(trainer, epochs)

@@ -208,16 +208,11 @@ class Schedule:
 
     def solving(self, jobs: list[TimeJob]) -> Iterator[TimeJob]:
         for job in jobs:
-            rows = timing_rows(self.tables, job)
+            rows = [r for r in self.timed() if (r.backend, r.device, r.mode) == (job.backend, job.device, job.mode)]
             spent = [r.time_to_solve_cold_s + (r.time_to_solve_warm_s or 0) for r in rows
                      if r.time_to_solve_cold_s is not None]  # fmt: skip
             fits = sum(spent) + max(spent, default=0) <= job.solve_s and all(r.stop_reason != "budget" for r in rows)
             yield dataclasses.replace(job, solve=job.process == 0 or fits)
-
-
-def timing_rows(tables: Tables, job: TimeJob) -> list[RunRow]:
-    return [r for r in tables.runs if (r.backend, r.device, r.mode, r.role) == (job.backend, job.device,
-            job.mode, "timing") and r.preset == "matched" and r.status == "ok"]  # fmt: skip
 
 
 def save_run(tables: Tables, event: dict) -> RunKey:

@@ -313,12 +313,17 @@ def calibrate(values, kernels, reference: float | None = None, beta: float | Non
     if v.shape != k.shape:
         raise ValueError("values and kernels must pair up, one kernel time per value")
     if beta is None:
-        lv, lk = np.log(v), np.log(k)
-        spread = float(np.var(lk))
-        beta = float(np.cov(lv, lk, bias=True)[0, 1] / spread) if v.size >= 3 and spread > 0 else 0.0
-        beta = float(np.clip(beta, *BETA_BOUNDS))
+        beta = float(np.clip(log_slope(v, k) or 0.0, *BETA_BOUNDS))
     reference = float(np.median(k)) if reference is None else float(reference)
     return Calibrated(v * (reference / k) ** beta, float(beta), reference)
+
+
+def log_slope(values, kernels) -> float | None:
+    """The least-squares slope of log value on log kernel over three points or more; None with fewer, or
+    where the kernels do not vary."""
+    lv, lk = np.log(np.asarray(values, dtype=np.float64)), np.log(np.asarray(kernels, dtype=np.float64))
+    spread = float(np.var(lk))
+    return float(np.cov(lv, lk, bias=True)[0, 1] / spread) if lv.size >= 3 and spread > 0 else None
 
 
 def pooled_beta(rows) -> float | None:
@@ -326,12 +331,7 @@ def pooled_beta(rows) -> float | None:
     kernel, over every row of (values, kernels) with three processes or more whose kernels vary; None
     unless three such rows give it. A median, so that a row with an odd process (slow for a reason the
     kernel did not see) cannot set every row's slope."""
-    slopes = []
-    for values, kernels in rows:
-        if np.size(values) >= 3:
-            lv, lk = np.log(np.asarray(values, dtype=np.float64)), np.log(np.asarray(kernels, dtype=np.float64))
-            if np.var(lk) > 0:
-                slopes.append(float(np.cov(lv, lk, bias=True)[0, 1] / np.var(lk)))
+    slopes = [s for s in (log_slope(values, kernels) for values, kernels in rows) if s is not None]
     if len(slopes) < 3:
         return None
     return float(np.clip(np.median(slopes), *BETA_BOUNDS))

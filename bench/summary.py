@@ -315,12 +315,18 @@ def ci(values) -> tuple[float, float] | None:
 # ---------------------------------------------------------------- one backend × device × mode × preset
 
 
-def process_values(timing: pd.DataFrame) -> np.ndarray:
-    """Each ok timing process's µs per epoch: b of its a + b·W fit (`epoch_us`); a table from before
-    schema 3, or a row timed otherwise (article-bare), has only the median of its windows."""
+def process_us(timing: pd.DataFrame) -> pd.Series:
+    """Each timing process's µs per epoch: b of its a + b·W fit (`epoch_us`); a table from before schema
+    3, or a row timed otherwise (article-bare), has only the median of its windows. <= 0: its windows did
+    not resolve a per-epoch cost (unresolved_of)."""
     us = pd.to_numeric(timing["epoch_us"], errors="coerce")
-    us = us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
-    return numbers(us[us > 0])  # <= 0: its windows did not resolve a per-epoch cost (unresolved_of)
+    return us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
+
+
+def process_values(timing: pd.DataFrame) -> np.ndarray:
+    """The resolved ones of process_us, as an array."""
+    us = process_us(timing)
+    return numbers(us[us > 0])
 
 
 def unresolved_of(timing: pd.DataFrame) -> int:
@@ -413,13 +419,12 @@ def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame 
     if convergence.empty and backend_seeds is not None and not backend_seeds.empty:
         convergence = backend_seeds.assign(borrowed_from=backend_seeds["mode"])
     seeds = convergence if not convergence.empty else done
+    trained_whole = convergence if not convergence.empty else rows  # the preset's epochs: its seeds trained them
     return Group(
         key,
         "ok",
         preset,
-        epochs=as_int(
-            max_of((convergence if not convergence.empty else rows)["epochs"])
-        ),  # the preset's, trained whole
+        epochs=as_int(max_of(trained_whole["epochs"])),
         **timing_fields(timing, windows, reference, pooled),
         **seed_fields(seeds),
     )
@@ -427,12 +432,9 @@ def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame 
 
 def with_kernels(timing: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """The row's per-process µs per epoch (process_values) and, where every one timed it, their kernels."""
-    us = pd.to_numeric(timing["epoch_us"], errors="coerce")
-    us = us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
-    kernel = pd.to_numeric(timing["kernel_us"], errors="coerce")
-    ok = us > 0  # <= 0: its windows did not resolve a per-epoch cost (unresolved_of)
-    kernels = kernel[ok].to_numpy(dtype=float)
-    return numbers(us[ok]), kernels if kernels.size and np.isfinite(kernels).all() else None
+    us = process_us(timing)
+    kernels = pd.to_numeric(timing["kernel_us"], errors="coerce")[us > 0].to_numpy(dtype=float)
+    return numbers(us[us > 0]), kernels if kernels.size and np.isfinite(kernels).all() else None
 
 
 def calibrated(timing: pd.DataFrame, reference: float | None, pooled: float | None) -> dict:
@@ -525,8 +527,8 @@ def groups_of(runs: pd.DataFrame, timings: pd.DataFrame | None, preset: str) -> 
     seeds = rows[(rows["role"] == "convergence") & rows["status"].isin(FINISHED)]
     timed = rows[(rows["role"] == "timing") & (rows["status"] == "ok")]
     reference = median(numbers(pd.to_numeric(timed["kernel_us"], errors="coerce")))  # the run's median kernel
-    measured = [with_kernels(group) for _, group in timed.groupby(KEY, sort=True)]
-    pooled = pooled_beta([(v, k) for v, k in measured if k is not None])
+    rows_kernels = [with_kernels(group) for _, group in timed.groupby(KEY, sort=True)]
+    pooled = pooled_beta([(v, k) for v, k in rows_kernels if k is not None])
     return tuple(
         group_of(
             key,

@@ -151,7 +151,7 @@ def device_peak_mb(module, device: str) -> float | None:
 
 
 def run_job(job: RunJob, channel: Channel, framework: Framework) -> None:
-    """The convergence seeds on the job's convergence mode, then the article presets."""
+    """The convergence seeds, each preset's on its convergence mode, then the article presets."""
     seeds = Seeds(lambda mode: framework.trainer(job, mode))
     keys = planned(job)
     for key in keys:
