@@ -82,6 +82,7 @@ class SweepJob(Measuring):
     hidden: tuple[int, ...]
     batch: tuple[int, ...]
     cell_cap_s: float  # an epoch longer than this (measured or extrapolated) skips the cell
+    total_epochs: int = 0  # advise --check: time import + setup + one fit(total_epochs) call, nothing else
 
 
 @dataclass(frozen=True, kw_only=True)

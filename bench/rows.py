@@ -147,12 +147,15 @@ class SweepRow:
     threads: int | None = None
     status: str
     reason: str = ""
+    import_s: float | None = None  # the framework's import in this cell's process (one process per sweep job)
     setup_s: float | None = None
-    first_epoch_s: float | None = None
+    first_epoch_s: float | None = None  # after an untimed warm-up of the mode at the first cell: the size's compile
     epoch_us_median: float | None = None
     epoch_us_min: float | None = None
     windows: int | None = None
     window_epochs: int | None = None
+    total_epochs: int | None = None  # advise --check: one fit(total_epochs) call straight after setup
+    total_s: float | None = None  # import + setup + that call, in a fresh process
 
     def __post_init__(self) -> None:
         self.work = self.hidden * self.batch

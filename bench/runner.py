@@ -21,7 +21,7 @@ from .manager import Interrupts, Manager, Outcome
 from .options import Options
 from .plan import convergence_modes, first_processes, jobs, more_processes, run_jobs, time_jobs
 from .rows import RunRow, SweepRow
-from .tables import LEGACY_CURVES, NotSaved, Tables, write_env
+from .tables import LEGACY_CURVES, NotSaved, Tables, update_env, write_env
 
 
 class Ended(NamedTuple):
@@ -54,8 +54,13 @@ def execute(options: Options) -> Ended:
             env.update(duration_s=round(time.perf_counter() - start, 1), interrupted=interrupted)
             env.update({"error": str(failed)} if failed else {})
             late = finish(options, env if owns_env else None, tables)
+            if not owns_env:  # a sweep beside a run: the run's env.json keeps the sweep's own commit and date
+                update_env(out, sweep={key: env.get(key) for key in SWEEP_ENV})
             failed = failed or late
     return ended(options, tables, interrupted or interrupts.count > 0, failed, start, env.get("plan"))
+
+
+SWEEP_ENV = ("timestamp", "git_commit", "command", "cpu_model", "duration_s", "interrupted")
 
 
 def begin(options: Options, env: dict | None, tables: Tables) -> None:

@@ -242,17 +242,26 @@ def bare_article(job: RunJob, framework: Framework, key: RunKey) -> Report:
 
 def sweep_job(job: SweepJob, channel: Channel, framework: Framework) -> None:
     """Every planned cell, smallest first per mode; a cell predicted (from the largest measured so
-    far) to exceed the per-cell cap is skipped without being built."""
+    far) to exceed the per-cell cap is skipped without being built. Before a mode's first cell, an
+    untimed warm-up there, so that every cell's setup and first epoch are that size's own cost, not
+    the framework's first use (which the run's start-up measures in fresh processes)."""
     from .measure import extrapolate
 
     largest: dict[str, tuple[int, float]] = {}  # mode -> (work, seconds per epoch) of its largest cell so far
     floor: dict[str, float] = {}  # mode -> its fastest epoch so far: the per-epoch overhead, which does not grow
+    warm: set[str] = set()
     for key in planned(job):
         work = key.hidden * key.batch
         estimate = extrapolate(largest.get(key.mode), floor.get(key.mode, 0.0), work)
         channel.progress(key.mode, f"hidden {key.hidden}", f"batch {key.batch}")
         try:
-            fields = measure_cell(job, key, estimate)
+            if job.total_epochs:
+                fields = total_cell(job, key, framework.import_s)
+            else:
+                if key.mode not in warm:
+                    warm.add(key.mode)
+                    warm_up(job, key)
+                fields = measure_cell(job, key, estimate)
         except Exception as error:  # one broken cell must not stop the others
             fields = {"status": "error", "reason": one_line(error)}
         seconds = (fields.get("epoch_us_median") or 0) * 1e-6
@@ -260,15 +269,47 @@ def sweep_job(job: SweepJob, channel: Channel, framework: Framework) -> None:
             floor[key.mode] = min(seconds, floor.get(key.mode, seconds))
         if seconds >= EXTRAPOLATE_FROM_S:  # smaller epochs are mostly overhead: no guide to bigger cells
             largest[key.mode] = (work, seconds)
-        channel.report(Report(framework.row(job, key, **fields)))
+        channel.report(Report(framework.row(job, key, import_s=framework.import_s, **fields)))
+
+
+def cell_trainer(job: SweepJob, key: CellKey):
+    """A trainer of the cell's mode, set up for its network; (trainer, setup seconds)."""
+    from .. import backends
+    from .plan import sweep_config
+
+    trainer = backends.get_trainer(job.backend, job.device, key.mode)
+    start = time.perf_counter()
+    trainer.setup(sweep_config(job.matched, key.hidden, key.batch))
+    return trainer, time.perf_counter() - start
+
+
+def warm_up(job: SweepJob, key: CellKey) -> None:
+    from .measure import timed_fit
+    from .plan import memory_refusal
+
+    if not memory_refusal(job.backend, key.hidden, key.batch):
+        timed_fit(cell_trainer(job, key)[0], 1)
+
+
+def total_cell(job: SweepJob, key: CellKey, import_s: float) -> dict:
+    """advise --check: what a user's script pays in a fresh process, set up and trained in one call."""
+    from .measure import timed_fit
+    from .plan import memory_refusal
+
+    too_big = memory_refusal(job.backend, key.hidden, key.batch)
+    if too_big:
+        return {"status": "skipped", "reason": too_big}
+    trainer, setup_s = cell_trainer(job, key)
+    fit_s, _ = timed_fit(trainer, job.total_epochs)
+    total_s = import_s + setup_s + fit_s
+    return {"status": "ok", "reason": "", "setup_s": setup_s, "total_epochs": job.total_epochs, "total_s": total_s}
 
 
 def measure_cell(job: SweepJob, key: CellKey, estimate_s: float | None) -> dict:
     """Time one cell: setup and a warm-up epoch and window (untimed), then up to job.repeats windows.
     A cell whose memory estimate is over the limit (plan.memory_refusal) is skipped, never built."""
-    from .. import backends
     from .measure import cell_windows, timed_fit
-    from .plan import memory_refusal, sweep_config
+    from .plan import memory_refusal
     from .stats import summarise
 
     cap = job.cell_cap_s
@@ -278,11 +319,8 @@ def measure_cell(job: SweepJob, key: CellKey, estimate_s: float | None) -> dict:
     if estimate_s is not None and estimate_s > cap:
         return {"status": "skipped", "reason": f"over the per-cell budget: an epoch would take about "
                 f"{estimate_s:.2g} s (extrapolated from a smaller cell), cap {cap:g} s"}  # fmt: skip
-    trainer = backends.get_trainer(job.backend, job.device, key.mode)
-    start = time.perf_counter()
-    trainer.setup(sweep_config(job.matched, key.hidden, key.batch))
-    setup_s = time.perf_counter() - start
-    first_s, _ = timed_fit(trainer, 1)  # warm-up: compiles, allocator, caches for this size
+    trainer, setup_s = cell_trainer(job, key)
+    first_s, _ = timed_fit(trainer, 1)  # this size's compiles, allocator, caches
     probe_s, _ = timed_fit(trainer, 1)
     fields = {"status": "ok", "reason": "", "setup_s": setup_s, "first_epoch_s": first_s}
     if probe_s > cap:  # the probe is the measurement: one 1-epoch window

@@ -108,7 +108,7 @@ def test_quick_run_measures_every_installed_backend_and_mode(quick):
         assert (timing["peak_rss_mb"] >= timing["rss_import_mb"]).all() and (timing["cpu_ratio"] > 0).all()
         assert (mine["threads"] == backends.DEFAULT_THREADS).all()
         seeds = mine[mine["role"] == "convergence"]
-        assert seeds["mode"].nunique() == 1  # convergence once per backend, on one mode
+        assert (seeds.groupby("preset")["mode"].nunique() == 1).all()  # once per backend and preset, on one mode
         assert sorted(seeds.groupby("preset").size().unique()) == [3]  # --quick: 3 seeds per preset
         assert seeds["epoch_us_median"].isna().all() and seeds["import_s"].isna().all()
         assert mine["method"].str.len().gt(0).all()

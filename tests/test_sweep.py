@@ -3,6 +3,7 @@ the crossover arithmetic of bench/sweep_stats.py, and the report's sweep section
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 
@@ -31,8 +32,17 @@ def test_a_tiny_sweep_writes_every_cell_timed(tmp_path, capsys):
     assert (sweep["windows"] >= 1).all() and (sweep["window_epochs"] >= 1).all()
     assert set(zip(sweep["hidden"], sweep["batch"])) == {(4, 4), (4, 256), (16, 4), (16, 256)}
     assert (sweep["dtype"] == "float32").all() and (sweep["optimizer"] == "sgd").all()
-    assert (tmp_path / "env.json").is_file()
+    assert (sweep["import_s"] > 0).all() and sweep["total_s"].isna().all()  # total_s: advise --check's cells only
+    assert json.loads((tmp_path / "env.json").read_text())["command"].startswith("xorbench sweep")
     assert "cpu/idiomatic: frameworks" in capsys.readouterr().out
+
+
+def test_a_sweep_beside_a_run_keeps_the_runs_env_and_records_its_own_commit_and_date(tmp_path):
+    (tmp_path / "env.json").write_text(json.dumps({"command": "xorbench run", "git_commit": "abc"}))
+    assert main(["sweep", "--hidden", "4", "--batch", "4", "--backends", "numpy", "--out", str(tmp_path)]) == 0
+    found = json.loads((tmp_path / "env.json").read_text())
+    assert found["command"] == "xorbench run" and found["git_commit"] == "abc"
+    assert found["sweep"]["command"].startswith("xorbench sweep") and found["sweep"]["timestamp"]
 
 
 @pytest.mark.skipif(bool(env.gpus()), reason="a GPU is present: its rows are measured, not skipped")
