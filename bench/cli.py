@@ -1,4 +1,5 @@
-"""The `xorbench` command line: `run` the benchmark, `sweep` the sizes, `report` on the tables, `list` the backends."""
+"""The `xorbench` command line: `run` the benchmark, `sweep` the sizes, `report` on the tables, `compare` two
+runs, `advise` on a workload, `list` the backends."""
 
 from __future__ import annotations
 
@@ -339,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_list)
     add_run(sub)
     add_sweep(sub)
+    from .advise import add_advise
+
+    add_advise(sub)
     report = sub.add_parser("report", help="render REPORT.md and figures from a run's tables")
     report.add_argument("--out", default="results", metavar="DIR", help="the run's folder (default: results)")
     report.add_argument("--readme", metavar="FILE", help="also rewrite FILE's headline table from the run's tables")

@@ -18,6 +18,7 @@ DPI = 100
 CLASSIC = "classic_epochs.png"
 FIGURES = ("epoch_time.png", "loss_curves.png", "time_breakdown.png", CLASSIC)
 SWEEP = "sweep.png"
+WINNERS = "winners.png"
 STYLES = ("-", "--", ":", "-.")
 
 
@@ -76,6 +77,16 @@ class SweepLine:
     mode: str
     work: Sequence[int]
     median_us: Sequence[float]
+
+
+@dataclass(frozen=True)
+class WinnerPanel:
+    """The predicted quickest backend and mode per hidden x batch cell, for one epoch count."""
+
+    title: str
+    hidden: Sequence[int]  # the rows, smallest first
+    batch: Sequence[int]  # the columns
+    winners: dict  # (hidden, batch) -> its winner's label
 
 
 def _pyplot():
@@ -212,4 +223,24 @@ def sweep(lines: Sequence[SweepLine], path: Path) -> None:
         ax.grid(which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("time per epoch (µs, median)")
+    save(fig, path)
+
+
+def winner_map(panels: Sequence[WinnerPanel], path: Path) -> None:
+    """One panel per epoch count: the hidden x batch grid, each cell coloured and named by its winner."""
+    plt = _pyplot()
+    names = sorted({w for p in panels for w in p.winners.values()})
+    colour = colours(names)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for i, hidden in enumerate(panel.hidden):
+            for j, batch in enumerate(panel.batch):
+                name = panel.winners.get((hidden, batch))
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, color=colour[name] if name else "white", alpha=0.8))
+                ax.text(j + 0.5, i + 0.5, (name or "not measured").replace(" (", "\n("), ha="center", va="center",
+                        fontsize=7)  # fmt: skip
+        ax.set(xlim=(0, len(panel.batch)), ylim=(0, len(panel.hidden)), title=panel.title, xlabel="batch",
+               ylabel="hidden units")  # fmt: skip
+        ax.set_xticks([j + 0.5 for j in range(len(panel.batch))], [f"{b:,}" for b in panel.batch])
+        ax.set_yticks([i + 0.5 for i in range(len(panel.hidden))], [f"{h:,}" for h in panel.hidden])
     save(fig, path)

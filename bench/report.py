@@ -10,6 +10,7 @@ lacks fails the render (StrictUndefined); whatever the run lacks prints as "not 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -19,10 +20,24 @@ import jinja2
 import pandas as pd
 
 from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; imports no framework
-from . import figures, report_tables
+from . import figures, predict, report_tables
+from .advise import ADVICE, WITHIN, tally
 from .compare import AGREE, Rerun, distinguishable, rerun_of, spread, within, worst
+from .rows import AdviceRow
 from .stats import FEW, MIN_PROCESSES, SAME, SLOWER
-from .summary import KEY, THREADS_SLACK, Group, Summary, as_float, load, measured, read_summary, summarise
+from .summary import (
+    KEY,
+    THREADS_SLACK,
+    Group,
+    Summary,
+    as_float,
+    load,
+    measured,
+    read,
+    read_env,
+    read_summary,
+    summarise,
+)
 from .sweep_stats import crossover_lines
 from .tables import write_atomic
 from .text import (
@@ -95,7 +110,7 @@ def templates() -> jinja2.Environment:
     env.globals.update(
         MIN_PROCESSES=MIN_PROCESSES, LOSS_TARGET=LOSS_TARGET, THREADS_SLACK=THREADS_SLACK, AGREE=AGREE,
         SLOWER=SLOWER, SAME=SAME, FEW=FEW, PAPER_SWEEPS=PAPER_SWEEPS, PAPER_ETA=PAPER_ETA,
-        PAPER_PATTERNS=PAPER_PATTERNS, success=success_text,
+        PAPER_PATTERNS=PAPER_PATTERNS, success=success_text, WITHIN=WITHIN,
     )  # fmt: skip
     return env
 
@@ -168,6 +183,10 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
     if summary.sweep.lines:
         figures.sweep(summary.sweep.lines, out_dir / figures.SWEEP)
         drawn.add(figures.SWEEP)
+    panels = winner_panels(out_dir)
+    if panels:
+        figures.winner_map(panels, out_dir / figures.WINNERS)
+        drawn.add(figures.WINNERS)
     classic = [r for r in summary.classic.rows if r.status == "ok"]
     if classic:
         mark = lambda r: f" (from {r.borrowed_from})" if r.borrowed_from else ""  # noqa: E731
@@ -177,6 +196,31 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
         figures.convergence_ecdf(series, limit, paper, out_dir / figures.CLASSIC)
         drawn.add(figures.CLASSIC)
     return frozenset(drawn)
+
+
+def winner_panels(out_dir: Path) -> list[figures.WinnerPanel]:
+    """advise's predicted winner over the sweep's grid, one panel per predict.EPOCHS_SHOWN; none without
+    a run's summary.csv and a sweep beside it."""
+    try:
+        rows, cells = predict.load(out_dir, "cpu")
+    except predict.Refused:
+        return []
+    hidden, batch = sorted(cells["hidden"].unique()), sorted(cells["batch"].unique())
+    panels = []
+    for epochs in predict.EPOCHS_SHOWN:
+        found = predict.winners(rows, cells, epochs)
+        winners = {(h, b): w for h, b, w in found.itertuples(index=False)}
+        panels.append(figures.WinnerPanel(f"{epochs:,} epochs", hidden, batch, winners))
+    return panels
+
+
+def advice_of(out_dir: Path) -> list[AdviceRow]:
+    """advice.csv's checked workloads, where the folder has one."""
+    frame, _ = read(Path(out_dir) / ADVICE, AdviceRow)
+    if frame is None:
+        return []
+    return [AdviceRow(**{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+            for row in frame.to_dict("records")]  # fmt: skip
 
 
 def breakdown(g: Group) -> figures.Breakdown:
@@ -236,6 +280,9 @@ def render(
         "short_bands": short_bands(summary),
         "solve": solve_of(summary.groups),
         "crossovers": crossover_lines(summary.sweep.crossovers) if summary.sweep.crossovers else [],
+        "advice": advice_of(out_dir) if out_dir is not None else [],
+        "tally": tally(advice_of(out_dir)) if out_dir is not None else None,
+        "sweep_env": ((read_env(out_dir)[0] or {}) if out_dir is not None else {}).get("sweep"),
     }
     return tidy(templates().get_template("REPORT.md.j2").render(context))
 
@@ -264,7 +311,7 @@ def render_report(out_dir: Path, figures: bool = True) -> Written:
     return Written(path, summary.warnings)
 
 
-REPORT_FILES = ("REPORT.md", *FIGURES, figures.SWEEP)
+REPORT_FILES = ("REPORT.md", *FIGURES, figures.SWEEP, figures.WINNERS)
 
 
 def clear(out_dir: Path, keep: frozenset[str] = frozenset()) -> None:

@@ -215,6 +215,35 @@ ENV_KEYS = [
     "schema_version", "timestamp", "command", "git_commit", "cpu_model", "cores", "memory_gb", "os", "python",
     "frameworks", "blas", "gpu", "threads",
 ]  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class AdviceRow:
+    """advice.csv: one backend and mode of one `xorbench advise --check` workload, predicted and measured."""
+
+    schema_version: int = SCHEMA_VERSION
+    hidden: int
+    batch: int
+    epochs: int
+    device: str
+    backend: str
+    mode: str
+    predicted_rank: int
+    predicted_s: float
+    predicted_low_s: float
+    predicted_high_s: float
+    startup_s: float
+    epoch_us: float
+    beyond: float  # 1: inside the sweep's grid; else the work ratio to the measured cell it grew from
+    measured_s: float | None = None  # median over `processes` fresh processes of import + setup + fit(epochs)
+    measured_low_s: float | None = None
+    measured_high_s: float | None = None
+    measured_level: float | None = None  # the coverage of that order-statistic interval
+    processes: int = 0
+    measured_rank: int | None = None  # among the candidates checked
+    git_commit: str = ""
+
+
 TABLES = {"runs.csv": RunRow, "timings.csv": TimingRow, CURVES: CurveRow, "sweep.csv": SweepRow,
           "summary.csv": SummaryRow}  # fmt: skip
 

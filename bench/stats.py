@@ -362,3 +362,12 @@ def per_call(values, level: float = LEVEL) -> tuple[float | None, Interval]:
     inside = median_interval(values, level)
     resolved = math.isfinite(inside.low) and inside.low > 0
     return (median(values) if resolved else None), inside
+
+
+def break_even(startup_a: float, us_a: float, startup_b: float, us_b: float) -> float | None:
+    """The epoch count at which a and b take equal total time (start-up s + epochs x µs per epoch), where
+    one starts quicker and the other trains quicker; None where one is quicker at both."""
+    if us_a == us_b:
+        return None
+    epochs = (startup_b - startup_a) / ((us_a - us_b) * 1e-6)
+    return epochs if epochs > 0 else None

@@ -33,6 +33,7 @@ from .stats import (
     FEW,
     OWN_BETA,
     Versus,
+    break_even,
     calibrate,
     compare_samples,
     median,
@@ -927,7 +928,7 @@ def choices_of(groups: tuple[Group, ...]) -> Choices:
     payback = None
     if first is not None and measured(fast.startup_s) and fast.startup_s > first.startup_s:
         if first.versus is not None and first.versus.verdict == "slower":
-            payback = (fast.startup_s - first.startup_s) / ((first.us - fast.us) * 1e-6)
+            payback = break_even(first.startup_s, first.us, fast.startup_s, fast.us)
     by_key = {g.key: g for g in timed}
     modes = [(by_key.get((b, d, "idiomatic")), g) for (b, d, m), g in sorted(by_key.items()) if m != "idiomatic"]
     devices = [(by_key.get((b, "cpu", m)), g) for (b, d, m), g in sorted(by_key.items()) if d == "gpu"]

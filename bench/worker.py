@@ -254,6 +254,9 @@ def sweep_job(job: SweepJob, channel: Channel, framework: Framework) -> None:
         work = key.hidden * key.batch
         estimate = extrapolate(largest.get(key.mode), floor.get(key.mode, 0.0), work)
         channel.progress(key.mode, f"hidden {key.hidden}", f"batch {key.batch}")
+        forget = getattr(framework.module, "forget_compiles", None)  # a backend whose compiles pile up per shape
+        if forget is not None:
+            forget()
         try:
             if job.total_epochs:
                 fields = total_cell(job, key, framework.import_s)

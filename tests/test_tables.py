@@ -5,6 +5,7 @@ which mode lends its convergence) do what they say."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from xorbench.bench.job import RunJob, TimeJob, job_from_json, planned
 from xorbench.bench.measure import Measured
+from xorbench.bench.rows import AdviceRow
 from xorbench.bench.stats import max_relative_difference, summarise
 from xorbench.bench.tables import (
     CURVE_COLUMNS,
@@ -54,6 +56,7 @@ def contract_columns(heading: str) -> list[str]:
         ("timings.csv", TIMING_COLUMNS),
         (CURVES, CURVE_COLUMNS),
         ("sweep.csv", SWEEP_COLUMNS),
+        ("advice.csv", [f.name for f in dataclasses.fields(AdviceRow)]),
         ("env.json", ENV_KEYS),
     ],
 )
