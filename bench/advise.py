@@ -19,7 +19,6 @@ from .tables import csv_text, frame
 
 TOP = 3  # --check measures this many candidates
 PROCESSES = 3  # fresh processes per candidate: the fewest whose median has an interval
-ADVICE = "advice.csv"
 
 
 def add_advise(sub) -> None:
@@ -105,34 +104,9 @@ def render(work: advise.Workload, rows: list[AdviceRow], found: advise.Verdict, 
     from .report import templates
 
     template = templates().get_template("advise.md.j2")
-    return template.render(work=work, rows=rows, verdict=found, checked=checked, held=held(rows) if checked else None)
-
-
-def held(rows: list[AdviceRow]) -> dict:
-    """Whether the predicted winner was the measured one, or within its interval; the predicted totals'
-    relative errors where the workload lies inside the grid."""
-    first = next((r for r in rows if r.predicted_rank == 1), None)
-    best = next((r for r in rows if r.measured_rank == 1), None)
-    if first is None or best is None or first.measured_s is None:
-        return {"winner": None, "errors": []}
-    same = first is best or (first.measured_low_s <= best.measured_high_s)
-    errors = [(r, r.measured_s / r.predicted_s - 1) for r in rows if r.measured_s is not None and r.beyond <= 1]
-    return {"winner": same, "errors": errors}
-
-
-WITHIN = 0.25  # issue 27's target: a predicted total within 25% of the measured one, inside the grid
-
-
-def tally(rows: list[AdviceRow]) -> dict:
-    """advice.csv's workloads: how many, on how many the predicted winner held, and how many in-grid
-    rows' predictions fell within WITHIN of the measured total (with the worst miss)."""
-    by_workload: dict[tuple, list[AdviceRow]] = {}
-    for row in rows:
-        by_workload.setdefault((row.hidden, row.batch, row.epochs, row.device), []).append(row)
-    found = [held(mine) for mine in by_workload.values()]
-    errors = [e for f in found for _, e in f["errors"]]
-    return {"workloads": len(found), "held": sum(bool(f["winner"]) for f in found), "inside": len(errors),
-            "within": sum(abs(e) <= WITHIN for e in errors), "worst": max(errors, key=abs, default=None)}  # fmt: skip
+    return template.render(
+        work=work, rows=rows, verdict=found, checked=checked, held=advise.held(rows) if checked else None
+    )
 
 
 def save(path: Path, rows: list[AdviceRow]) -> None:

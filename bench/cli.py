@@ -191,7 +191,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out, readme = out_folder(args.out), readme_file(args.readme)
         if not (out / "runs.csv").is_file():
             raise ValueError(f"no runs.csv in {out}/: run `xorbench run --out {out}` first")
-        from .summary import unreadable
+        from .load import unreadable
 
         broken = unreadable(out)
         if broken:

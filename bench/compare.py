@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .load import read, read_env
 from .rows import RunRow, SummaryRow
 from .stats import FASTER, FEW, MIN_EFFECT, SLOWER, Versus, calibrate, compare_samples, verdicts
-from .summary import read, read_env, with_kernels
+from .summary import with_kernels
 from .text import ratio_text, sig
 
 ROW = ["backend", "device", "mode", "preset"]

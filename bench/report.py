@@ -21,23 +21,13 @@ import pandas as pd
 
 from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; imports no framework
 from . import figures, predict, report_tables
-from .advise import ADVICE, WITHIN, tally
 from .compare import AGREE, Rerun, distinguishable, rerun_of, spread, within, worst
+from .digest import summarise
+from .findings import Summary
+from .load import as_float, load, measured, read, read_env
 from .rows import AdviceRow
 from .stats import FEW, MIN_PROCESSES, SAME, SLOWER
-from .summary import (
-    KEY,
-    THREADS_SLACK,
-    Group,
-    Summary,
-    as_float,
-    load,
-    measured,
-    read,
-    read_env,
-    read_summary,
-    summarise,
-)
+from .summary import KEY, THREADS_SLACK, Group, read_summary
 from .sweep_stats import crossover_lines
 from .tables import write_atomic
 from .text import (
@@ -110,7 +100,7 @@ def templates() -> jinja2.Environment:
     env.globals.update(
         MIN_PROCESSES=MIN_PROCESSES, LOSS_TARGET=LOSS_TARGET, THREADS_SLACK=THREADS_SLACK, AGREE=AGREE,
         SLOWER=SLOWER, SAME=SAME, FEW=FEW, PAPER_SWEEPS=PAPER_SWEEPS, PAPER_ETA=PAPER_ETA,
-        PAPER_PATTERNS=PAPER_PATTERNS, success=success_text, WITHIN=WITHIN,
+        PAPER_PATTERNS=PAPER_PATTERNS, success=success_text, WITHIN=predict.WITHIN,
     )  # fmt: skip
     return env
 
@@ -170,12 +160,14 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
         figures.epoch_time(rows, floor, f"Time per epoch, {summary.preset} preset", out_dir / "epoch_time.png")
         drawn.add("epoch_time.png")
     if summary.curves.bands:
-        bands = [
-            figures.Band(b.key, f"{label(b.key)}, {b.seeds} seeds", b.epochs, b.median, b.low, b.high)
-            for b in summary.curves.bands
-        ]
-        figures.loss_curves(bands, LOSS_TARGET, out_dir / "loss_curves.png", seeds_text(summary.curves.shared_seeds))
+        figures.loss_curves(*curve_figure(summary), LOSS_TARGET, out_dir / "loss_curves.png",
+                            seeds_text(summary.curves.shared_seeds))  # fmt: skip
         drawn.add("loss_curves.png")
+    totals = [figures.Total(g.key, label(g.key), g.startup_s, g.us) for g in timed if measured(g.startup_s)]
+    if totals:
+        epochs = max((g.epochs for g in summary.groups if g.epochs), default=1)
+        figures.total_time(totals, break_evens(summary), epochs, out_dir / "total_time.png")
+        drawn.add("total_time.png")
     shown = [g for g in summary.groups if g.status == "ok"]
     if any(measured(s) for g in shown for s in (g.import_s, g.first_epoch_s, g.training_s)):
         figures.time_breakdown([breakdown(g) for g in shown], out_dir / "time_breakdown.png")
@@ -216,7 +208,7 @@ def winner_panels(out_dir: Path) -> list[figures.WinnerPanel]:
 
 def advice_of(out_dir: Path) -> list[AdviceRow]:
     """advice.csv's checked workloads, where the folder has one."""
-    frame, _ = read(Path(out_dir) / ADVICE, AdviceRow)
+    frame, _ = read(Path(out_dir) / predict.ADVICE, AdviceRow)
     if frame is None:
         return []
     return [AdviceRow(**{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
@@ -225,7 +217,27 @@ def advice_of(out_dir: Path) -> list[AdviceRow]:
 
 def breakdown(g: Group) -> figures.Breakdown:
     seconds = tuple(float(s) if measured(s) else None for s in (g.import_s, g.first_epoch_s, g.training_s))
-    return figures.Breakdown(label(g.key), seconds, tuple(f"{sig(s)} s" if s else "" for s in seconds))
+    return figures.Breakdown(label(g.key), seconds, (f"{sig(sum(s or 0.0 for s in seconds))} s",))
+
+
+def curve_figure(summary: Summary) -> tuple[list[figures.Band], list[tuple[str, str, float]]]:
+    """The loss figure's series, NumPy's first (the reference), and each other series' largest relative
+    difference from it (summary.curves.pairs)."""
+    bands = sorted(summary.curves.bands, key=lambda b: (b.key[0] != "numpy", b.key))
+    first = bands[0].key
+    drawn = [figures.Band(b.key, f"{label(b.key)}, {b.seeds} seeds", b.epochs, b.median, b.low, b.high) for b in bands]
+    deviations = [(label(p.b if p.a == first else p.a), (p.b if p.a == first else p.a)[0], p.difference)
+                  for p in summary.curves.pairs if first in (p.a, p.b)]  # fmt: skip
+    return drawn, deviations
+
+
+def break_evens(summary: Summary) -> list[tuple[float, str]]:
+    """Where the fastest per epoch overtakes the quickest to start (the verdict's pay-back), if it does."""
+    c = summary.choices
+    if c.payback_epochs is None or c.first_start is None or not c.timed:
+        return []
+    return [(c.payback_epochs, f"{label(c.timed[0].key)} overtakes {label(c.first_start.key)}: "
+                               f"{c.payback_epochs:,.0f} epochs")]  # fmt: skip
 
 
 # ---------------------------------------------------------------- render
@@ -281,7 +293,7 @@ def render(
         "solve": solve_of(summary.groups),
         "crossovers": crossover_lines(summary.sweep.crossovers) if summary.sweep.crossovers else [],
         "advice": advice_of(out_dir) if out_dir is not None else [],
-        "tally": tally(advice_of(out_dir)) if out_dir is not None else None,
+        "tally": predict.tally(advice_of(out_dir)) if out_dir is not None else None,
         "sweep_env": ((read_env(out_dir)[0] or {}) if out_dir is not None else {}).get("sweep"),
     }
     return tidy(templates().get_template("REPORT.md.j2").render(context))
@@ -395,7 +407,7 @@ def headline(out_dir: Path) -> str:
 
 
 def choice(out_dir: Path) -> dict | None:
-    """What README's three-line verdict says: the report's own choices (summary.choices_of), so the two
+    """What README's three-line verdict says: the report's own choices (digest.choices_of), so the two
     never disagree: the fastest per epoch, the quickest two end to end at the preset's epochs, and after
     how many epochs the fastest per epoch overtakes the quickest to start. None for a run without runs.csv."""
     loaded = load(out_dir, curves=False, sweep=False)

@@ -10,7 +10,9 @@ import math
 
 from ..backends import REGISTRY  # the registry; imports no framework
 from .compare import Rerun, spread
-from .summary import KEY, Classic, ClassicRow, Curves, Group, Step, Summary, Target, measured
+from .findings import Classic, ClassicRow, Curves, Step, Summary, Target
+from .load import measured
+from .summary import KEY, Group
 from .text import (
     borrowed,
     cell,
@@ -44,7 +46,7 @@ TARGET_WORDS = {
 
 
 def tables(summary: Summary, method_text, rerun: Rerun | None) -> dict[str, str]:
-    """Every table of the report, by name; `method_text` is the template's sentence for a summary.Method."""
+    """Every table of the report, by name; `method_text` is the template's sentence for a findings.Method."""
     shown = [g for g in summary.groups if g.status == "ok"]
     return {
         "glance": glance(summary),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from .load import measured
 from .stats import FASTER, FEW, MIN_PROCESSES, SAME, SLOWER, Versus, wilson
-from .summary import measured
 
 VERDICT_WORDS = {SLOWER: "slower", FASTER: "faster", SAME: "same within noise"}
 

@@ -220,7 +220,8 @@ def test_report_on_a_table_it_cannot_read_whole_is_one_line_and_status_2_before_
 
 
 def test_a_cut_row_is_never_counted_as_a_seed(tmp_path):
-    from xorbench.bench.summary import load, summary_rows
+    from xorbench.bench.load import load
+    from xorbench.bench.summary import summary_rows
 
     text = whole_runs(tmp_path)
     (tmp_path / "runs.csv").write_text(text)

@@ -21,9 +21,12 @@ import pytest
 
 from xorbench.backends import REGISTRY, floor_backends
 from xorbench.bench import cli
+from xorbench.bench.digest import summarise
+from xorbench.bench.findings import Summary
+from xorbench.bench.load import load
 from xorbench.bench.report import FIGURES, render_report, sig, success_text, write_report
 from xorbench.bench.stats import FEW, SAME, SLOWER, median_interval, per_call, wilson
-from xorbench.bench.summary import KEY, Group, Summary, load, summarise
+from xorbench.bench.summary import KEY, Group
 from xorbench.bench.sweep_stats import frameworks as sweep_frameworks
 from xorbench.bench.tables import CURVES, SCHEMA_VERSION, curve_columns, curves_parquet, read_curves
 

@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 
 from xorbench.bench import figures
+from xorbench.bench.digest import summarise
+from xorbench.bench.load import load
 from xorbench.bench.report import PAPER_SWEEPS, success_text, write_report
 from xorbench.bench.stats import relative_difference, wilson
-from xorbench.bench.summary import load, summarise
 from xorbench.bench.tables import read_curves
 
 FIXTURE = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))
-HEADING = "## 8. The classic experiment (Rumelhart, Hinton & Williams, 1986)"
+HEADING = "## 9. The classic experiment (Rumelhart, Hinton & Williams, 1986)"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SEEDS, CONVERGED, EPOCHS, TO_CONVERGE = range(4)  # the cells after backend, device, mode
 

@@ -22,7 +22,7 @@ NUMPY_TUNED = ("numpy", "cpu", "tuned", "matched")
 TORCH_TUNED = ("torch", "cpu", "tuned", "matched")  # 12.2 µs against numpy tuned's 12.0 in the fixture
 KERAS_TUNED = ("keras", "cpu", "tuned", "matched")
 KERAS_IDIOMATIC = ("keras", "cpu", "idiomatic", "matched")
-SECTION = "## 9. Reproducibility: a second full run"
+SECTION = "## 10. Reproducibility: a second full run"
 
 
 @pytest.fixture(scope="module")

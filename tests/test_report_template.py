@@ -15,8 +15,10 @@ import pytest
 from xorbench.backends import LOSS_TARGET
 from xorbench.bench import report
 from xorbench.bench.compare import AGREE
+from xorbench.bench.digest import summarise
+from xorbench.bench.load import load
 from xorbench.bench.stats import MIN_PROCESSES
-from xorbench.bench.summary import THREADS_SLACK, load, summarise
+from xorbench.bench.summary import THREADS_SLACK
 from xorbench.bench.text import whole_clause
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +77,7 @@ def test_the_fixture_renders_with_no_placeholder_cut_sentence_or_broken_link(fix
 def test_a_second_full_run_renders_whole_too(run_copy):
     shutil.copytree(run_copy, run_copy / "rerun")  # the same run twice: every row agrees
     text = report.write_report(run_copy, figures=False).read_text(encoding="utf-8")
-    assert "## 9. Reproducibility: a second full run" in text and "- Target: met. A second full run" in text
+    assert "## 10. Reproducibility: a second full run" in text and "- Target: met. A second full run" in text
     assert_whole(text, run_copy)
 
 
