@@ -63,8 +63,9 @@ class Prediction:
         return self.beyond > 1.0
 
 
-def load(folder: Path, device: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary rows of the matched preset on `device`, the sweep's timed cells on it); Refused otherwise."""
+def load(folder: Path, device: str) -> tuple[pd.DataFrame, dict]:
+    """(summary rows of the matched preset on `device`, the sweep's grids_of its timed cells on it);
+    Refused otherwise."""
     folder = Path(folder)
     summary, why = read(folder / "summary.csv", SummaryRow)
     if summary is None:
@@ -77,7 +78,7 @@ def load(folder: Path, device: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     if rows.empty or cells.empty:
         which = "summary.csv" if rows.empty else "sweep.csv"
         raise Refused(f"{folder}/{which} has no timed {device} rows")
-    return rows, cells
+    return rows, grids_of(cells)
 
 
 def bracket(axis: np.ndarray, x: float) -> tuple[int, int, float]:
@@ -90,16 +91,26 @@ def bracket(axis: np.ndarray, x: float) -> tuple[int, int, float]:
     return i, j, (math.log(x) - math.log(axis[i])) / (math.log(axis[j]) - math.log(axis[i]))
 
 
-def at(cells: pd.DataFrame, column: str, hidden: int, batch: int, growth: float) -> tuple[float, float]:
-    """(value, beyond) of `column` at hidden x batch, from one row's cells. Inside the grid: bilinear in
-    log hidden, log batch and log value between the four measured cells around it. Outside: the same at
-    the nearest point of the grid, times (work ratio)**growth where the workload is larger; `beyond` is
-    that work ratio or its inverse (1 inside). Where a corner was not measured (skipped as too slow): the
-    largest measured cell at or below the workload, grown the same way."""
+def grid_of(cells: pd.DataFrame, column: str) -> pd.DataFrame | None:
+    """One row's measured `column` as a hidden x batch table (NaN where not measured); None if empty."""
     cells = cells[cells[column] > 0]
-    if cells.empty:
+    return None if cells.empty else cells.pivot_table(index="hidden", columns="batch", values=column, aggfunc="median")
+
+
+def grids_of(cells: pd.DataFrame) -> dict[tuple[str, str], tuple[pd.DataFrame | None, pd.DataFrame | None]]:
+    """(backend, mode) -> its (µs per epoch, setup seconds) grids from the sweep's timed cells."""
+    return {key: (grid_of(mine, "epoch_us_median"), grid_of(mine, "setup_s"))
+            for key, mine in cells.groupby(["backend", "mode"], sort=True)}  # fmt: skip
+
+
+def at(grid: pd.DataFrame | None, hidden: int, batch: int, growth: float) -> tuple[float, float]:
+    """(value, beyond) at hidden x batch from a grid_of. Inside the grid: bilinear in log hidden, log batch
+    and log value between the four measured cells around it. Outside: the same at the nearest point of
+    the grid, times (work ratio)**growth where the workload is larger; `beyond` is that work ratio or its
+    inverse (1 inside). Where a corner was not measured (skipped as too slow): the largest measured cell
+    at or below the workload, grown the same way."""
+    if grid is None:
         return math.nan, math.inf
-    grid = cells.pivot_table(index="hidden", columns="batch", values=column, aggfunc="median")
     hs, bs = grid.index.to_numpy(float), grid.columns.to_numpy(float)
     near = (float(np.clip(hidden, hs[0], hs[-1])), float(np.clip(batch, bs[0], bs[-1])))
     (i, j, t), (k, m, u) = bracket(hs, near[0]), bracket(bs, near[1])
@@ -109,26 +120,26 @@ def at(cells: pd.DataFrame, column: str, hidden: int, batch: int, growth: float)
             np.exp((1 - t) * ((1 - u) * corners[0] + u * corners[1]) + t * ((1 - u) * corners[2] + u * corners[3]))
         )
     else:
+        cells = grid.stack().rename("value").reset_index()
         below = cells[(cells["hidden"] <= near[0]) & (cells["batch"] <= near[1])]
         if below.empty:
             return math.nan, math.inf
         cell = below.loc[(below["hidden"] * below["batch"]).idxmax()]
-        near, value = (float(cell["hidden"]), float(cell["batch"])), float(cell[column])
+        near, value = (float(cell["hidden"]), float(cell["batch"])), float(cell["value"])
     ratio = hidden * batch / (near[0] * near[1])
     return value * max(ratio, 1.0) ** growth, max(ratio, 1.0 / ratio)
 
 
-def predict(rows: pd.DataFrame, cells: pd.DataFrame, work: Workload) -> list[Prediction]:
-    """Every backend and mode timed in both tables, quickest predicted total first."""
+def predict(rows: pd.DataFrame, grids: dict, work: Workload) -> list[Prediction]:
+    """Every backend and mode timed in both the run (rows) and the sweep (grids_of), quickest predicted
+    total first."""
     found = []
     for row in rows.itertuples():
-        mine = cells[(cells["backend"] == row.backend) & (cells["mode"] == row.mode)]
-        if mine.empty:
-            continue
-        epoch, beyond = at(mine, "epoch_us_median", work.hidden, work.batch, growth=1.0)
-        epoch_base, _ = at(mine, "epoch_us_median", *BASE, growth=1.0)
-        setup, _ = at(mine, "setup_s", work.hidden, work.batch, growth=0.0)
-        setup_base, _ = at(mine, "setup_s", *BASE, growth=0.0)
+        epochs, setups = grids.get((row.backend, row.mode), (None, None))
+        epoch, beyond = at(epochs, work.hidden, work.batch, growth=1.0)
+        epoch_base, _ = at(epochs, *BASE, growth=1.0)
+        setup, _ = at(setups, work.hidden, work.batch, growth=0.0)
+        setup_base, _ = at(setups, *BASE, growth=0.0)
         if not (math.isfinite(epoch) and math.isfinite(epoch_base)):
             continue
         epoch_us = row.epoch_us + max(0.0, epoch - epoch_base)  # the run's level, the sweep's growth
@@ -170,12 +181,13 @@ def verdict(predictions: list[Prediction]) -> Verdict:
 EPOCHS_SHOWN = (100, 10_000, 1_000_000)  # the report's "which one for your size" panels
 
 
-def winners(rows: pd.DataFrame, cells: pd.DataFrame, epochs: int, device: str = "cpu") -> pd.DataFrame:
+def winners(rows: pd.DataFrame, grids: dict, epochs: int, device: str = "cpu") -> pd.DataFrame:
     """Per cell of the sweep's grid: the backend and mode predicted quickest for `epochs` epochs there."""
+    measured = [g for g, _ in grids.values() if g is not None]
     found = []
-    for hidden in sorted(cells["hidden"].unique()):
-        for batch in sorted(cells["batch"].unique()):
-            ranked = predict(rows, cells, Workload(int(hidden), int(batch), epochs, device))
+    for hidden in sorted({h for g in measured for h in g.index}):
+        for batch in sorted({b for g in measured for b in g.columns}):
+            ranked = predict(rows, grids, Workload(int(hidden), int(batch), epochs, device))
             best = next((p for p in ranked if not p.extrapolated), None)
             if best is not None:
                 found.append({"hidden": hidden, "batch": batch, "winner": f"{best.backend} ({best.mode})"})

@@ -194,16 +194,18 @@ def winner_panels(out_dir: Path) -> list[figures.WinnerPanel]:
     """advise's predicted winner over the sweep's grid, one panel per predict.EPOCHS_SHOWN; none without
     a run's summary.csv and a sweep beside it."""
     try:
-        rows, cells = predict.load(out_dir, "cpu")
+        rows, grids = predict.load(out_dir, "cpu")
     except predict.Refused:
         return []
-    hidden, batch = sorted(cells["hidden"].unique()), sorted(cells["batch"].unique())
-    panels = []
-    for epochs in predict.EPOCHS_SHOWN:
-        found = predict.winners(rows, cells, epochs)
-        winners = {(h, b): w for h, b, w in found.itertuples(index=False)}
-        panels.append(figures.WinnerPanel(f"{epochs:,} epochs", hidden, batch, winners))
-    return panels
+    tables = {epochs: predict.winners(rows, grids, epochs) for epochs in predict.EPOCHS_SHOWN}
+    every = pd.concat(tables.values())
+    hidden, batch = sorted(set(every["hidden"])), sorted(set(every["batch"]))
+    return [
+        figures.WinnerPanel(
+            f"{epochs:,} epochs", hidden, batch, {(h, b): w for h, b, w in table.itertuples(index=False)}
+        )  # fmt: skip
+        for epochs, table in tables.items()
+    ]
 
 
 def advice_of(out_dir: Path) -> list[AdviceRow]:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from xorbench.bench.cli import main
-from xorbench.bench.predict import Workload, at, load, predict, verdict
+from xorbench.bench.predict import Workload, at, grid_of, load, predict, verdict
 from xorbench.bench.rows import AdviceRow, SummaryRow, SweepRow
 from xorbench.bench.tables import csv_text
 
@@ -59,9 +59,9 @@ def test_a_total_is_start_up_plus_epochs_times_the_epoch_and_the_order_flips_at_
 
 
 def test_growth_comes_from_the_sweep_interpolated_in_log_space(folder):
-    cells = load(folder, "cpu")[1]
-    cells = cells[cells["mode"] == "slow"].assign(epoch_us_median=lambda f: 3.0 * f["hidden"] * f["batch"])
-    assert at(cells, "epoch_us_median", 8, 16, growth=1.0) == (pytest.approx(3.0 * 8 * 16), 1.0)  # exact on a power law
+    cells = pd.read_csv(folder / "sweep.csv").assign(epoch_us_median=lambda f: 3.0 * f["hidden"] * f["batch"])
+    grid = grid_of(cells[cells["mode"] == "slow"], "epoch_us_median")
+    assert at(grid, 8, 16, growth=1.0) == (pytest.approx(3.0 * 8 * 16), 1.0)  # exact on a power law
     found = predicted(folder, hidden=16, batch=64)["slow"]  # a measured cell: the run's 10 µs + 0.5 µs x (1024 - 16)
     assert found.epoch_us == pytest.approx(10.0 + 0.5 * (16 * 64 - 16)) and not found.extrapolated
     assert found.startup_s == pytest.approx(0.1 + 1e-3 * (16 * 64 - 16))  # the build grows as the sweep's did
