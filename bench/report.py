@@ -40,6 +40,7 @@ from .text import (
     seeds_text,
     sig,
     success_text,
+    times_text,
     verdict_words,
     versus_text,
     whole_clause,
@@ -87,7 +88,8 @@ def templates() -> jinja2.Environment:
     )
     env.filters.update(
         sig=sig, pct=pct, g=lambda x: f"{x:g}", thousands=lambda x: f"{x:,}", interval=interval_text, label=label,
-        ratio=ratio_text, verdict=verdict_words, versus=versus_text, cell=cell, measured=measured, seeds=seeds_text,
+        ratio=ratio_text, times=times_text, verdict=verdict_words, versus=versus_text, cell=cell, measured=measured,
+        seeds=seeds_text,
         clause=whole_clause, run_name=key_name, told_runs=told_runs, worst=worst, within=within, spread=spread,
         distinguishable=distinguishable, run_of=run_text, extra=lambda name: REGISTRY[name].extra,
         not_converged=report_tables.not_converged, rate=rate,

@@ -74,6 +74,14 @@ def ratio_text(v: Versus) -> str:
     return f"{sig(v.ratio)}×{interval}"
 
 
+def times_text(v: Versus) -> str:
+    """B/A as a reader says it: "14,200× faster (11,700–16,600)" below 1, "1.17× slower (0.91–1.25)" above."""
+    if v.ratio >= 1:
+        return f"{sig(v.ratio)}× slower" + (f" ({interval_text((v.low, v.high))})" if v.low is not None else "")
+    interval = f" ({interval_text((1 / v.high, 1 / v.low))})" if v.low is not None and v.low > 0 else ""
+    return f"{sig(1 / v.ratio)}× faster{interval}"
+
+
 def versus_text(v: Versus) -> str:
     return f"{ratio_text(v)}: {verdict_words(v)}"
 

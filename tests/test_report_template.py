@@ -127,3 +127,11 @@ def test_every_template_ships_in_the_wheel():
     patterns = package_data["package-data"]["xorbench.bench"]
     templates = sorted(p.relative_to(ROOT / "bench") for p in (ROOT / "bench" / "templates").iterdir())
     assert templates and all(any(t.match(pattern) for pattern in patterns) for t in templates)
+
+
+def test_a_ratio_below_1_reads_as_times_faster_with_its_interval_inverted():
+    from xorbench.bench.stats import FASTER, SLOWER, Versus
+    from xorbench.bench.text import times_text
+
+    assert times_text(Versus(0.0001, 0.00008, 0.000125, FASTER, 3, 3)) == "10,000× faster (8,000–12,500)"
+    assert times_text(Versus(1.17, 0.91, 1.25, SLOWER, 3, 3)) == "1.17× slower (0.910–1.25)"
