@@ -189,13 +189,6 @@ def _train_window(params, state, h, X, y, epochs: int, update, gradients=autodif
     return torch.stack(rows).to(torch.float64)
 
 
-def forget_compiles() -> None:
-    """Drop every compiled graph, as a fresh process starts: the sweep calls this between cells, since
-    each new shape recompiles and dynamo refuses a function's ninth (FailOnRecompileLimitHit)."""
-    torch._dynamo.reset()
-    compiled_window.cache_clear()
-
-
 @functools.cache
 def compiled_window(epochs: int, optimizer: str, gradients=autodiff, options: tuple = ()):
     """One torch.compile'd window of `epochs` steps per optimizer, shared by every trainer, so seeds and

@@ -68,8 +68,8 @@ def check(candidates: list[advise.Prediction], work: advise.Workload, timeout_s:
              "hidden": (work.hidden,), "batch": (work.batch,), "timeout_s": timeout_s}  # fmt: skip
     options = make("sweep", False, given, "xorbench advise --check")
     wanted = {(c.backend, c.mode) for c in candidates}
-    jobs = [dataclasses.replace(job, modes=(mode,), total_epochs=work.epochs)
-            for job in sweep_jobs(options) for mode in job.modes if (job.backend, mode) in wanted]  # fmt: skip
+    jobs = [dataclasses.replace(job, total_epochs=work.epochs)
+            for job in sweep_jobs(options) if (job.backend, job.modes[0]) in wanted]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="xorbench-check-") as folder:
         tables = Tables(Path(folder), kind="sweep")
         manager = Manager(timeout_s, lambda event: save_cell(tables, event), lambda o, key: fill(tables, o, key))

@@ -74,7 +74,7 @@ class RunJob(Measuring):
 
 @dataclass(frozen=True, kw_only=True)
 class SweepJob(Measuring):
-    """Cells of the matched network at every hidden x batch, per mode."""
+    """Cells of the matched network at hidden x batch, per mode: plan.sweep_jobs gives each cell a process."""
 
     kind: ClassVar[str] = "sweep"
     modes: tuple[str, ...]
@@ -83,6 +83,12 @@ class SweepJob(Measuring):
     batch: tuple[int, ...]
     cell_cap_s: float  # an epoch longer than this (measured or extrapolated) skips the cell
     total_epochs: int = 0  # advise --check: time import + setup + one fit(total_epochs) call, nothing else
+    estimate_s: float | None = None  # the parent's prediction of an epoch here, from the cells measured before
+
+    @property
+    def label(self) -> str:
+        cells = "" if len(self.hidden) * len(self.batch) > 1 else f" {self.hidden[0]}×{self.batch[0]}"
+        return f"{self.backend}/{self.device}/{','.join(self.modes)}{cells}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -206,11 +206,34 @@ def chosen(options: Options) -> list[tuple[dict, tuple[str, ...]]]:
 
 
 def sweep_jobs(options: Options) -> list[SweepJob]:
-    """One job per backend and device: every cell of the grid, per mode."""
-    found = [SweepJob(**common, modes=modes, matched=dataclasses.asdict(matched_config(options, common["backend"])),
-                      hidden=options.hidden, batch=options.batch, cell_cap_s=options.cell_cap_s)
-             for common, modes in chosen(options)]  # fmt: skip
-    return [job for job in found if planned(job)]
+    """One job per cell, each in a fresh process as a user's script runs (a long-lived process would carry
+    the allocator's and the compilers' state from cell to cell: NumPy ran up to 2x faster there at the
+    larger cells than in a fresh process, measured); per backend, device and mode, by growing work."""
+    found = []
+    for common, modes in chosen(options):
+        matched = dataclasses.asdict(matched_config(options, common["backend"]))
+        whole = SweepJob(**common, modes=modes, matched=matched, hidden=options.hidden, batch=options.batch,
+                         cell_cap_s=options.cell_cap_s)  # fmt: skip
+        found += [dataclasses.replace(whole, modes=(k.mode,), hidden=(k.hidden,), batch=(k.batch,))
+                  for k in planned(whole)]  # fmt: skip
+    return found
+
+
+EXTRAPOLATE_FROM_S = 0.01  # a sweep cell's epoch must take this long to predict a bigger cell's
+
+
+def with_estimate(job: SweepJob, done: list) -> SweepJob:
+    """The job, with an epoch of its cell predicted from the cells of its backend, device and mode in
+    `done` (SweepRows): the fastest epoch as overhead, the rest grown from the largest cell that took
+    at least EXTRAPOLATE_FROM_S (smaller ones are mostly overhead, no guide to bigger cells)."""
+    from .measure import extrapolate
+
+    mine = [r for r in done if (r.backend, r.device, r.mode) == (job.backend, job.device, job.modes[0])]
+    seconds = [(r.hidden * r.batch, r.epoch_us_median * 1e-6) for r in mine if (r.epoch_us_median or 0) > 0]
+    big = [cell for cell in seconds if cell[1] >= EXTRAPOLATE_FROM_S]
+    floor = min((s for _, s in seconds), default=0.0)
+    largest = max(big) if big else None
+    return dataclasses.replace(job, estimate_s=extrapolate(largest, floor, job.hidden[0] * job.batch[0]))
 
 
 def time_jobs(options: Options, processes: range, start_order: int = 0,

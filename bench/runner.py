@@ -19,7 +19,7 @@ from . import env as environment
 from .job import CellKey, Job, RunKey, TimeJob, planned, planned_row
 from .manager import Interrupts, Manager, Outcome
 from .options import Options
-from .plan import convergence_modes, first_processes, jobs, more_processes, run_jobs, time_jobs
+from .plan import convergence_modes, first_processes, jobs, more_processes, run_jobs, time_jobs, with_estimate
 from .rows import RunRow, SweepRow
 from .tables import LEGACY_CURVES, NotSaved, Tables, update_env, write_env
 
@@ -84,7 +84,8 @@ def measure(options: Options, tables: Tables, env: dict) -> bool:
     if schedule is not None:
         manager.deadline = time.monotonic() + options.budget_s
     try:
-        return manager.execute(schedule.jobs() if schedule else jobs(options), total)
+        planned_jobs = schedule.jobs() if schedule else (with_estimate(job, tables.cells) for job in jobs(options))
+        return manager.execute(planned_jobs, total)
     finally:
         env.update(job_seconds=job_seconds(manager.outcomes))
         env.update({"plan": schedule.plan} if schedule else {})

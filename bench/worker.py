@@ -24,7 +24,6 @@ from typing import NamedTuple
 
 from .job import CellKey, Job, ProbeJob, RunJob, RunKey, SweepJob, TimeJob, job_from_json, planned, planned_row
 
-EXTRAPOLATE_FROM_S = 0.01  # a sweep cell's epoch must take this long to predict a bigger cell's
 # An article run trains its epochs in windows of about this long (at most a ninth of the run each): the
 # article's Keras snippet is one model.fit call, and each call costs ~40 ms here, so shorter windows
 # would add minutes of calls the snippet never makes.
@@ -241,37 +240,19 @@ def bare_article(job: RunJob, framework: Framework, key: RunKey) -> Report:
 
 
 def sweep_job(job: SweepJob, channel: Channel, framework: Framework) -> None:
-    """Every planned cell, smallest first per mode; a cell predicted (from the largest measured so
-    far) to exceed the per-cell cap is skipped without being built. Before a mode's first cell, an
-    untimed warm-up there, so that every cell's setup and first epoch are that size's own cost, not
-    the framework's first use (which the run's start-up measures in fresh processes)."""
-    from .measure import extrapolate
-
-    largest: dict[str, tuple[int, float]] = {}  # mode -> (work, seconds per epoch) of its largest cell so far
-    floor: dict[str, float] = {}  # mode -> its fastest epoch so far: the per-epoch overhead, which does not grow
-    warm: set[str] = set()
+    """The job's cell, in this fresh process, as a user's script would meet it: after an untimed warm-up
+    there (setup and one epoch), so that the cell's setup and first epoch are that size's own cost, not
+    the framework's first use (which the run's start-up measures). A cell the parent predicts over the
+    per-cell cap (job.estimate_s) is skipped without being built."""
     for key in planned(job):
-        work = key.hidden * key.batch
-        estimate = extrapolate(largest.get(key.mode), floor.get(key.mode, 0.0), work)
         channel.progress(key.mode, f"hidden {key.hidden}", f"batch {key.batch}")
-        forget = getattr(framework.module, "forget_compiles", None)  # a backend whose compiles pile up per shape
-        if forget is not None:
-            forget()
         try:
             if job.total_epochs:
                 fields = total_cell(job, key, framework.import_s)
             else:
-                if key.mode not in warm:
-                    warm.add(key.mode)
-                    warm_up(job, key)
-                fields = measure_cell(job, key, estimate)
-        except Exception as error:  # one broken cell must not stop the others
+                fields = measure_cell(job, key, job.estimate_s)
+        except Exception as error:  # a broken cell is a row that says why
             fields = {"status": "error", "reason": one_line(error)}
-        seconds = (fields.get("epoch_us_median") or 0) * 1e-6
-        if seconds > 0:
-            floor[key.mode] = min(seconds, floor.get(key.mode, seconds))
-        if seconds >= EXTRAPOLATE_FROM_S:  # smaller epochs are mostly overhead: no guide to bigger cells
-            largest[key.mode] = (work, seconds)
         channel.report(Report(framework.row(job, key, import_s=framework.import_s, **fields)))
 
 
@@ -284,14 +265,6 @@ def cell_trainer(job: SweepJob, key: CellKey):
     start = time.perf_counter()
     trainer.setup(sweep_config(job.matched, key.hidden, key.batch))
     return trainer, time.perf_counter() - start
-
-
-def warm_up(job: SweepJob, key: CellKey) -> None:
-    from .measure import timed_fit
-    from .plan import memory_refusal
-
-    if not memory_refusal(job.backend, key.hidden, key.batch):
-        timed_fit(cell_trainer(job, key)[0], 1)
 
 
 def total_cell(job: SweepJob, key: CellKey, import_s: float) -> dict:
@@ -322,6 +295,7 @@ def measure_cell(job: SweepJob, key: CellKey, estimate_s: float | None) -> dict:
     if estimate_s is not None and estimate_s > cap:
         return {"status": "skipped", "reason": f"over the per-cell budget: an epoch would take about "
                 f"{estimate_s:.2g} s (extrapolated from a smaller cell), cap {cap:g} s"}  # fmt: skip
+    timed_fit(cell_trainer(job, key)[0], 1)  # the framework's first use, untimed
     trainer, setup_s = cell_trainer(job, key)
     first_s, _ = timed_fit(trainer, 1)  # this size's compiles, allocator, caches
     probe_s, _ = timed_fit(trainer, 1)

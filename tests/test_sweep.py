@@ -123,3 +123,21 @@ def test_the_report_draws_the_sweep_section_from_sweep_csv(tmp_path):
     (run / "sweep.csv").unlink()
     write_report(run)
     assert not figure.exists()
+
+
+def test_each_cell_gets_a_process_and_is_predicted_from_the_cells_measured_before_it():
+    from xorbench.bench.job import planned
+    from xorbench.bench.options import make
+    from xorbench.bench.plan import sweep_jobs, with_estimate
+    from xorbench.bench.rows import SweepRow
+
+    options = make("sweep", False, {"backends": ("numpy",), "hidden": (4, 64), "batch": (4, 256)}, "xorbench sweep")
+    jobs = sweep_jobs(options)
+    assert [len(planned(job)) for job in jobs] == [1] * 8  # 2 modes x 4 cells, a process each
+    first = jobs[0]
+    assert with_estimate(first, []).estimate_s is None  # nothing measured yet: nothing predicted
+    done = [SweepRow(backend="numpy", device="cpu", mode=first.modes[0], hidden=4, batch=4, status="ok",
+                     epoch_us_median=1e3), SweepRow(backend="numpy", device="cpu", mode=first.modes[0], hidden=64,
+                     batch=4, status="ok", epoch_us_median=2e4)]  # fmt: skip
+    last = next(j for j in jobs if j.modes == first.modes and (j.hidden[0], j.batch[0]) == (64, 256))
+    assert with_estimate(last, done).estimate_s == pytest.approx(1e-3 + (2e-2 - 1e-3) * 64)  # grown by the work
