@@ -110,9 +110,11 @@ def colour_of(backend: str) -> str:
     return FRAMEWORK_COLOURS.get(backend, "#17becf")
 
 
-def save(fig, path: Path) -> None:
+def save(fig, path: Path, stamp: str = "") -> None:
     """The figure as a PNG at path, written beside it and renamed in place: a full disk or an interrupt
     leaves the old figure or the new one, never a part, and a link at path is replaced, not followed."""
+    if stamp:  # which run the figure comes from, in its corner
+        fig.text(0.998, 0.002, stamp, ha="right", va="bottom", fontsize=6, color="grey")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=DPI, format="png")
@@ -120,7 +122,7 @@ def save(fig, path: Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: Path) -> None:
+def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: Path, stamp: str = "") -> None:
     """A dot per process, a bar at the median and a line over its 95% interval, slowest on top; a dashed
     line at the floor."""
     import numpy as np
@@ -145,11 +147,11 @@ def epoch_time(rows: Sequence[Timed], floor_us: float | None, title: str, path: 
     ax.set_title(title)
     ax.margins(x=0.12)
     ax.grid(axis="x", which="both", alpha=0.3)
-    save(fig, path)
+    save(fig, path, stamp)
 
 
 def loss_curves(bands: Sequence[Band], deviations: Sequence[tuple[str, str, float]], target: float, path: Path,
-                seeds: str = "") -> None:  # fmt: skip
+                seeds: str = "", stamp: str = "") -> None:  # fmt: skip
     """Left: the reference series' median curve and min-max band (the rows agree: right), with the
     solved line. Right: each row's largest relative difference from the reference, (label, backend, value)."""
     plt = _pyplot()
@@ -171,10 +173,10 @@ def loss_curves(bands: Sequence[Band], deviations: Sequence[tuple[str, str, floa
     dev.set(xscale="log", xlabel="largest |loss − the reference's| / loss, any seed and epoch",
             title="Each row's largest deviation")  # fmt: skip
     dev.grid(axis="x", which="both", alpha=0.25)
-    save(fig, path)
+    save(fig, path, stamp)
 
 
-def time_breakdown(rows: Sequence[Breakdown], path: Path) -> None:
+def time_breakdown(rows: Sequence[Breakdown], path: Path, stamp: str = "") -> None:
     """Import, build + first epoch and training stacked per group, linear seconds, quickest on top."""
     rows = sorted(rows, key=lambda r: sum(v or 0.0 for v in r.seconds), reverse=True)
     fig, ax = _pyplot().subplots(figsize=(8, 0.4 * len(rows) + 1.6))
@@ -191,7 +193,7 @@ def time_breakdown(rows: Sequence[Breakdown], path: Path) -> None:
     ax.legend(fontsize=8, frameon=False, loc="upper right")
     ax.grid(axis="x", alpha=0.25)
     ax.margins(x=0.12)
-    save(fig, path)
+    save(fig, path, stamp)
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,9 @@ class Total:
     us: float
 
 
-def total_time(rows: Sequence[Total], marks: Sequence[tuple[float, str]], epochs: float, path: Path) -> None:
+def total_time(
+    rows: Sequence[Total], marks: Sequence[tuple[float, str]], epochs: float, path: Path, stamp: str = ""
+) -> None:
     """Total time (start-up + epochs x time per epoch) against epochs, log-log, a line per group; a
     point and label at each (epochs, text) in `marks` (the break-evens), and the preset's epochs dotted."""
     import numpy as np
@@ -224,7 +228,7 @@ def total_time(rows: Sequence[Total], marks: Sequence[tuple[float, str]], epochs
     ax.set(xscale="log", yscale="log", xlabel="epochs trained in one fit() call",
            ylabel="seconds: start-up + epochs × time per epoch", title="Which is quickest end to end")  # fmt: skip
     ax.grid(which="both", alpha=0.2)
-    save(fig, path)
+    save(fig, path, stamp)
 
 
 def legend_by_style(ax, backends: Sequence[str], modes: Sequence[str]) -> None:
@@ -239,7 +243,7 @@ def legend_by_style(ax, backends: Sequence[str], modes: Sequence[str]) -> None:
 
 
 def convergence_ecdf(series: Sequence[Converged], limit: int | None, reference: tuple[float, str] | None,
-                     path: Path) -> None:  # fmt: skip
+                     path: Path, stamp: str = "") -> None:  # fmt: skip
     """The share of each group's seeds converged by each epoch (an ECDF that ends at its share converged),
     drawn in turn thinner and dashed so that curves that coincide all show; a dotted line at `limit`
     (the preset's epochs) and a grey one at `reference` (epochs, label)."""
@@ -261,10 +265,10 @@ def convergence_ecdf(series: Sequence[Converged], limit: int | None, reference: 
            ylabel="share of seeds converged", title="Classic preset: epochs to converge, per seed")  # fmt: skip
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(alpha=0.3)
-    save(fig, path)
+    save(fig, path, stamp)
 
 
-def sweep(lines: Sequence[SweepLine], path: Path) -> None:
+def sweep(lines: Sequence[SweepLine], path: Path, stamp: str = "") -> None:
     """Small multiples, one panel per device and batch: each backend and mode's time per epoch against
     hidden units, log-log, coloured by framework, dashed where tuned."""
     panels = sorted({(line.device, b) for line in lines for b in line.batch})
@@ -279,10 +283,10 @@ def sweep(lines: Sequence[SweepLine], path: Path) -> None:
         ax.grid(which="both", alpha=0.3)
     axes[0][0].set_ylabel("time per epoch (µs, median)")
     legend_by_style(axes[0][0], sorted({x.backend for x in lines}), sorted({x.mode for x in lines}))
-    save(fig, path)
+    save(fig, path, stamp)
 
 
-def winner_map(panels: Sequence[WinnerPanel], path: Path) -> None:
+def winner_map(panels: Sequence[WinnerPanel], path: Path, stamp: str = "") -> None:
     """One panel per epoch count: the hidden x batch grid, each cell coloured and named by its winner."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
@@ -305,4 +309,4 @@ def winner_map(panels: Sequence[WinnerPanel], path: Path) -> None:
                ylabel="hidden units")  # fmt: skip
         ax.set_xticks([j + 0.5 for j in range(len(panel.batch))], [f"{b:,}" for b in panel.batch])
         ax.set_yticks([i + 0.5 for i in range(len(panel.hidden))], [f"{h:,}" for h in panel.hidden])
-    save(fig, path)
+    save(fig, path, stamp)

@@ -23,9 +23,11 @@ from ..backends import LOSS_TARGET, REGISTRY, floor_backends  # the registry; im
 from . import figures, predict, report_tables
 from .compare import AGREE, Rerun, distinguishable, rerun_of, spread, within, worst
 from .digest import summarise
+from .drawing import draw
 from .findings import Summary
 from .load import as_float, load, measured, read, read_env
 from .rows import AdviceRow
+from .sections import PAPER_ETA, PAPER_PATTERNS, PAPER_SWEEPS
 from .stats import FEW, MIN_PROCESSES, SAME, SLOWER
 from .summary import KEY, THREADS_SLACK, Group, read_summary
 from .sweep_stats import crossover_lines
@@ -48,7 +50,6 @@ from .text import (
 
 FIGURES = figures.FIGURES
 README_START, README_END = "<!-- headline:start -->", "<!-- headline:end -->"
-PAPER_SWEEPS, PAPER_ETA, PAPER_PATTERNS = 558, 0.5, 4  # p. 331: XOR in 558 sweeps at η = 0.5; its E sums 4 patterns
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 METHODOLOGY = Path(__file__).resolve().parent.parent / "docs" / "METHODOLOGY.md"  # in a checkout, not a wheel
 
@@ -148,68 +149,6 @@ def methodology_link(out_dir: Path | None):
 # ---------------------------------------------------------------- draw
 
 
-def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]:
-    """Every figure the summary has data for, drawn into out_dir (none unless `wanted`); the names of
-    those drawn. Each replaces its file in one rename; render_report deletes the ones not drawn."""
-    out_dir = Path(out_dir)
-    if not wanted:
-        return frozenset()
-    drawn = set()
-    timed = [g for g in summary.groups if measured(g.us)]
-    if timed:
-        rows = [figures.Timed(g.key, label(g.key), g.us, g.values, f"{sig(g.us)} µs", g.us_ci) for g in timed]
-        floor = summary.floor.us if summary.floor is not None else None
-        figures.epoch_time(rows, floor, f"Time per epoch, {summary.preset} preset", out_dir / "epoch_time.png")
-        drawn.add("epoch_time.png")
-    if summary.curves.bands:
-        figures.loss_curves(*curve_figure(summary), LOSS_TARGET, out_dir / "loss_curves.png",
-                            seeds_text(summary.curves.shared_seeds))  # fmt: skip
-        drawn.add("loss_curves.png")
-    totals = [figures.Total(g.key, label(g.key), g.startup_s, g.us) for g in timed if measured(g.startup_s)]
-    if totals:
-        epochs = max((g.epochs for g in summary.groups if g.epochs), default=1)
-        figures.total_time(totals, break_evens(summary), epochs, out_dir / "total_time.png")
-        drawn.add("total_time.png")
-    shown = [g for g in summary.groups if g.status == "ok"]
-    if any(measured(s) for g in shown for s in (g.import_s, g.first_epoch_s, g.training_s)):
-        figures.time_breakdown([breakdown(g) for g in shown], out_dir / "time_breakdown.png")
-        drawn.add("time_breakdown.png")
-    if summary.sweep.lines:
-        figures.sweep(summary.sweep.lines, out_dir / figures.SWEEP)
-        drawn.add(figures.SWEEP)
-    panels = winner_panels(out_dir)
-    if panels:
-        figures.winner_map(panels, out_dir / figures.WINNERS)
-        drawn.add(figures.WINNERS)
-    classic = [r for r in summary.classic.rows if r.status == "ok"]
-    if classic:
-        mark = lambda r: f" (from {r.borrowed_from})" if r.borrowed_from else ""  # noqa: E731
-        series = [figures.Converged(r.key, label(r.key) + mark(r), r.epochs, r.seeds) for r in classic]
-        limit = max((r.cap for r in classic if r.cap), default=None)
-        paper = (PAPER_SWEEPS, f"{PAPER_SWEEPS} sweeps: the paper's 1-hidden-unit net (p. 331)")
-        figures.convergence_ecdf(series, limit, paper, out_dir / figures.CLASSIC)
-        drawn.add(figures.CLASSIC)
-    return frozenset(drawn)
-
-
-def winner_panels(out_dir: Path) -> list[figures.WinnerPanel]:
-    """advise's predicted winner over the sweep's grid, one panel per predict.EPOCHS_SHOWN; none without
-    a run's summary.csv and a sweep beside it."""
-    try:
-        rows, grids = predict.load(out_dir, "cpu")
-    except predict.Refused:
-        return []
-    tables = {epochs: predict.winners(rows, grids, epochs) for epochs in predict.EPOCHS_SHOWN}
-    every = pd.concat(tables.values())
-    hidden, batch = sorted(set(every["hidden"])), sorted(set(every["batch"]))
-    return [
-        figures.WinnerPanel(
-            f"{epochs:,} epochs", hidden, batch, {(h, b): w for h, b, w in table.itertuples(index=False)}
-        )  # fmt: skip
-        for epochs, table in tables.items()
-    ]
-
-
 def advice_of(out_dir: Path) -> list[AdviceRow]:
     """advice.csv's checked workloads, where the folder has one."""
     frame, _ = read(Path(out_dir) / predict.ADVICE, AdviceRow)
@@ -217,31 +156,6 @@ def advice_of(out_dir: Path) -> list[AdviceRow]:
         return []
     return [AdviceRow(**{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
             for row in frame.to_dict("records")]  # fmt: skip
-
-
-def breakdown(g: Group) -> figures.Breakdown:
-    seconds = tuple(float(s) if measured(s) else None for s in (g.import_s, g.first_epoch_s, g.training_s))
-    return figures.Breakdown(label(g.key), seconds, (f"{sig(sum(s or 0.0 for s in seconds))} s",))
-
-
-def curve_figure(summary: Summary) -> tuple[list[figures.Band], list[tuple[str, str, float]]]:
-    """The loss figure's series, NumPy's first (the reference), and each other series' largest relative
-    difference from it (summary.curves.pairs)."""
-    bands = sorted(summary.curves.bands, key=lambda b: (b.key[0] != "numpy", b.key))
-    first = bands[0].key
-    drawn = [figures.Band(b.key, f"{label(b.key)}, {b.seeds} seeds", b.epochs, b.median, b.low, b.high) for b in bands]
-    deviations = [(label(p.b if p.a == first else p.a), (p.b if p.a == first else p.a)[0], p.difference)
-                  for p in summary.curves.pairs if first in (p.a, p.b)]  # fmt: skip
-    return drawn, deviations
-
-
-def break_evens(summary: Summary) -> list[tuple[float, str]]:
-    """Where the fastest per epoch overtakes the quickest to start (the verdict's pay-back), if it does."""
-    c = summary.choices
-    if c.payback_epochs is None or c.first_start is None or not c.timed:
-        return []
-    return [(c.payback_epochs, f"{label(c.timed[0].key)} overtakes {label(c.first_start.key)}: "
-                               f"{c.payback_epochs:,.0f} epochs")]  # fmt: skip
 
 
 # ---------------------------------------------------------------- render

@@ -99,6 +99,8 @@ def curve_differences(series: dict[tuple, dict[int, tuple[np.ndarray, np.ndarray
 
 # ---------------------------------------------------------------- summarise: the classic experiment
 
+PAPER_SWEEPS, PAPER_ETA, PAPER_PATTERNS = 558, 0.5, 4  # p. 331: XOR in 558 sweeps at η = 0.5; its E sums 4 patterns
+
 
 def classic_of(loaded: Loaded) -> Classic:
     """The classic preset's convergence seeds per backend × device × mode, whether those that trained

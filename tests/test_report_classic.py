@@ -17,7 +17,8 @@ import pytest
 from xorbench.bench import figures
 from xorbench.bench.digest import summarise
 from xorbench.bench.load import load
-from xorbench.bench.report import PAPER_SWEEPS, success_text, write_report
+from xorbench.bench.report import success_text, write_report
+from xorbench.bench.sections import PAPER_SWEEPS
 from xorbench.bench.stats import relative_difference, wilson
 from xorbench.bench.tables import read_curves
 
