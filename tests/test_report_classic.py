@@ -29,17 +29,16 @@ SEEDS, CONVERGED, EPOCHS, TO_CONVERGE = range(4)  # the cells after backend, dev
 
 
 def section(report: str) -> str:
-    return report[report.index(HEADING) :]
+    text = report[report.index(HEADING) :]
+    return text.split("\n## ", 1)[0]  # up to the next section
 
 
 def classic_table(report: str) -> dict[tuple, list[str]]:
     """The section's first table: (backend, device, mode) -> the other cells."""
-    lines = [line for line in section(report).splitlines() if line.startswith("|")]
-    body = []
-    for line in lines[2:]:
-        if line.startswith("| backend") or line.startswith("| series a"):
-            break
-        body.append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+    text = section(report)
+    start = text.index("\n|") + 1
+    lines = text[start:].split("\n\n", 1)[0].splitlines()  # the first table: its lines up to a blank one
+    body = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines[2:]]
     return {tuple(row[:3]): row[3:] for row in body}
 
 

@@ -46,7 +46,8 @@ def with_rerun(run_a: Path, to: Path, factors: dict[tuple, float]) -> Path:
 
 
 def section(report: str) -> str:
-    return report[report.index(SECTION) :]
+    text = report[report.index(SECTION) :]
+    return text.split("\n## ", 1)[0]  # up to the next section
 
 
 def section_rows(report: str) -> dict[tuple, list[str]]:
