@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import predict as advise
+from . import predict
 from .rows import AdviceRow, SweepRow
 from .stats import median, median_interval
 from .tables import csv_text, frame
@@ -40,11 +40,11 @@ def add_advise(sub) -> None:
 def cmd_advise(args: argparse.Namespace) -> int:
     try:
         if args.save and not args.check:
-            raise advise.Refused("--save needs --check: it saves what was measured")
-        work = advise.Workload(args.hidden, args.batch, args.epochs, args.device)
-        predictions = advise.predict(*advise.load(Path(args.source), work.device), work)
-        found = advise.verdict(predictions)
-    except advise.Refused as error:
+            raise predict.Refused("--save needs --check: it saves what was measured")
+        work = predict.Workload(args.hidden, args.batch, args.epochs, args.device)
+        predictions = predict.predict(*predict.load(Path(args.source), work.device), work)
+        found = predict.verdict(predictions)
+    except predict.Refused as error:
         print(f"xorbench: error: {error}", file=sys.stderr)
         return 2
     measured = check(predictions[:TOP], work, args.timeout) if args.check else None
@@ -55,7 +55,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
     return 0
 
 
-def check(candidates: list[advise.Prediction], work: advise.Workload, timeout_s: float) -> pd.DataFrame:
+def check(candidates: list[predict.Prediction], work: predict.Workload, timeout_s: float) -> pd.DataFrame:
     """The candidates' cells, each timed whole (import + setup + one fit(epochs) call) in PROCESSES fresh
     processes, interleaved, through the sweep's jobs and the run's manager."""
     from .manager import Manager
@@ -77,7 +77,7 @@ def check(candidates: list[advise.Prediction], work: advise.Workload, timeout_s:
         return frame(tables.cells, SweepRow)
 
 
-def advice_rows(work: advise.Workload, predictions: list, measured: pd.DataFrame | None) -> list[AdviceRow]:
+def advice_rows(work: predict.Workload, predictions: list, measured: pd.DataFrame | None) -> list[AdviceRow]:
     from .env import git_commit
 
     rows = []
@@ -100,12 +100,12 @@ def advice_rows(work: advise.Workload, predictions: list, measured: pd.DataFrame
     return rows
 
 
-def render(work: advise.Workload, rows: list[AdviceRow], found: advise.Verdict, checked: bool) -> str:
+def render(work: predict.Workload, rows: list[AdviceRow], found: predict.Verdict, checked: bool) -> str:
     from .report import templates
 
     template = templates().get_template("advise.md.j2")
     return template.render(
-        work=work, rows=rows, verdict=found, checked=checked, held=advise.held(rows) if checked else None
+        work=work, rows=rows, verdict=found, checked=checked, held=predict.held(rows) if checked else None
     )
 
 

@@ -201,6 +201,7 @@ def render(
 ) -> str:
     """REPORT.md's text: the summary through the template, linking the figures in `drawn` (and, from
     out_dir, docs/METHODOLOGY.md); with the second full run in rerun/ compared with this one, where given."""
+    advice = advice_of(out_dir) if out_dir is not None else []  # advise --check's workloads
     context = {
         "s": summary,
         "drawn": drawn,
@@ -210,8 +211,8 @@ def render(
         "short_bands": short_bands(summary),
         "solve": solve_of(summary.groups),
         "crossovers": crossover_lines(summary.sweep.crossovers) if summary.sweep.crossovers else [],
-        "advice": advice_of(out_dir) if out_dir is not None else [],
-        "tally": predict.tally(advice_of(out_dir)) if out_dir is not None else None,
+        "advice": advice,
+        "tally": predict.tally(advice),
         "sweep_env": ((read_env(out_dir)[0] or {}) if out_dir is not None else {}).get("sweep"),
     }
     return tidy(templates().get_template("REPORT.md.j2").render(context))

@@ -243,11 +243,17 @@ def sweep_job(job: SweepJob, channel: Channel, framework: Framework) -> None:
     """The job's cell, in this fresh process, as a user's script would meet it: after an untimed warm-up
     there (setup and one epoch), so that the cell's setup and first epoch are that size's own cost, not
     the framework's first use (which the run's start-up measures). A cell the parent predicts over the
-    per-cell cap (job.estimate_s) is skipped without being built."""
+    per-cell cap (job.estimate_s), or whose memory estimate is over the limit (plan.memory_refusal), is
+    skipped without being built."""
+    from .plan import memory_refusal
+
     for key in planned(job):
         channel.progress(key.mode, f"hidden {key.hidden}", f"batch {key.batch}")
+        too_big = memory_refusal(job.backend, key.hidden, key.batch)  # before anything of the cell is allocated
         try:
-            if job.total_epochs:
+            if too_big:
+                fields = {"status": "skipped", "reason": too_big}
+            elif job.total_epochs:
                 fields = total_cell(job, key, framework.import_s)
             else:
                 fields = measure_cell(job, key, job.estimate_s)
@@ -270,11 +276,7 @@ def cell_trainer(job: SweepJob, key: CellKey):
 def total_cell(job: SweepJob, key: CellKey, import_s: float) -> dict:
     """advise --check: what a user's script pays in a fresh process, set up and trained in one call."""
     from .measure import timed_fit
-    from .plan import memory_refusal
 
-    too_big = memory_refusal(job.backend, key.hidden, key.batch)
-    if too_big:
-        return {"status": "skipped", "reason": too_big}
     trainer, setup_s = cell_trainer(job, key)
     fit_s, _ = timed_fit(trainer, job.total_epochs)
     total_s = import_s + setup_s + fit_s
@@ -282,16 +284,12 @@ def total_cell(job: SweepJob, key: CellKey, import_s: float) -> dict:
 
 
 def measure_cell(job: SweepJob, key: CellKey, estimate_s: float | None) -> dict:
-    """Time one cell: setup and a warm-up epoch and window (untimed), then up to job.repeats windows.
-    A cell whose memory estimate is over the limit (plan.memory_refusal) is skipped, never built."""
+    """Time one cell: an untimed first use (setup and one epoch), then setup, a warm-up epoch and window
+    (untimed), then up to job.repeats windows; skipped where `estimate_s` is over the per-cell cap."""
     from .measure import cell_windows, timed_fit
-    from .plan import memory_refusal
     from .stats import summarise
 
     cap = job.cell_cap_s
-    too_big = memory_refusal(job.backend, key.hidden, key.batch)  # before anything of the cell is allocated
-    if too_big:
-        return {"status": "skipped", "reason": too_big}
     if estimate_s is not None and estimate_s > cap:
         return {"status": "skipped", "reason": f"over the per-cell budget: an epoch would take about "
                 f"{estimate_s:.2g} s (extrapolated from a smaller cell), cap {cap:g} s"}  # fmt: skip
