@@ -13,6 +13,7 @@ from .load import Loaded, as_float, as_int, measured, median_of, numbers, traine
 from .sections import article_of, bare_of, classic_of, curves_of, environment_of, sweep_of, targets_of
 from .stats import (
     break_even,
+    break_even_range,
     compare_samples,
     median,
 )
@@ -114,10 +115,12 @@ def choices_of(groups: tuple[Group, ...]) -> Choices:
     fast = timed[0]
     started = sorted((g for g in timed if measured(g.startup_s)), key=lambda g: g.startup_s)
     first = started[0] if started else None
-    payback = None
+    payback = bounds = None
     if first is not None and measured(fast.startup_s) and fast.startup_s > first.startup_s:
         if first.versus is not None and first.versus.verdict == "slower":
             payback = break_even(first.startup_s, first.us, fast.startup_s, fast.us)
+            if None not in (first.startup_ci, first.us_ci, fast.startup_ci, fast.us_ci):
+                bounds = break_even_range(first.startup_ci, first.us_ci, fast.startup_ci, fast.us_ci)
     by_key = {g.key: g for g in timed}
     modes = [(by_key.get((b, d, "idiomatic")), g) for (b, d, m), g in sorted(by_key.items()) if m != "idiomatic"]
     devices = [(by_key.get((b, "cpu", m)), g) for (b, d, m), g in sorted(by_key.items()) if d == "gpu"]
@@ -128,6 +131,7 @@ def choices_of(groups: tuple[Group, ...]) -> Choices:
         timed=timed,
         first_start=first,
         payback_epochs=payback,
+        payback_bounds=bounds,
         whole=tuple(sorted(whole, key=lambda g: g.total_s)),
         modes=tuple(Pair(a, b, compare_samples(a.values, b.values)) for a, b in modes if a is not None),
         devices=tuple(Pair(a, b, compare_samples(a.values, b.values)) for a, b in devices if a is not None),

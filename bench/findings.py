@@ -144,6 +144,7 @@ class Choices:
     timed: tuple[Group, ...] = ()  # by time per epoch
     first_start: Group | None = None  # the fastest to start among the timed
     payback_epochs: float | None = None  # after which the fastest per epoch has paid back its later start
+    payback_bounds: tuple[float, float] | None = None  # its fewest and most epochs over the inputs' intervals
     whole: tuple[Group, ...] = ()  # by start-up + training
     modes: tuple[Pair, ...] = ()  # each other mode against the idiomatic one
     devices: tuple[Pair, ...] = ()  # the GPU against the CPU

@@ -103,7 +103,7 @@ def templates() -> jinja2.Environment:
     env.globals.update(
         MIN_PROCESSES=MIN_PROCESSES, LOSS_TARGET=LOSS_TARGET, THREADS_SLACK=THREADS_SLACK, AGREE=AGREE,
         SLOWER=SLOWER, SAME=SAME, FEW=FEW, PAPER_SWEEPS=PAPER_SWEEPS, PAPER_ETA=PAPER_ETA,
-        PAPER_PATTERNS=PAPER_PATTERNS, success=success_text, WITHIN=predict.WITHIN,
+        PAPER_PATTERNS=PAPER_PATTERNS, success=success_text, WITHIN=predict.WITHIN, inf=math.inf,
     )  # fmt: skip
     return env
 
@@ -286,9 +286,9 @@ def headline_cells(row: pd.Series, bare: dict) -> list[str]:
     if row["mode"] == "idiomatic" and (row["backend"], row["device"]) in bare:
         us += f"; {sig(bare[row['backend'], row['device']])} for the article's own code, timed bare"
     startup = headline_figure(row["startup_s"], row["startup_ci_low"], row["startup_ci_high"])
-    seeds, success = as_float(row["seeds"]), as_float(row["success"])
+    seeds, solved = as_float(row["seeds"]), as_float(row["solved"])
     mark = f" (from {row['borrowed_from']})" if row["borrowed_from"] else ""
-    solved = f"{int(success)}/{int(seeds)}{mark}" if seeds and success is not None else "not measured (no seeds)"
+    solved = f"{int(solved)}/{int(seeds)}{mark}" if seeds and solved is not None else "not measured (no seeds)"
     return [headline_name(row), us, startup, solved]
 
 

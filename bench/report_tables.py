@@ -24,6 +24,7 @@ from .text import (
     ratio_text,
     sig,
     success_text,
+    times_text,
     verdict_words,
     versus_text,
     with_interval,
@@ -50,6 +51,7 @@ def tables(summary: Summary, method_text, rerun: Rerun | None) -> dict[str, str]
     shown = [g for g in summary.groups if g.status == "ok"]
     return {
         "glance": glance(summary),
+        "same_solved": same_solved(summary),
         "verdict": verdict(summary),
         "problems": problems(summary),
         "methods": methods(summary, method_text),
@@ -124,7 +126,7 @@ def verdict_row(g: Group, summary: Summary) -> list[str]:
         cell(g.call_us, why="below resolution"),
         startup_text(g),
         counted(g.tta_cold_s, g.tta_cold_n, tta_why),
-        counted(g.tts_cold_s, g.tts_cold_n, "never solved" if g.processes else "not timed"),
+        counted(g.tts_cold_s, g.tts_cold_n, "never solved" if g.processes else "not timed", g.tts_cold_cache),
         counted(g.tts_warm_s, g.tts_warm_n, "no warm solve run"),
         success_text(g.solved, g.seeds) + mark if g.seeds else "not measured (no seeds)",
         cell(g.epochs_to_accuracy, lambda x: f"{x:.0f} ({g.accurate}/{g.seeds} seeds){mark}", why=inaccurate),
@@ -135,9 +137,10 @@ def verdict_row(g: Group, summary: Summary) -> list[str]:
 
 
 def glance(summary: Summary) -> str:
-    """The first screen's table, fastest per epoch first: seven columns, each a figure that decides a choice.
-    The device is in the row's name only where the run has more than one."""
-    timed = [g for g in summary.groups if g.status == "ok" and measured(g.us)]
+    """The first screen's table, fastest per epoch first: at most seven columns, each a figure that decides a
+    choice. The device is in the row's name only where the run has more than one; the solved seeds only
+    where they differ between rows (else the template states them once: same_solved)."""
+    timed = glanced(summary)
     devices = {g.key[1] for g in timed}
     name = (
         (lambda g: f"{g.key[0]} ({g.key[2]}, {g.key[1]})")
@@ -145,15 +148,28 @@ def glance(summary: Summary) -> str:
         else (lambda g: f"{g.key[0]} ({g.key[2]})")
     )
     epochs = next((g.epochs for g in timed if measured(g.epochs)), None)
-    header = ["backend (mode)", "µs/epoch (interval, level)", "× fastest", "start-up s",
+    header = ["backend (mode)", "µs/epoch (interval, level)", "against the fastest per epoch", "start-up s",
               f"start-up + {epochs:,} epochs, s" if epochs else "start-up + epochs, s", "to solved from cold, s (n)",
               "solved seeds"]  # fmt: skip
-    rows = [[name(g), us_text(g), against_fastest(g, summary)[0], cell(g.startup_s, why="not timed"),
+    rows = [[name(g), us_text(g), times_text(g.versus) if g.versus else "fastest", cell(g.startup_s, why="not timed"),
              cell(g.total_s if measured(g.startup_s) and measured(g.training_s) else None, why="not timed"),
-             counted(g.tts_cold_s, g.tts_cold_n, "not solved within the solve budget"),
+             counted(g.tts_cold_s, g.tts_cold_n, "not solved within the solve budget", g.tts_cold_cache),
              f"{g.solved}/{g.seeds}{borrowed(g)}" if g.seeds else "no seeds"]
-            for g in sorted(timed, key=lambda g: g.us)]  # fmt: skip
+            for g in timed]  # fmt: skip
+    if same_solved(summary):
+        header, rows = header[:-1], [row[:-1] for row in rows]
     return md_table(header, rows) if rows else ""
+
+
+def glanced(summary: Summary) -> list[Group]:
+    """The rows of the first screen's table: every timed one, fastest per epoch first."""
+    return sorted((g for g in summary.groups if g.status == "ok" and measured(g.us)), key=lambda g: g.us)
+
+
+def same_solved(summary: Summary) -> str:
+    """ "k/n" where every row of the first screen's table solved k of n seeds, else ""."""
+    solved = {f"{g.solved}/{g.seeds}" if g.seeds else "no seeds" for g in glanced(summary)}
+    return solved.pop() if len(solved) == 1 and "no seeds" not in solved else ""
 
 
 def verdict(summary: Summary) -> str:

@@ -110,7 +110,7 @@ class SummaryRow:
     time_to_solve_cold_n: int | None = None
     time_to_solve_warm_s: float | None = None
     time_to_solve_warm_n: int | None = None
-    success: int | None = None  # seeds solved
+    solved: int | None = None  # seeds whose loss fell below LOSS_TARGET; empty where seeds stop once converged
     seeds: int | None = None
     epochs_to_solve: float | None = None  # median over solved seeds
     accurate: int | None = None  # seeds that reached 100% accuracy (epoch_accurate)

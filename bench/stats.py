@@ -371,3 +371,14 @@ def break_even(startup_a: float, us_a: float, startup_b: float, us_b: float) -> 
         return None
     epochs = (startup_b - startup_a) / ((us_a - us_b) * 1e-6)
     return epochs if epochs > 0 else None
+
+
+def break_even_range(startup_a: tuple, us_a: tuple, startup_b: tuple, us_b: tuple) -> tuple[float, float]:
+    """The fewest and most epochs break_even can take with each input anywhere in its interval (low, high),
+    a quicker to start and b quicker per epoch: 0 where the intervals allow b to start as quickly, inf where
+    they allow a to train as quickly (then nothing bounds it). Bounds from the inputs' intervals, not an
+    interval with a coverage of its own."""
+    fewest = max(0.0, startup_b[0] - startup_a[1]) / ((us_a[1] - us_b[0]) * 1e-6)
+    gap = us_a[0] - us_b[1]
+    most = (startup_b[1] - startup_a[0]) / (gap * 1e-6) if gap > 0 else math.inf
+    return fewest, most

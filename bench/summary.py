@@ -102,6 +102,7 @@ class Group:
     startup_warm_cache_s: float | None = None
     tts_cold_s: float | None = None  # median time-to-solve from a fresh process (import apart)
     tts_cold_n: int = 0
+    tts_cold_cache: str = ""  # the compile cache those processes started with: cold, warm, or both ("" unrecorded)
     tts_warm_s: float | None = None  # ... already compiled: training only
     tts_warm_n: int = 0
     tta_cold_s: float | None = None  # median cold time-to-accuracy (every output on the right side of 0.5)
@@ -120,6 +121,7 @@ class Group:
     device_peak_mb: float | None = None
     cpu_ratio: float | None = None  # CPU time / wall time over the timed windows
     threads: int | None = None
+    to_convergence: bool = False  # its seeds stop once converged (classic): solved is a by-product, not shown
     borrowed_from: str = ""  # the mode whose seeds gave success, epochs-to-solve and final loss
     borrow_difference: float | None = None
     borrow_checked_seeds: int | None = None  # this mode's own curves compared with the lender's: seeds ...
@@ -216,6 +218,7 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None, reference:
         startup_warm_cache_s=median_of(startup[cache == "warm"]),
         tts_cold_s=median(cold),
         tts_cold_n=len(cold),
+        tts_cold_cache=" and ".join(sorted(set(cache[timing["time_to_solve_cold_s"].notna()].dropna()) - {""})),
         tts_warm_s=median(warm),
         tts_warm_n=len(warm),
         tta_cold_s=median(accurate),
@@ -241,6 +244,7 @@ def seed_fields(seeds: pd.DataFrame) -> dict:
         epochs_to_accuracy=median_of(seeds["epoch_accurate"]),
         final_loss=median_of(seeds["final_loss"]),
         success=wilson(int(solved.sum()), len(seeds)),
+        to_convergence=bool((seeds["stop_reason"] == "converged").any()),
         borrowed_from="/".join(lenders),
         borrow_difference=max_of(lent["borrow_difference"]) if lenders else None,
         borrow_checked_seeds=as_int(max_of(lent["borrow_checked_seeds"])) if lenders else None,
@@ -305,7 +309,8 @@ def summary_row(g: Group) -> SummaryRow:
         startup_cold_cache_s=g.startup_cold_cache_s, startup_warm_cache_s=g.startup_warm_cache_s,
         time_to_solve_cold_s=g.tts_cold_s, time_to_solve_cold_n=g.tts_cold_n,
         time_to_solve_warm_s=g.tts_warm_s, time_to_solve_warm_n=g.tts_warm_n,
-        success=g.solved if g.seeds else None, seeds=g.seeds or None, epochs_to_solve=g.epochs_to_solve,
+        solved=g.solved if g.seeds and not g.to_convergence else None, seeds=g.seeds or None,
+        epochs_to_solve=None if g.to_convergence else g.epochs_to_solve,
         peak_rss_mb=g.peak_rss_mb, cpu_ratio=g.cpu_ratio, threads=g.threads, threads_exceeded=g.threads_exceeded,
         borrowed_from=g.borrowed_from, unresolved=g.unresolved, **accuracy_columns(g), **calibration,
     )  # fmt: skip

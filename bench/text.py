@@ -58,8 +58,10 @@ def with_interval(x: float | None, interval: tuple | None, processes: int, why: 
     return f"{sig(x)} ({interval_text(interval)})"
 
 
-def counted(x: float | None, n: int, why: str) -> str:
-    return f"{sig(x)} (n={n})" if measured(x) else f"not measured ({why})"
+def counted(x: float | None, n: int, why: str, cache: str = "") -> str:
+    """A median over n processes, with the compile cache they started with where one was recorded."""
+    state = f", {cache} compile cache" if cache else ""
+    return f"{sig(x)} (n={n}{state})" if measured(x) else f"not measured ({why})"
 
 
 def verdict_words(v: Versus) -> str:

@@ -45,7 +45,7 @@ def test_the_headline_lists_every_timed_mode_fastest_first_with_summary_csvs_num
         assert row[1] == f"{sig(s['epoch_us'])} ({sig(s['epoch_us_ci_low'])}–{sig(s['epoch_us_ci_high'])}, {level})"
         assert row[2] == f"{sig(s['startup_s'])} ({sig(s['startup_ci_low'])}–{sig(s['startup_ci_high'])})"
         lender = f" (from {s['borrowed_from']})" if isinstance(s["borrowed_from"], str) else ""
-        assert row[3] == f"{int(s['success'])}/{int(s['seeds'])}{lender}"
+        assert row[3] == f"{int(s['solved'])}/{int(s['seeds'])}{lender}"
     assert dict((r[0], r[3]) for r in rows)["keras (idiomatic)"] == "5/6 (from tuned)"
 
 

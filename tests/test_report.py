@@ -51,7 +51,7 @@ def table_rows(report: str, heading: str) -> list[list[str]]:
 
 
 def verdict(report: str) -> dict[tuple, list[str]]:
-    return {tuple(row[:3]): row[3:] for row in table_rows(report, "### Every measurement")}
+    return {tuple(row[:3]): row[3:] for row in table_rows(report, "## Appendix B. Every measurement")}
 
 
 def processes(runs: pd.DataFrame, key: tuple, preset: str = "matched") -> pd.DataFrame:
@@ -61,9 +61,10 @@ def processes(runs: pd.DataFrame, key: tuple, preset: str = "matched") -> pd.Dat
 
 
 def test_report_renders_every_section_from_the_fixture(rendered):
-    for heading in ("## 1. Verdict", "### Which to choose when", "## 2. Loss curves", "## 3. The article, reproduced",
+    for heading in ("## 1. Verdict", "### More comparisons", "## 2. Loss curves", "## 3. The article, reproduced",
                     "## 4. Where the time goes", "### Memory", "### Threads", "## 5. Tuned modes",
-                    "## 6. Environment"):  # fmt: skip
+                    "## 6. Environment", "## Appendix B. Every measurement",
+                    "## Appendix C. How each number was obtained"):  # fmt: skip
         assert heading in rendered
 
 
@@ -130,7 +131,8 @@ def test_the_verdict_prints_the_computed_values(rendered, fixture_run):
         assert cells[CALL] == (sig(g.call_us) if g.call_us is not None else "not measured (below resolution)")
         assert cells[MB] == sig(g.peak_rss_mb)
         assert cells[STARTUP] == f"{sig(g.startup_s)} ({sig(g.startup_ci[0])}–{sig(g.startup_ci[1])})"
-        assert cells[COLD] == f"{sig(g.tts_cold_s)} (n={g.tts_cold_n})"
+        cache = f", {g.tts_cold_cache} compile cache" if g.tts_cold_cache else ""
+        assert cells[COLD] == f"{sig(g.tts_cold_s)} (n={g.tts_cold_n}{cache})"
         assert cells[TO_ACCURACY_S] == f"{sig(g.tta_cold_s)} (n={g.tta_cold_n})"
         mark = f" (from {g.borrowed_from})" if g.borrowed_from else ""
         assert cells[SUCCESS] == success_text(g.solved, g.seeds) + mark
@@ -143,7 +145,7 @@ def test_claims_are_decided_on_the_interval_of_the_ratio_over_processes(rendered
     assert rows[("torch", "cpu", "tuned")][VERSUS] == "same within noise"  # 12.1 vs 12.0 µs, 2% noise
     assert rows[("keras", "cpu", "idiomatic")][VERSUS] == "slower"
     assert re.fullmatch(r"[\d,.]+× \([\d,.]+–[\d,.]+\)", rows[("keras", "cpu", "tuned")][RATIO])
-    assert "Same within noise (the ratio's interval holds 1): torch (cpu, tuned)" in rendered
+    assert "Same as numpy (cpu, tuned) within noise (the ratio's interval holds 1): torch (cpu, tuned)" in rendered
     assert "p=" not in rendered and "Mann-Whitney" not in rendered  # windows are not independent repeats
 
 
@@ -412,7 +414,7 @@ def test_a_backend_timed_on_both_devices_gets_a_gpu_against_cpu_statement(run_co
 def methods(report: str) -> dict[tuple, list[str]]:
     """The methods table: (backend, device, mode, preset, role) -> its sentences."""
     found: dict[tuple, list[str]] = {}
-    for row in table_rows(report, "### How each number was obtained"):
+    for row in table_rows(report, "## Appendix C. How each number was obtained"):
         found.setdefault(tuple(row[:5]), []).append(row[5])
     return found
 
@@ -622,10 +624,13 @@ def test_the_first_screen_holds_the_choice_and_a_compact_table_fastest_first(ren
     """Issue 25: REPORT.md's first 40 lines answer "which framework?": the statements, then a table of at
     most 8 columns, one row per timed backend and mode, fastest per epoch first."""
     first = rendered.splitlines()[:40]
-    assert "### Which to choose when" in first and any(line.startswith("- **Fastest per epoch**") for line in first)
+    assert "## 1. Verdict (matched preset)" in first
+    assert any(line.startswith("- **Fastest per epoch:**") for line in first)
     header = next(line for line in first if line.startswith("| backend (mode) |"))
     assert len(header.strip("|").split("|")) <= 8
-    rows = table_rows(rendered, "### Which to choose when")
+    rows = table_rows(rendered, "## 1. Verdict")
     us = [float(row[1].split(" ")[0].replace(",", "")) for row in rows]
     timed = [cells for cells in verdict(rendered).values() if not cells[0].startswith("not measured")]
     assert us == sorted(us) and len(rows) == len(timed)
+    assert ("solved seeds" in header) is not ("Every row solved " in rendered)  # a constant column is said once
+    assert rows[0][2] == "fastest" and all(re.match(r"[\d,.]+× (slower|faster) \(", row[2]) for row in rows[1:])

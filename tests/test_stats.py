@@ -17,6 +17,8 @@ from xorbench.bench.stats import (
     MIN_PROCESSES,
     SAME,
     SLOWER,
+    break_even,
+    break_even_range,
     compare_samples,
     median_ci,
     ratio,
@@ -248,3 +250,11 @@ def test_a_per_call_cost_whose_interval_does_not_lie_above_zero_is_not_reported(
     value, inside = per_call([-3e-4, 2e-4, 1e-4, -1e-4, 4e-4])
     assert value is None and inside.low < 0 < inside.high
     assert per_call([-3e-4, -3.2e-4, -2.9e-4])[0] is None  # longer windows faster per epoch: no per-call cost
+
+
+def test_the_break_evens_bounds_come_from_the_ends_of_its_inputs_intervals():
+    quick_start, quick_epoch = ((0.1, 0.2), (40.0, 50.0)), ((1.0, 1.2), (1.0, 2.0))  # (start-up s, µs per epoch)
+    fewest, most = break_even_range(*quick_start, *quick_epoch)
+    assert fewest == pytest.approx(0.8 / 49e-6) and most == pytest.approx(1.1 / 38e-6)
+    assert fewest < break_even(0.15, 45.0, 1.1, 1.5) < most
+    assert break_even_range((0.1, 1.5), (1.5, 50.0), *quick_epoch) == (0.0, math.inf)  # a tie is possible at both
