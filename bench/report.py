@@ -321,8 +321,10 @@ def headline(out_dir: Path) -> str:
     table = md_table(header, [headline_cells(row, bare) for _, row in timed.iterrows()])
     said = choice(Path(out_dir))
     verdict = f"{macros().headline_verdict(**said).strip()}\n\n" if said else ""
+    env, _ = read_env(Path(out_dir))
+    run = f"\n\n{macros().headline_run(env).strip()}" if env else ""
     rerun = rerun_of(Path(out_dir))
-    return f"{verdict}{table}" + ("" if rerun.why else f"\n\n{macros().rerun_sentence(rerun)}")
+    return f"{verdict}{table}{run}" + ("" if rerun.why else f"\n\n{macros().rerun_sentence(rerun)}")
 
 
 def choice(out_dir: Path) -> dict | None:

@@ -67,7 +67,7 @@ def test_the_headline_s_verdict_is_computed_from_the_same_rows(fixture_run):
 
 
 def test_the_headline_reads_summary_csv_and_computes_it_only_for_a_run_without_one(fixture_run, tmp_path):
-    for name in ("runs.csv", "timings.csv", "summary.csv"):
+    for name in ("runs.csv", "timings.csv", "summary.csv", "env.json"):
         (tmp_path / name).write_bytes((fixture_run / name).read_bytes())
     summary = pd.read_csv(tmp_path / "summary.csv")
     summary.loc[(summary["backend"] == "numpy") & (summary["mode"] == "tuned"), "epoch_us"] = 11.5

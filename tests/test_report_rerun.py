@@ -68,7 +68,10 @@ def test_two_agreeing_runs_meet_the_target_with_the_worst_row_named(run_a, tmp_p
         "A second full run on the same CPU model agreed within 3.1% per row (worst: keras (idiomatic), max/min "
         "1.031), with the same order of rows by speed."
     )
-    assert headline(out).endswith(f"|\n\n{sentence}")
+    text = headline(out)
+    run_line = text.split("\n\n")[-2]  # README's table says which run it is
+    assert run_line.startswith("Measured by `") and "at commit 0123456789ab, 2025-01-01, on " in run_line
+    assert text.endswith(f"\n\n{sentence}")
     report = write_report(out, figures=False).read_text(encoding="utf-8")
     text = section(report)
     assert "Run A (rerun/): 2024-12-31T12:00:00+00:00, commit ffffffffff" in text
@@ -118,12 +121,12 @@ def test_a_swap_one_run_tells_apart_is_named_so(run_a, tmp_path):
 
 def test_without_a_usable_rerun_folder_the_section_says_why_and_readme_has_no_sentence(run_a, tmp_path):
     out = copied(run_a, tmp_path / "b", (*COMPACT, CURVES), {})
-    assert headline(out).endswith("|")
+    assert "second full run" not in headline(out)
     text = section(write_report(out, figures=False).read_text(encoding="utf-8"))
     assert "not measured (no rerun/ folder with a second full run's summary.csv in" in text
 
     rerun = copied(run_a, out / "rerun", COMPACT, {})
     (rerun / "runs.csv").unlink()
-    assert headline(out).endswith("|")
+    assert "second full run" not in headline(out)
     assert "not measured (" in section(write_report(out, figures=False).read_text(encoding="utf-8"))
     assert "no runs.csv" in rerun_of(out).why
