@@ -26,7 +26,7 @@ SEED = 0
 # Epochs per backend: enough for the curves to leave the flat start, so that the tolerances have
 # teeth (test_the_tolerance_rejects_a_slightly_different_run), few enough for Keras' model.fit (35-70 ms
 # an epoch here). Multiples of 16, torch tuned's window: its one-epoch function is not compiled here.
-EPOCHS = {"keras": 96, "keras-torch": 96, "keras-jax": 96}
+EPOCHS = {"keras": 48, "keras-torch": 48, "keras-jax": 48}
 DEFAULT_EPOCHS = 256
 SHORTEST = min(EPOCHS.values())
 

@@ -146,12 +146,12 @@ def test_a_missing_framework_is_reported_with_the_install_command(monkeypatch):
 def test_setting_a_trainer_up_again_starts_the_new_run_afresh(new_trainer, name, mode, set_up):
     """setup() after training is a fresh start: weights and optimizer state of the old run (Adam's moments
     and step count, SGD's velocity) are gone. (Keras keeps its model and zeroes its optimizer.)"""
-    first = backends.preset("matched", "numpy", seed=0, epochs=32, **set_up)
+    first = backends.preset("matched", "numpy", seed=0, epochs=16, **set_up)
     assert_set_up_again_trains_bit_identically(new_trainer, name, mode, first)
 
 
 def assert_set_up_again_trains_bit_identically(new_trainer, name: str, mode: str, first: backends.TrainConfig):
-    """32 epochs: whole windows of torch tuned's compiled call (16), so only the window compiles."""
+    """16 epochs: one whole window of torch tuned's compiled call, so only the window compiles."""
     second = first.replace(seed=1)
     reused = new_trainer(name, mode)
     reused.setup(first)

@@ -18,15 +18,14 @@ from xorbench.bench.tables import SWEEP_COLUMNS
 
 write_fixture = runpy.run_path(str(Path(__file__).parent / "fixtures" / "make_fixture.py"))["write_fixture"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TINY = ["--hidden", "4,16", "--batch", "4,256", "--modes", "idiomatic"]
+TINY = ["--hidden", "4,16", "--batch", "4,256", "--modes", "idiomatic"]  # 2 x 2 cells, a fresh process each
 
 
 def test_a_tiny_sweep_writes_every_cell_timed(tmp_path, capsys):
-    pytest.importorskip("torch")
-    assert main(["sweep", *TINY, "--backends", "numpy,torch", "--devices", "cpu", "--out", str(tmp_path)]) == 0
+    assert main(["sweep", *TINY, "--backends", "numpy", "--devices", "cpu", "--out", str(tmp_path)]) == 0
     sweep = pd.read_csv(tmp_path / "sweep.csv")
     assert list(sweep.columns) == SWEEP_COLUMNS
-    assert len(sweep) == 2 * 2 * 2  # backends x hidden x batch
+    assert len(sweep) == 2 * 2  # hidden x batch
     assert set(sweep["status"]) == {"ok"}, sweep[["backend", "status", "reason"]]
     assert (sweep["epoch_us_median"] > 0).all() and (sweep["epoch_us_min"] <= sweep["epoch_us_median"]).all()
     assert (sweep["windows"] >= 1).all() and (sweep["window_epochs"] >= 1).all()
