@@ -9,15 +9,14 @@ import pandas as pd
 
 from ..backends import MODES, REGISTRY, floor_backends  # the registry; imports no framework
 from .findings import CLASSIC, Choices, Method, Pair, Step, Summary
-from .load import Loaded, as_float, as_int, measured, median_of, numbers, trained, trained_one
+from .load import Loaded, as_int, measured, median_of, numbers, trained, trained_one
 from .sections import article_of, bare_of, classic_of, curves_of, environment_of, sweep_of, targets_of
 from .stats import (
     break_even,
     break_even_range,
     compare_samples,
-    median,
 )
-from .summary import FINISHED, KEY, Group, groups_of, process_values, windows_of
+from .summary import FINISHED, KEY, Group, groups_of, windows_of
 
 # ---------------------------------------------------------------- summarise
 
@@ -47,7 +46,6 @@ def summarise(loaded: Loaded) -> Summary:
         sweep=sweep_of(loaded),
         missing=dict(loaded.missing),
         warnings=tuple(loaded.warnings),
-        curves_name=loaded.curves_name,
         timestamp=env.get("timestamp"),
         commit=env.get("git_commit"),
         classic=classic_of(loaded),
@@ -146,10 +144,7 @@ def choices_of(groups: tuple[Group, ...]) -> Choices:
 def methods_of(runs: pd.DataFrame, timings: pd.DataFrame | None = None) -> tuple[Method, ...]:
     """The distinct ways rows were obtained, from their columns (and their group's timing rows)."""
     used = runs[(runs["method"] != "") & runs["status"].isin(FINISHED)]
-    ok = runs[runs["status"] == "ok"]
     key4 = [*KEY, "preset"]
-    timing = {key: rows for key, rows in ok[ok["role"] == "timing"].groupby(key4, sort=False)}
-    seeds = runs[runs["role"] == "convergence"].groupby(key4).size().to_dict()
     preset_epochs = runs.groupby("preset")["epochs"].max().to_dict()
     found = set()
     for key, rows in used.groupby([*key4, "role"], sort=True):
@@ -157,15 +152,15 @@ def methods_of(runs: pd.DataFrame, timings: pd.DataFrame | None = None) -> tuple
             found.add(processes_method(rows, windows_of(timings, key[3], key[:3])))
             continue
         if key[3] == CLASSIC and key[-1] == "convergence":  # each seed ends once converged: one line for all
-            own, rows = rows[rows["borrowed_from"] == ""], rows[rows["borrowed_from"] != ""]
-            found |= {until_converged(own)} if not own.empty else set()
+            found.add(until_converged(rows))
+            continue
         epochs = as_int(preset_epochs.get(key[3]))
-        found |= {method_of(row, timing, seeds, epochs) for _, row in rows.iterrows()}
+        found |= {method_of(row, epochs) for _, row in rows.iterrows()}
     return tuple(found)
 
 
 def until_converged(rows: pd.DataFrame) -> Method:
-    """The classic preset's own seeds: each trained until converged, or to the preset's epochs."""
+    """The classic preset's seeds: each trained until converged, or to the preset's epochs."""
     first, epochs = rows.iloc[0], numbers(trained(rows))
     return Method(
         (first["backend"], first["device"], first["mode"]),
@@ -177,8 +172,8 @@ def until_converged(rows: pd.DataFrame) -> Method:
 
 
 def per_process(rows: pd.DataFrame) -> bool:
-    """Timing rows of schema 3's fresh processes, as against one timing run (article presets, older runs)."""
-    return bool((rows["schema_version"] >= 3).all() and rows["process"].notna().all() and rows["call_us"].notna().any())
+    """Timing rows of fresh processes, as against one timing run (the article presets)."""
+    return bool(rows["process"].notna().all() and rows["call_us"].notna().any())
 
 
 def processes_method(rows: pd.DataFrame, windows: pd.DataFrame | None) -> Method:
@@ -200,14 +195,10 @@ def processes_method(rows: pd.DataFrame, windows: pd.DataFrame | None) -> Method
     )
 
 
-def method_of(row: pd.Series, timing: dict, seeds: dict, preset_epochs: int | None) -> Method:
+def method_of(row: pd.Series, preset_epochs: int | None) -> Method:
     key, preset, role = (row["backend"], row["device"], row["mode"]), row["preset"], row["role"]
     base = Method(key, preset, role, row["method"])
-    if not (row["schema_version"] >= 2):  # NaN too: a table from before the columns existed
-        return dataclasses.replace(base, legacy=True)
     epochs = trained_one(row)
-    if row["borrowed_from"]:
-        return borrowed_method(base, row, timing, seeds, preset_epochs)
     if role != "timing":
         return dataclasses.replace(base, epochs=epochs)
     windows, window, replays = as_int(row["windows"]), as_int(row["window_epochs"]), as_int(row["replays"])
@@ -233,25 +224,3 @@ def windows_in_run(windows: int | None, window: int | None, replays: int | None,
         return None
     in_run = windows - replays * (epochs // window - 1)
     return in_run if 0 < in_run < windows else None
-
-
-def borrowed_method(base: Method, row: pd.Series, timing: dict, seeds: dict, preset_epochs: int | None) -> Method:
-    backend, device, mode = base.key
-    mine = timing.get((backend, device, mode, base.preset))
-    lender = timing.get((backend, device, row["borrowed_from"], base.preset))
-    first, lent = (rows.iloc[0] if rows is not None else None for rows in (mine, lender))
-    checked = as_int(row["borrow_checked_seeds"])
-    both = [trained_one(first), trained_one(lent)]
-    count = seeds.get((backend, device, mode, base.preset))
-    us = median(process_values(mine)) if mine is not None else None
-    return dataclasses.replace(
-        base,
-        borrowed_from=row["borrowed_from"],
-        borrow_difference=as_float(row["borrow_difference"]),
-        source_method=lent["method"] if lent is not None else "",
-        seed=as_int(first["seed"]) if first is not None and checked is None else None,
-        compared_seeds=checked,
-        compared_epochs=as_int(row["borrow_checked_epochs"]) if checked else (min(both) if None not in both else None),
-        seeds=count,
-        seeds_cost_s=count * preset_epochs * us * 1e-6 if count and preset_epochs and us else None,
-    )

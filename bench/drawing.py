@@ -55,8 +55,7 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
         drawn.add(figures.WINNERS)
     classic = [r for r in summary.classic.rows if r.status == "ok"]
     if classic:
-        mark = lambda r: f" (from {r.borrowed_from})" if r.borrowed_from else ""  # noqa: E731
-        series = [figures.Converged(r.key, label(r.key) + mark(r), r.epochs, r.seeds) for r in classic]
+        series = [figures.Converged(r.key, label(r.key), r.epochs, r.seeds) for r in classic]
         limit = max((r.cap for r in classic if r.cap), default=None)
         paper = (PAPER_SWEEPS, f"{PAPER_SWEEPS} sweeps: the paper's 1-hidden-unit net (p. 331)")
         figures.convergence_ecdf(series, limit, paper, out_dir / figures.CLASSIC, stamp=run)

@@ -35,8 +35,7 @@ class Method:
     key: tuple
     preset: str
     role: str
-    method: str  # the mode, in the backend's words (schema 1: the whole sentence)
-    legacy: bool = False  # schema 1: `method` already says everything
+    method: str  # the mode, in the backend's words
     epochs: int | None = None  # epochs trained
     epochs_range: tuple[int, int] | None = None  # seeds trained until converged: the fewest and most epochs
     windows: int | None = None
@@ -46,15 +45,7 @@ class Method:
     stopped_at_epoch: int | None = None
     stop_reason: str = ""
     of_epochs: int | None = None  # the epochs a stopped run was to train
-    borrowed_from: str = ""
-    borrow_difference: float | None = None
-    source_method: str = ""  # what the lending mode is
-    seed: int | None = None  # the seed whose curves were compared (before schema 3)
-    compared_seeds: int | None = None
-    compared_epochs: int | None = None
-    seeds: int | None = None
-    seeds_cost_s: float | None = None  # what training every seed of this mode would take
-    processes: int | None = None  # fresh timing processes (schema 3)
+    processes: int | None = None  # fresh timing processes
     window_lengths: tuple[int, ...] = ()  # the window lengths those processes timed
     solved_in: int | None = None  # processes that trained towards solved (cold and warm)
     solved: int | None = None  # ... and of those, how many solved
@@ -180,7 +171,6 @@ class ClassicRow:
     longest: int | None = None  # the most epochs any seed trained
     lr: float | None = None
     momentum: float | None = None  # where runs.csv records it
-    borrowed_from: str = ""  # the mode whose seeds these rows copy
 
     @property
     def median(self) -> float | None:
@@ -191,7 +181,7 @@ class ClassicRow:
 class Agreement:
     """Whether the classic groups that trained their own seeds converged alike, seed by seed."""
 
-    groups: int  # groups compared (borrowing groups copy their lender's seeds: left out)
+    groups: int  # groups compared
     seeds: int  # the seeds every one of them has
     differing: int = 0  # of those, seeds on which the epochs to converge (or whether it did) differ
     largest: int | None = None  # the largest difference in epochs to converge on a seed where all converged
@@ -228,7 +218,6 @@ class Summary:
     sweep: Sweep
     missing: dict
     warnings: tuple[str, ...]
-    curves_name: str
     timestamp: str | None
     commit: str | None
     classic: Classic = Classic()

@@ -27,7 +27,6 @@ from .tables import (
     RunRow,
     SweepRow,
     TimingRow,
-    curves_file,
     kinds,
     read_series,
     read_table,
@@ -45,7 +44,6 @@ class Loaded:
     curves: dict | None = None  # tables.read_series: (backend, device, mode, preset) -> seed -> (epochs, losses)
     sweep: pd.DataFrame | None = None
     env: dict | None = None
-    curves_name: str = CURVES  # the curves file read (an older run has a CSV one: tables.curves_file)
     missing: dict[str, str] = field(default_factory=dict)  # file name -> why it is not usable
     absent: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file name -> schema columns it lacks
     warnings: list[str] = field(default_factory=list)  # one line each, for the reader and the CLI
@@ -75,7 +73,19 @@ def read_whole(path: Path, row_type: type) -> pd.DataFrame:
     except UNREADABLE as error:
         raise Unreadable(f"{name} is not a readable table ({error.__class__.__name__})") from None
     check_columns(name, data.columns, row_type)
+    check_version(name, data)
     return data
+
+
+def check_version(name: str, data: pd.DataFrame) -> None:
+    """Unreadable where an older xorbench wrote the table: its columns meant other things then, and no reader
+    of older schemas is kept. (A newer one is read, with a warning: newer_schema.)"""
+    if "schema_version" not in data.columns or data.empty:
+        return
+    oldest = pd.to_numeric(data["schema_version"], errors="coerce").min()
+    if not oldest >= SCHEMA_VERSION:  # NaN too: a table from before the column
+        version = "no schema_version" if pd.isna(oldest) else f"schema_version {int(oldest)}"
+        raise Unreadable(f"{name} is from an older xorbench ({version}; this one reads {SCHEMA_VERSION})")
 
 
 def check_columns(name: str, columns, row_type: type) -> None:
@@ -88,8 +98,8 @@ def check_columns(name: str, columns, row_type: type) -> None:
 def unreadable(out_dir: Path) -> list[str]:
     """Why each table in out_dir that `report` reads cannot be read whole; [] when every one present can."""
     out_dir, found = Path(out_dir), []
-    tables = {"runs.csv": RunRow, "timings.csv": TimingRow, curves_file(out_dir).name: CurveRow,
-              "sweep.csv": SweepRow, "summary.csv": SummaryRow}  # fmt: skip
+    tables = {"runs.csv": RunRow, "timings.csv": TimingRow, CURVES: CurveRow, "sweep.csv": SweepRow,
+              "summary.csv": SummaryRow}  # fmt: skip
     for name, row_type in tables.items():
         try:
             check_curves(out_dir / name) if row_type is CurveRow else read_whole(out_dir / name, row_type)
@@ -133,11 +143,8 @@ def read_curves_of(path: Path) -> tuple[dict | None, str | None]:
 
 
 def check_curves(path: Path) -> None:
-    """Unreadable unless curves.parquet's footer reads and names every column a curve needs; an older run's
-    CSV curves are read whole (read_whole). Nothing is decoded: the curves are the largest table."""
-    if path.suffix != ".parquet":
-        read_whole(path, CurveRow)
-        return
+    """Unreadable unless curves.parquet's footer reads and names every column a curve needs. Nothing is
+    decoded: the curves are the largest table."""
     try:
         with open(path, "rb") as file:
             names = pq.read_schema(file).names
@@ -160,12 +167,11 @@ def read_env(out_dir: Path) -> tuple[dict | None, str | None]:
 def load(out_dir: Path, *, curves: bool = True, sweep: bool = True) -> Loaded:
     """Read a run's folder; `curves`/`sweep` False skip those tables (summary.csv needs neither)."""
     out_dir, loaded = Path(out_dir), Loaded()
-    loaded.curves_name = curves_file(out_dir).name
     wanted = {"runs.csv": ("runs", RunRow), "timings.csv": ("timings", TimingRow)}
     if curves:
-        loaded.curves, why = read_curves_of(out_dir / loaded.curves_name)
+        loaded.curves, why = read_curves_of(out_dir / CURVES)
         if why:
-            loaded.missing[loaded.curves_name] = why
+            loaded.missing[CURVES] = why
     if sweep:
         wanted["sweep.csv"] = ("sweep", SweepRow)
     for name, (attribute, row_type) in wanted.items():
@@ -178,22 +184,8 @@ def load(out_dir: Path, *, curves: bool = True, sweep: bool = True) -> Loaded:
     loaded.env, why = read_env(out_dir)
     if why:
         loaded.missing["env.json"] = why
-    if loaded.runs is not None:
-        loaded.runs = upgrade(loaded.runs)
     loaded.warnings = newer_schema(loaded)
     return loaded
-
-
-BORROWED_V1 = r"^convergence from the (\S+) mode"  # how schema 1 said, in `method` only, what was borrowed
-
-
-def upgrade(runs: pd.DataFrame) -> pd.DataFrame:
-    """Schema-1 rows in schema-2 terms, where the facts can be read back: which mode a row borrows from."""
-    runs = runs.copy()
-    old = (runs["schema_version"].fillna(1) < 2) & (runs["borrowed_from"] == "")
-    found = runs["method"].str.extract(BORROWED_V1, expand=False).fillna("")
-    runs.loc[old, "borrowed_from"] = found[old]
-    return runs
 
 
 def newer_schema(loaded: Loaded) -> list[str]:

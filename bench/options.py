@@ -94,7 +94,7 @@ class RunOptions(Shared):
     seeds: int = 30  # convergence seeds per preset (the classic experiment wants at least 30)
     processes: int | None = None  # fresh timing processes per timed row; None: planned within budget_s
     budget_s: float = 280.0  # the run's measuring seconds, within which it plans its timing processes
-    solve_s: float = 30.0  # per row: its timing processes train to solved (cold, then warm) while this fits
+    solve_s: float = 20.0  # per row: its timing processes train to solved (cold, then warm) while this fits
     article_scale: float = 1.0  # --quick shortens the article's runs
     report: bool = True
     given: frozenset[str] = frozenset()  # the fields the user set on the command line (check_run)

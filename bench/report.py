@@ -163,11 +163,10 @@ def advice_of(out_dir: Path) -> list[AdviceRow]:
 
 @dataclass(frozen=True)
 class Band:
-    """A loss-curve series drawn over fewer epochs than the longest: where it ends, and whose curves it checked."""
+    """A loss-curve series drawn over fewer epochs than the longest: where it ends."""
 
     key: tuple
     last: int
-    lender: str
 
 
 @dataclass(frozen=True)
@@ -183,8 +182,7 @@ def short_bands(summary: Summary) -> list[Band]:
     if not bands:
         return []
     last = max(int(b.epochs.max()) for b in bands)
-    lenders = {g.key: g.borrowed_from for g in summary.groups if g.borrowed_from}
-    return [Band(b.key, int(b.epochs.max()), lenders.get(b.key, "")) for b in bands if int(b.epochs.max()) < last]
+    return [Band(b.key, int(b.epochs.max())) for b in bands if int(b.epochs.max()) < last]
 
 
 def solve_of(groups: tuple[Group, ...]) -> Solve:

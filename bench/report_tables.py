@@ -336,16 +336,15 @@ def environment(summary: Summary) -> str:
 def classic_cells(r: ClassicRow) -> list[str]:
     if r.status != "ok":
         return [*r.key] + [f"not measured ({r.status})"] * 4
-    mark = borrowed(r)
     if r.cap is not None:
         within = f"{r.cap:,}"
     else:
         within = f"every seed converged; the longest run trained {r.longest:,}" if r.longest else "not recorded"
     if r.epochs:
-        epochs = f"{r.median:.0f} ({r.epochs[0]:,}–{r.epochs[-1]:,}){mark}"
+        epochs = f"{r.median:.0f} ({r.epochs[0]:,}–{r.epochs[-1]:,})"
     else:
         epochs = "not measured (no seed converged)"
-    return [*r.key, str(r.seeds), success_text(r.converged, r.seeds) + mark, within, epochs]
+    return [*r.key, str(r.seeds), success_text(r.converged, r.seeds), within, epochs]
 
 
 def classic(found: Classic) -> str:

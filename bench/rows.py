@@ -54,11 +54,9 @@ class RunRow:
     windows: int | None = None  # timed windows in timings.csv, replays included
     window_epochs: int | None = None  # epochs per timed window (one fit() call each)
     replays: int | None = None  # times the run was set up again to time more windows
-    borrowed_from: str | None = None  # the mode whose seed this convergence row copies
-    borrow_difference: float | None = None  # max relative difference of this mode's and borrowed_from's seed-0 curves
     stopped_at_epoch: int | None = None  # where a timing run stopped short of its epochs
     stop_reason: str | None = None  # solved | budget
-    # Timing rows: one per fresh worker process (schema 3). `seed` is the seed its solve runs trained.
+    # Timing rows: one per fresh worker process. `seed` is the seed its solve runs trained.
     process: int | None = None  # 0 .. processes-1 within this backend x device x mode
     start_order: int | None = None  # when this process started among all of the run's processes (0, 1, ...)
     epoch_us: float | None = None  # b of fit(W) seconds = a + b * W over this process's windows, in µs
@@ -73,9 +71,6 @@ class RunRow:
     device_peak_mb: float | None = None  # the framework's peak device memory (GPU only)
     cpu_ratio: float | None = None  # process CPU time / wall time over the timed windows (median)
     kernel_us: float | None = None  # the calibration kernel before each window (median): the process's speed state
-    # Convergence rows of a mode whose statistics are borrowed: what of its own curve was compared
-    borrow_checked_seeds: int | None = None
-    borrow_checked_epochs: int | None = None
     # The 1986 criterion (classic preset, and every run): all four outputs on the right side of 0.5
     epoch_accurate: int | None = None  # first epoch whose every |output - target| < 0.5
     time_to_accuracy_s: float | None = None  # as time_to_solve_s, to the end of epoch_accurate

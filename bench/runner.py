@@ -21,7 +21,7 @@ from .manager import Interrupts, Manager, Outcome
 from .options import Options
 from .plan import convergence_modes, first_processes, jobs, more_processes, run_jobs, time_jobs, with_estimate
 from .rows import RunRow, SweepRow
-from .tables import LEGACY_CURVES, NotSaved, Tables, update_env, write_env
+from .tables import NotSaved, Tables, update_env, write_env
 
 
 class Ended(NamedTuple):
@@ -70,8 +70,6 @@ def begin(options: Options, env: dict | None, tables: Tables) -> None:
     tables.save()
     if options.command == "run":
         (options.out / "summary.csv").unlink(missing_ok=True)  # written from these rows at the end
-        for name in LEGACY_CURVES:  # an older xorbench's curves, which a reader would not take for these
-            (options.out / name).unlink(missing_ok=True)
 
 
 def measure(options: Options, tables: Tables, env: dict) -> bool:

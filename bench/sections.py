@@ -31,6 +31,7 @@ from .stats import (
 )
 from .summary import ARTICLE_TARGETS, FINISHED, FRAMEWORK_TARGETS, KEY, process_values
 from .sweep_stats import crossovers
+from .tables import CURVES
 
 # ---------------------------------------------------------------- summarise: curves
 
@@ -40,11 +41,11 @@ def curves_of(loaded: Loaded, preset: str = "matched") -> Curves:
     the seeds that every series has, so that the figure compares like with like. Each curve is taken out
     of the table once, as two arrays: at the limit of 10M curve epochs no copy of the table is made."""
     if loaded.curves is None:
-        why = loaded.missing.get(loaded.curves_name, f"no {loaded.curves_name} in this run")
+        why = loaded.missing.get(CURVES, f"no {CURVES} in this run")
         return Curves(why=why)
     series = finite({key[:3]: seeds for key, seeds in loaded.curves.items() if key[3] == preset})
     if not series:
-        return Curves(why=f"{loaded.curves_name} has no finite {preset}-preset losses")
+        return Curves(why=f"{CURVES} has no finite {preset}-preset losses")
     shared = tuple(sorted(int(s) for s in set.intersection(*(set(seeds) for seeds in series.values()))))
     bands = [band(key, [seeds[s] for s in shared] if shared else list(seeds.values())) for key, seeds in series.items()]
     return Curves(tuple(bands), shared, curve_differences(series))
@@ -134,14 +135,13 @@ def classic_row(key: tuple, rows: pd.DataFrame) -> ClassicRow:
         longest=as_int(max_of(done["epochs"])),
         lr=median_of(done["lr"]),
         momentum=median_of(momentum),
-        borrowed_from="/".join(sorted(set(done["borrowed_from"]) - {""})),
     )
 
 
 def agreement_of(rows: tuple[ClassicRow, ...]) -> Agreement | None:
     """Seed by seed, the epochs to converge of every group that trained its own seeds; and the largest
     gap between two of their ECDFs over the seeds they all have."""
-    own = [r for r in rows if r.status == "ok" and not r.borrowed_from]
+    own = [r for r in rows if r.status == "ok"]
     if len(own) < 2:
         return None
     per = {r.key: dict(r.by_seed) for r in own}

@@ -52,9 +52,9 @@ FRAMEWORK_TARGETS = ((("jax", "cpu", "tuned"), ("keras", "cpu", "tuned"), 0.6, "
 
 
 def process_us(timing: pd.DataFrame) -> pd.Series:
-    """Each timing process's µs per epoch: b of its a + b·W fit (`epoch_us`); a table from before schema
-    3, or a row timed otherwise (article-bare), has only the median of its windows. <= 0: its windows did
-    not resolve a per-epoch cost (unresolved_of)."""
+    """Each timing process's µs per epoch: b of its a + b·W fit (`epoch_us`); a row timed otherwise
+    (article-bare) has only the median of its windows. <= 0: its windows did not resolve a per-epoch cost
+    (unresolved_of)."""
     us = pd.to_numeric(timing["epoch_us"], errors="coerce")
     return us.where(us.notna(), pd.to_numeric(timing["epoch_us_median"], errors="coerce"))
 
@@ -123,9 +123,6 @@ class Group:
     threads: int | None = None
     to_convergence: bool = False  # its seeds stop once converged (classic): solved is a by-product, not shown
     borrowed_from: str = ""  # the mode whose seeds gave success, epochs-to-solve and final loss
-    borrow_difference: float | None = None
-    borrow_checked_seeds: int | None = None  # this mode's own curves compared with the lender's: seeds ...
-    borrow_checked_epochs: int | None = None  # ... × epochs
     versus: Versus | None = None  # against the fastest group; None for it and the untimed
 
     @property
@@ -153,9 +150,9 @@ def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame 
     if done.empty:
         return Group(key, "/".join(sorted(set(rows["status"]))), preset)
     timing = done[(done["role"] == "timing") & (done["status"] == "ok")]
-    convergence = done[done["role"] == "convergence"]
+    convergence, lender = done[done["role"] == "convergence"], ""
     if convergence.empty and backend_seeds is not None and not backend_seeds.empty:
-        convergence = backend_seeds.assign(borrowed_from=backend_seeds["mode"])
+        convergence, lender = backend_seeds, "/".join(sorted(set(backend_seeds["mode"])))
     seeds = convergence if not convergence.empty else done
     trained_whole = convergence if not convergence.empty else rows  # the preset's epochs: its seeds trained them
     return Group(
@@ -165,6 +162,7 @@ def group_of(key: tuple, preset: str, rows: pd.DataFrame, windows: pd.DataFrame 
         epochs=as_int(max_of(trained_whole["epochs"])),
         **timing_fields(timing, windows, reference, pooled),
         **seed_fields(seeds),
+        borrowed_from=lender,
     )
 
 
@@ -195,7 +193,7 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None, reference:
     interval = median_interval(values)
     cache = timing["compile_cache"]
     cold = numbers(timing["time_to_solve_cold_s"])
-    if not cold.size:  # before schema 3: the one timing run's time-to-solve, which was the cold one
+    if not cold.size:  # a row timed in one run (the article presets): its time-to-solve, a cold one
         cold = numbers(timing["time_to_solve_s"])
     warm = numbers(timing["time_to_solve_warm_s"])
     accurate = numbers(timing["time_to_accuracy_s"])  # a timing row's runs to solved are cold ones
@@ -234,8 +232,6 @@ def timing_fields(timing: pd.DataFrame, windows: pd.DataFrame | None, reference:
 
 def seed_fields(seeds: pd.DataFrame) -> dict:
     solved = truthy(seeds["solved"])
-    lenders = sorted(set(seeds["borrowed_from"]) - {""})
-    lent = seeds[seeds["borrowed_from"] != ""]
     return dict(
         solved=int(solved.sum()),
         seeds=len(seeds),
@@ -245,10 +241,6 @@ def seed_fields(seeds: pd.DataFrame) -> dict:
         final_loss=median_of(seeds["final_loss"]),
         success=wilson(int(solved.sum()), len(seeds)),
         to_convergence=bool((seeds["stop_reason"] == "converged").any()),
-        borrowed_from="/".join(lenders),
-        borrow_difference=max_of(lent["borrow_difference"]) if lenders else None,
-        borrow_checked_seeds=as_int(max_of(lent["borrow_checked_seeds"])) if lenders else None,
-        borrow_checked_epochs=as_int(max_of(lent["borrow_checked_epochs"])) if lenders else None,
     )
 
 

@@ -57,7 +57,7 @@ def csv_text(rows: list, row_type: type) -> str:
 
 
 def read_table(path: Path, row_type: type) -> pd.DataFrame:
-    """A table as written here, Parquet (the curves) or CSV (the rest, and an older run's curves): numbers
+    """A table as written here, Parquet (the curves) or CSV (the rest): numbers
     as numbers (NaN where empty), text as text ("" where empty). Numbers are 64-bit, but in a table of
     CURVE_ROWS rows or more, which keeps the file's own (the curves' int32 epochs and float32 losses)."""
     path = Path(path)
@@ -100,8 +100,8 @@ def ends_whole(path: Path) -> bool:
         return file.read(1) in (b"\n", b"\r")
 
 
-# a file that is no table (EOFError: a gzip-compressed curves.csv.gz cut short)
-UNREADABLE = (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, pa.ArrowException, Cut)
+# a file that is no table
+UNREADABLE = (pd.errors.ParserError, UnicodeDecodeError, OSError, pa.ArrowException, Cut)
 
 
 class NotSaved(Exception):
@@ -154,7 +154,6 @@ def write_atomic_all(files: dict[Path, str | bytes]) -> None:
         raise
 
 
-LEGACY_CURVES = ("curves.csv.gz", "curves.csv")  # older runs' curves: gzip-compressed CSV, and plain CSV
 CURVE_KEY = CURVE_COLUMNS[:5]  # backend, device, mode, preset, seed: one curve each
 # loss is float32: the matched and classic presets train in float32, so that is the losses' own precision
 # (the numba floor sums its float32 errors in float64, and numpy's article preset trains in float64: their
@@ -206,16 +205,9 @@ def curve_columns(curves: Mapping[tuple, np.ndarray]) -> dict[str, object]:
     return columns
 
 
-def curves_file(folder: Path) -> Path:
-    """The curves table of a run's folder: curves.parquet, or where an older run has none, its curves.csv.gz
-    (schema 2 and 3 before Parquet) or curves.csv (schema 1); curves.parquet when the folder has no curves."""
-    folder = Path(folder)
-    return next((folder / name for name in (CURVES, *LEGACY_CURVES) if (folder / name).exists()), folder / CURVES)
-
-
 def read_curves(folder: Path) -> pd.DataFrame:
-    """The curves table of a run's folder (curves_file), whatever its format, as read_table reads it."""
-    return read_table(curves_file(folder), CurveRow)
+    """The curves table of a run's folder, as read_table reads it."""
+    return read_table(Path(folder) / CURVES, CurveRow)
 
 
 Series = dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]  # (backend, device, mode, preset) -> seed -> arrays
@@ -223,12 +215,7 @@ Series = dict[tuple, dict[int, tuple[np.ndarray, np.ndarray]]]  # (backend, devi
 
 def read_series(path: Path) -> Series:
     """A curves table as one (epochs, losses) pair of arrays per curve, read a row group at a time: the
-    table is never held whole, so reading takes about the arrays' own 12 bytes an epoch. An older run's
-    CSV curves are read whole, then split."""
-    path = Path(path)
-    if path.suffix != ".parquet":
-        frame = read_table(path, CurveRow)
-        return split_series([pa.RecordBatch.from_pandas(frame[CURVE_COLUMNS], preserve_index=False)])
+    table is never held whole, so reading takes about the arrays' own 12 bytes an epoch."""
     with open(path, "rb") as file:  # Python opens any path; pyarrow refuses a non-UTF-8 one
         return split_series(pq.ParquetFile(file).iter_batches(batch_size=CURVE_GROUP, columns=CURVE_COLUMNS))
 

@@ -58,7 +58,7 @@ def with_runs(folder: Path, change) -> str:
 def test_each_mode_shows_its_share_converged_with_the_wilson_interval(fixture_run, rendered):
     runs = pd.read_csv(fixture_run / "runs.csv")
     rows = classic_table(rendered)
-    assert set(rows) == {*FIXTURE["CLASSIC_KEYS"], FIXTURE["CLASSIC_BORROWER"], FIXTURE["CLASSIC_SKIPPED"]}
+    assert set(rows) == {*FIXTURE["CLASSIC_KEYS"], FIXTURE["CLASSIC_SKIPPED"]}
     for key in FIXTURE["CLASSIC_KEYS"]:
         seeds = classic_seeds(runs, key)
         converged = int(seeds.epoch_accurate.notna().sum())
@@ -78,14 +78,8 @@ def test_epochs_to_converge_are_the_median_and_range_over_the_converged_seeds(fi
         assert classic_table(rendered)[key][TO_CONVERGE] == expected
 
 
-def test_borrowed_classic_rows_are_marked_and_a_skipped_row_says_why(rendered):
-    rows = classic_table(rendered)
-    lent = rows[FIXTURE["CLASSIC_BORROWER"]]
-    assert lent[CONVERGED].endswith(" (from tuned)") and lent[TO_CONVERGE].endswith(" (from tuned)")
-    assert [c.removesuffix(" (from tuned)") for c in lent] == rows[("keras", "cpu", "tuned")]
-    assert not any("(from " in c for key, cells in rows.items() if key != FIXTURE["CLASSIC_BORROWER"] for c in cells)
-    assert "Borrowed convergence: keras (cpu, idiomatic) copies the tuned mode's seeds" in section(rendered)
-    assert rows[FIXTURE["CLASSIC_SKIPPED"]] == ["not measured (skipped)"] * 4
+def test_a_skipped_row_says_why(rendered):
+    assert classic_table(rendered)[FIXTURE["CLASSIC_SKIPPED"]] == ["not measured (skipped)"] * 4
 
 
 def test_a_run_whose_seeds_all_converged_says_so_instead_of_a_limit(run_copy):
@@ -165,6 +159,6 @@ def test_the_paper_is_quoted_beside_the_measured_figures_with_the_deviation(rend
 
 def test_the_methods_table_has_one_line_per_classic_mode(rendered):
     lines = [line for line in rendered.splitlines() if "| classic | convergence |" in line]
-    assert len(lines) == 5  # four of their own and the borrower; the skipped row has no method
+    assert len(lines) == 4  # one per mode that trained seeds; the skipped row has no method
     own = next(line for line in lines if line.startswith("| numpy | cpu | tuned |"))
     assert own.endswith("; each seed trained until every output lay on the right side of 0.5, 500–5,000 epochs |")

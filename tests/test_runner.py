@@ -31,7 +31,6 @@ from xorbench.bench.tables import (
     CURVE_SCHEMA,
     CURVES,
     ENV_KEYS,
-    LEGACY_CURVES,
     RUN_COLUMNS,
     SCHEMA_VERSION,
     TIMING_COLUMNS,
@@ -271,12 +270,10 @@ def test_a_run_starts_with_an_empty_curves_table_and_ends_with_every_curve(tmp_p
     from xorbench.bench.options import make
     from xorbench.bench.runner import begin, finish
 
-    for name in LEGACY_CURVES:  # an older xorbench's curves in the same folder
-        (tmp_path / name).write_text(",".join(CURVE_COLUMNS) + "\n")
     options = make("run", False, {"backends": ("numpy",), "out": tmp_path}, "xorbench run")
     tables = Tables(tmp_path, clock=lambda: 0.0)  # time stands still: only the first and the final save write curves
     begin(options, None, tables)
-    assert pd.read_parquet(tmp_path / CURVES).empty and not any((tmp_path / n).exists() for n in LEGACY_CURVES)
+    assert pd.read_parquet(tmp_path / CURVES).empty
     tables.add({"backend": "numpy", "device": "cpu", "mode": "idiomatic", "preset": "matched", "seed": 0,
                 "role": "convergence", "status": "ok"}, curve=[0.3, 0.2])  # fmt: skip
     tables.save()  # as after every finished row

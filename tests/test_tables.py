@@ -1,6 +1,6 @@
 """The tables' schema matches docs/TABLES.md, files are replaced atomically, the curves go to Parquet
-(float32, in arrival order, rewritten at most every CURVES_EVERY_S but for the first and last save) and
-an older run's CSV curves still read, and the worker's small pure pieces (statistics, time-to-solve,
+(float32, in arrival order, rewritten at most every CURVES_EVERY_S but for the first and last save),
+and the worker's small pure pieces (statistics, time-to-solve,
 which mode lends its convergence) do what they say."""
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from xorbench.bench.tables import (
     NotSaved,
     RunRow,
     Tables,
-    curves_file,
     read_curves,
     write_atomic,
 )
@@ -233,19 +232,7 @@ def test_curves_that_could_not_be_saved_are_written_at_the_next_save(tmp_path):
     assert list(read_curves(tmp_path)["seed"]) == [0]
 
 
-@pytest.mark.parametrize("legacy", ["curves.csv.gz", "curves.csv"])
-def test_an_older_runs_csv_curves_are_found_and_read(tmp_path, legacy):
-    old = pd.DataFrame({"backend": ["numpy"] * 2, "device": "cpu", "mode": "tuned", "preset": "matched", "seed": 4,
-                        "epoch": [0, 1], "loss": [0.25, 0.123456789]})  # fmt: skip
-    old.to_csv(tmp_path / legacy, index=False)  # pandas gzips a .gz, as xorbench before Parquet did
-    assert curves_file(tmp_path) == tmp_path / legacy
-    pd.testing.assert_frame_equal(read_curves(tmp_path), old, check_dtype=False)
-    Tables(tmp_path).save()  # a Parquet table beside it is the one read
-    assert curves_file(tmp_path) == tmp_path / CURVES and read_curves(tmp_path).empty
-
-
-def test_a_folder_without_curves_points_at_curves_parquet(tmp_path):
-    assert curves_file(tmp_path) == tmp_path / CURVES
+def test_a_folder_without_curves_has_none_to_read(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_curves(tmp_path)
 
