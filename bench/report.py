@@ -90,7 +90,7 @@ def templates() -> jinja2.Environment:
     env.filters.update(
         sig=sig, pct=pct, g=lambda x: f"{x:g}", thousands=lambda x: f"{x:,}", interval=interval_text, label=label,
         ratio=ratio_text, times=times_text, verdict=verdict_words, versus=versus_text, cell=cell, measured=measured,
-        seeds=seeds_text,
+        seeds=seeds_text, commit=lambda c: c[:12] + (" (with uncommitted changes)" if c.endswith("-dirty") else ""),
         clause=whole_clause, run_name=key_name, told_runs=told_runs, worst=worst, within=within, spread=spread,
         distinguishable=distinguishable, run_of=run_text, extra=lambda name: REGISTRY[name].extra,
         not_converged=report_tables.not_converged, rate=rate,

@@ -118,3 +118,25 @@ def test_check_measures_the_candidates_in_fresh_processes_and_saves_them(tmp_pat
     assert list(rows.columns) == [f.name for f in dataclasses.fields(AdviceRow)]
     assert len(rows) == 2 and (rows["processes"] == 3).all() and (rows["measured_s"] > 0).all()
     assert (rows["measured_low_s"] <= rows["measured_s"]).all() and sorted(rows["measured_rank"]) == [1, 2]
+
+
+def test_the_report_states_the_checks_with_their_tally_and_commit(run_copy):
+    """Section 8: how many checked workloads the winner held on, how many in-grid totals fell within 25%,
+    and the commit the checks were measured at (a dirty tree said so)."""
+    from xorbench.bench.report import write_report
+
+    common = dict(hidden=8, batch=16, epochs=1000, device="cpu", backend="numpy", startup_s=0.1, epoch_us=10.0,
+                  beyond=1.0, processes=3, measured_level=0.75, git_commit="0123456789abcdef-dirty")  # fmt: skip
+    rows = [AdviceRow(**common, mode="tuned", predicted_rank=1, predicted_s=1.0, predicted_low_s=0.9,
+                      predicted_high_s=1.1, measured_s=1.1, measured_low_s=1.0, measured_high_s=1.2, measured_rank=1),
+            AdviceRow(**common, mode="idiomatic", predicted_rank=2, predicted_s=2.0, predicted_low_s=1.8,
+                      predicted_high_s=2.2, measured_s=3.0, measured_low_s=2.9, measured_high_s=3.1,
+                      measured_rank=2)]  # fmt: skip
+    (run_copy / "advice.csv").write_text(csv_text(rows, AdviceRow))
+    report = write_report(run_copy, figures=False).read_text(encoding="utf-8")
+    section = report[report.index("## 8. Which one for your size") : report.index("## 9.")]
+    assert "The predicted winner held (measured quickest, or within the measured quickest's interval) on 1 of 1;" in (
+        " ".join(section.split())
+    )
+    assert "1 of the 2 predictions inside the grid were within 25% of the measured total (worst: +50%)" in section
+    assert "Checked at commit 0123456789ab (with uncommitted changes), as advice.csv records it." in section
