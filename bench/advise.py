@@ -80,6 +80,7 @@ def check(candidates: list[predict.Prediction], work: predict.Workload, timeout_
 def advice_rows(work: predict.Workload, predictions: list, measured: pd.DataFrame | None) -> list[AdviceRow]:
     from .env import git_commit
 
+    commit = (git_commit() or "") if measured is not None else ""
     rows = []
     for rank, p in enumerate(predictions, 1):
         fields = {}
@@ -89,7 +90,7 @@ def advice_rows(work: predict.Workload, predictions: list, measured: pd.DataFram
             interval = median_interval(totals)
             fields = dict(measured_s=median(totals) if len(totals) else None, measured_low_s=interval.low,
                           measured_high_s=interval.high, measured_level=interval.coverage, processes=len(totals),
-                          git_commit=git_commit() or "")  # fmt: skip
+                          git_commit=commit)  # fmt: skip
         rows.append(AdviceRow(hidden=work.hidden, batch=work.batch, epochs=work.epochs, device=work.device,
                               backend=p.backend, mode=p.mode, predicted_rank=rank, predicted_s=p.total_s,
                               predicted_low_s=p.low_s, predicted_high_s=p.high_s, startup_s=p.startup_s,

@@ -10,10 +10,10 @@ import pandas as pd
 from ..backends import LOSS_TARGET
 from . import figures, predict
 from .findings import Summary
-from .load import measured, read_env
+from .load import measured
 from .sections import PAPER_SWEEPS
 from .summary import Group
-from .text import label, seeds_text, sig
+from .text import label, seeds_text, short_commit, sig
 
 
 def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]:
@@ -23,8 +23,9 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
     if not wanted:
         return frozenset()
     drawn = set()
-    env = read_env(out_dir)[0] or {}
-    run, sweep = stamp_of(env, "xorbench run"), stamp_of(env.get("sweep") or {}, "xorbench sweep")
+    swept = summary.sweep.run or {}
+    run = stamp_of("xorbench run", summary.commit, summary.timestamp)
+    sweep = stamp_of("xorbench sweep", swept.get("git_commit"), swept.get("timestamp"))
     timed = [g for g in summary.groups if measured(g.us)]
     if timed:
         rows = [figures.Timed(g.key, label(g.key), g.us, g.values, f"{sig(g.us)} µs", g.us_ci) for g in timed]
@@ -63,9 +64,9 @@ def draw(summary: Summary, out_dir: Path, wanted: bool = True) -> frozenset[str]
     return frozenset(drawn)
 
 
-def stamp_of(env: dict, what: str) -> str:
+def stamp_of(what: str, commit: str | None, timestamp: str | None) -> str:
     """The corner of a figure: which run (or sweep) it comes from, by commit and date; "" where unknown."""
-    commit, when = (env.get("git_commit") or "")[:12], (env.get("timestamp") or "")[:10]
+    commit, when = short_commit(commit or ""), (timestamp or "")[:10]
     return f"{what} at {commit}, {when}" if commit or when else ""
 
 

@@ -150,6 +150,7 @@ class Sweep:
     lines: tuple[figures.SweepLine, ...] = ()
     crossovers: Crossovers | None = None
     why: str | None = None
+    run: dict | None = None  # the sweep's own entry in env.json (command, commit, date, seconds), beside a run
 
 
 CLASSIC = "classic"  # the preset of the 1986 experiment (backends.PRESETS)

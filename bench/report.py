@@ -40,6 +40,7 @@ from .text import (
     pct,
     ratio_text,
     seeds_text,
+    short_commit,
     sig,
     success_text,
     times_text,
@@ -90,7 +91,7 @@ def templates() -> jinja2.Environment:
     env.filters.update(
         sig=sig, pct=pct, g=lambda x: f"{x:g}", thousands=lambda x: f"{x:,}", interval=interval_text, label=label,
         ratio=ratio_text, times=times_text, verdict=verdict_words, versus=versus_text, cell=cell, measured=measured,
-        seeds=seeds_text, commit=lambda c: c[:12] + (" (with uncommitted changes)" if c.endswith("-dirty") else ""),
+        seeds=seeds_text, commit=short_commit,
         clause=whole_clause, run_name=key_name, told_runs=told_runs, worst=worst, within=within, spread=spread,
         distinguishable=distinguishable, run_of=run_text, extra=lambda name: REGISTRY[name].extra,
         not_converged=report_tables.not_converged, rate=rate,
@@ -211,7 +212,6 @@ def render(
         "crossovers": crossover_lines(summary.sweep.crossovers) if summary.sweep.crossovers else [],
         "advice": advice,
         "tally": predict.tally(advice),
-        "sweep_env": ((read_env(out_dir)[0] or {}) if out_dir is not None else {}).get("sweep"),
     }
     return tidy(templates().get_template("REPORT.md.j2").render(context))
 

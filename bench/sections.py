@@ -316,4 +316,5 @@ def sweep_of(loaded: Loaded) -> Sweep:
         cells = cells.sort_values(["work", "hidden"])
         lines.append(figures.SweepLine(device, backend, mode, tuple(cells["hidden"]), tuple(cells["batch"]),
                                        tuple(cells["epoch_us_median"])))  # fmt: skip
-    return Sweep(len(ok), int((sweep["status"] != "ok").sum()), tuple(lines), crossovers(sweep))
+    run = (loaded.env or {}).get("sweep")
+    return Sweep(len(ok), int((sweep["status"] != "ok").sum()), tuple(lines), crossovers(sweep), run=run)

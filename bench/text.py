@@ -40,6 +40,11 @@ def label(key: tuple) -> str:
     return f"{backend} ({device}, {mode})"
 
 
+def short_commit(commit: str) -> str:
+    """A commit as the report names it: 12 hex digits, and whether the tree had uncommitted changes."""
+    return commit[:12] + (" (with uncommitted changes)" if commit.endswith("-dirty") else "")
+
+
 def success_text(k: int, n: int) -> str:
     low, high = wilson(k, n)
     return f"{k}/{n} = {pct(k / n)} ({pct(low)}–{pct(high)})"
