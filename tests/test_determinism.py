@@ -11,7 +11,7 @@ from xorbench import backends
 EPOCHS = 200
 EAGER = ("numpy", "torch", "numba")  # deterministic on the CPU without any switch
 # model.fit costs 35-70 ms an epoch here, and an op that is not deterministic shows from the first epoch
-KERAS_EPOCHS = 60
+KERAS_EPOCHS = 16
 
 
 def config(optimizer: str, epochs: int = EPOCHS) -> backends.TrainConfig:
