@@ -82,13 +82,13 @@ def load(folder: Path, device: str) -> tuple[pd.DataFrame, dict]:
 
 
 def bracket(axis: np.ndarray, x: float) -> tuple[int, int, float]:
-    """(i, j, t): axis[i] <= x <= axis[j], adjacent, and x's fraction of the way between them
+    """(i, j, t): axis[i] <= x <= axis[j], adjacent, and x's fraction of the way between them in log space
     (x within the axis; an axis of one value gives (0, 0, 0))."""
     if len(axis) == 1:
         return 0, 0, 0.0
     j = int(np.clip(np.searchsorted(axis, x), 1, len(axis) - 1))
     i = j - 1
-    return i, j, (x - axis[i]) / (axis[j] - axis[i])
+    return i, j, (math.log(x) - math.log(axis[i])) / (math.log(axis[j]) - math.log(axis[i]))
 
 
 def grid_of(cells: pd.DataFrame, column: str) -> pd.DataFrame | None:
@@ -104,9 +104,8 @@ def grids_of(cells: pd.DataFrame) -> dict[tuple[str, str], tuple[pd.DataFrame | 
 
 
 def at(grid: pd.DataFrame | None, hidden: int, batch: int, growth: float) -> tuple[float, float]:
-    """(value, beyond) at hidden x batch from a grid_of. Inside the grid: bilinear in hidden and batch between
-    the four measured cells around it, exact for an epoch that costs a + b·hidden + c·batch + d·hidden·batch
-    (a dense layer's arithmetic; docs/METHODOLOGY.md says why not log space). Outside: the same at the nearest point of
+    """(value, beyond) at hidden x batch from a grid_of. Inside the grid: bilinear in log hidden, log batch
+    and log value between the four measured cells around it. Outside: the same at the nearest point of
     the grid, times (work ratio)**growth where the workload is larger; `beyond` is that work ratio or its
     inverse (1 inside). Where a corner was not measured (skipped as too slow): the largest measured cell
     at or below the workload, grown the same way."""
@@ -115,9 +114,11 @@ def at(grid: pd.DataFrame | None, hidden: int, batch: int, growth: float) -> tup
     hs, bs = grid.index.to_numpy(float), grid.columns.to_numpy(float)
     near = (float(np.clip(hidden, hs[0], hs[-1])), float(np.clip(batch, bs[0], bs[-1])))
     (i, j, t), (k, m, u) = bracket(hs, near[0]), bracket(bs, near[1])
-    corners = grid.to_numpy()[[i, i, j, j], [k, m, k, m]]
+    corners = np.log(grid.to_numpy()[[i, i, j, j], [k, m, k, m]])
     if np.all(np.isfinite(corners)):
-        value = float((1 - t) * ((1 - u) * corners[0] + u * corners[1]) + t * ((1 - u) * corners[2] + u * corners[3]))
+        value = float(
+            np.exp((1 - t) * ((1 - u) * corners[0] + u * corners[1]) + t * ((1 - u) * corners[2] + u * corners[3]))
+        )
     else:
         cells = grid.stack().rename("value").reset_index()
         below = cells[(cells["hidden"] <= near[0]) & (cells["batch"] <= near[1])]

@@ -1,4 +1,4 @@
-"""`xorbench advise`: the composition and the bilinear interpolation on constructed tables with known
+"""`xorbench advise`: the composition and the log-space interpolation on constructed tables with known
 answers (a known break-even among them), the extrapolation flag, bad input, no framework imported, and
 --check end to end on NumPy."""
 
@@ -58,11 +58,10 @@ def test_a_total_is_start_up_plus_epochs_times_the_epoch_and_the_order_flips_at_
     assert verdict(list(found.values())).flips_at == pytest.approx(FLIP)
 
 
-def test_growth_comes_from_the_sweep_interpolated_bilinearly(folder):
-    cost = lambda h, b: 50.0 + 2.0 * b + 3.0 * h * b  # noqa: E731  (an overhead, per sample, per unit of work)
-    cells = pd.read_csv(folder / "sweep.csv").assign(epoch_us_median=lambda f: cost(f["hidden"], f["batch"]))
+def test_growth_comes_from_the_sweep_interpolated_in_log_space(folder):
+    cells = pd.read_csv(folder / "sweep.csv").assign(epoch_us_median=lambda f: 3.0 * f["hidden"] * f["batch"])
     grid = grid_of(cells[cells["mode"] == "slow"], "epoch_us_median")
-    assert at(grid, 8, 16, growth=1.0) == (pytest.approx(cost(8, 16)), 1.0)  # exact; log space says 15% more
+    assert at(grid, 8, 16, growth=1.0) == (pytest.approx(3.0 * 8 * 16), 1.0)  # exact on a power law
     found = predicted(folder, hidden=16, batch=64)["slow"]  # a measured cell: the run's 10 µs + 0.5 µs x (1024 - 16)
     assert found.epoch_us == pytest.approx(10.0 + 0.5 * (16 * 64 - 16)) and not found.extrapolated
     assert found.startup_s == pytest.approx(0.1 + 1e-3 * (16 * 64 - 16))  # the build grows as the sweep's did
