@@ -171,7 +171,9 @@ BATTERY = (
 CORE = BATTERY[:2]
 PROTOCOL = BATTERY[1]
 # Registry-wide checks, not any backend's own: this session runs them (the GPU one imports every framework, 5 s).
-NOT_A_BACKENDS_OWN = ("test_available_has_one_row_per_backend_and_device", "test_gpu_rows_match_what_the_frameworks_see")
+NOT_A_BACKENDS_OWN = (
+    "test_available_has_one_row_per_backend_and_device", "test_gpu_rows_match_what_the_frameworks_see"
+)  # fmt: skip
 OTHERS = [name for name in KERAS if backends.REGISTRY[name].packages[0] != KERAS_FRAMEWORK]
 
 
