@@ -14,7 +14,7 @@ import pytest
 
 from xorbench.backends import LOSS_TARGET
 from xorbench.bench import report
-from xorbench.bench.compare import AGREE
+from xorbench.bench.compare import AGREE, rerun_of
 from xorbench.bench.digest import summarise
 from xorbench.bench.load import load
 from xorbench.bench.stats import MIN_PROCESSES
@@ -81,13 +81,16 @@ def test_a_second_full_run_renders_whole_too(run_copy):
     assert_whole(text, run_copy)
 
 
-def test_the_committed_results_render_whole(tmp_path):
-    for path in (ROOT / "results").iterdir():
-        if path.is_file() and path.suffix in (".csv", ".parquet", ".json"):
-            shutil.copy(path, tmp_path / path.name)
-    text = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8")
+def test_the_committed_report_is_whole_and_rendered_from_the_committed_tables():
+    """results/REPORT.md is what its tables render to now (linking the figures beside it, not redrawn):
+    a report left stale after a change to the tables or the template fails here."""
+    results = ROOT / "results"
+    summary = summarise(load(results))
+    figures = frozenset(p.name for p in results.iterdir() if p.suffix == ".png" and p.name in report.REPORT_FILES)
+    text = report.render(summary, figures, rerun_of(results, summary.preset), results)
     assert "## 1. Verdict" in text
-    assert_whole(text, tmp_path)
+    assert_whole(text, results)
+    assert text == (results / "REPORT.md").read_text(encoding="utf-8"), "xorbench report --out results is due"
 
 
 @pytest.mark.parametrize(
