@@ -18,8 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from selection import BACKENDS_VARIABLE, KERAS_FRAMEWORK, KERAS_FRAMEWORK_VARIABLE
+from test_equivalence import RTOL, SHORTEST  # the battery's tolerance, shown to have teeth at SHORTEST epochs
 
 from xorbench import backends
 
@@ -186,7 +188,7 @@ def batteries():
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("name, files", batteries())
+@pytest.mark.parametrize("name, files", list(batteries()))
 def test_another_keras_backend_passes_the_battery_in_a_process_of_its_own(name, files):
     require_packages(name)
     env = {**os.environ, KERAS_FRAMEWORK_VARIABLE: backends.REGISTRY[name].packages[0], BACKENDS_VARIABLE: name}
@@ -205,3 +207,26 @@ def test_another_keras_backend_passes_the_battery_in_a_process_of_its_own(name, 
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in summary and "skipped" not in summary, summary
+
+
+def test_keras_torch_tuned_epoch_trains_numpys_curve_without_its_compile():
+    """keras-torch's tuned mode has an epoch of its own (keras_torch.train_window). Its battery compiles it
+    for minutes and runs in the slow tier; here the same function runs eagerly in a fresh process, so a
+    wrong sign in it fails CI too. Three windows and four one-epoch steps, against NumPy's curve."""
+    require_packages("keras-torch")
+    config = backends.preset("matched", "numpy", seed=0, epochs=SHORTEST + 4)
+    code = f"""if True:
+        import functools, json
+        from xorbench import backends
+        from xorbench.backends import keras_torch
+        keras_torch.compiled_window = lambda key, epochs, model, loss_fn, options=(): functools.partial(
+            keras_torch.train_window, model, loss_fn, epochs)
+        trainer = backends.get_trainer("keras-torch", "cpu", "tuned")
+        result = backends.train(trainer, backends.preset("matched", "numpy", seed=0, epochs={config.epochs}))
+        print(json.dumps([result.status, result.losses.tolist(), result.max_errors.tolist()]))
+    """
+    status, losses, max_errors = run_python(code)
+    reference = backends.train(backends.get_trainer("numpy"), config)
+    assert status == "ok"
+    np.testing.assert_allclose(losses, reference.losses, rtol=RTOL["sgd"], atol=0)
+    np.testing.assert_allclose(max_errors, reference.max_errors, rtol=RTOL["sgd"], atol=0)
