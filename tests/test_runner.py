@@ -237,7 +237,8 @@ def test_a_slow_process_is_outvoted_by_the_median_of_processes(misbehaving):
     spent = env["job_seconds"]
     names = ("hanging", "crashing", "slow")
     assert set(spent) == {f"time {n}/cpu/idiomatic" for n in names} | {f"run {n}/cpu" for n in names}
-    assert min(spent.values()) > 0 and sum(spent.values()) <= env["duration_s"]
+    rounding = 0.05 * (len(spent) + 1)  # env.json keeps each figure to 0.1 s
+    assert min(spent.values()) > 0 and sum(spent.values()) <= env["duration_s"] + rounding
     assert spent["time hanging/cpu/idiomatic"] >= 5  # the silence it was stopped after
 
 
