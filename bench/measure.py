@@ -239,14 +239,23 @@ def solve_run(trainer, config, budget_s: float, clock: Clock = timed_fit) -> Mea
     return finish(trainer, config, run)
 
 
-def window_lengths(per_epoch_s: float, window_s: float) -> tuple[int, int]:
+def epochs_per_call(trainer) -> int:
+    """The epochs a trainer fuses into one compiled call (its WINDOW: torch's and Keras-on-torch's tuned
+    loops), 1 for the others. Such a trainer runs the epochs past whole windows through a one-epoch step,
+    a call of its own each: a window of another length would time those calls as if they were epochs."""
+    return int(getattr(trainer, "WINDOW", 1))
+
+
+def window_lengths(per_epoch_s: float, window_s: float, unit: int = 1) -> tuple[int, int]:
     """(short, long) epochs per window: long lasts about window_s, short an eighth of it, so that
     fit(W) seconds = a + b * W separates the cost of a call (a) from an epoch's (b) from lengths
-    stats.LENGTH_RATIO apart. No preset's epoch count caps a window: windows_of replays from setup()."""
+    stats.LENGTH_RATIO apart; both whole multiples of `unit` (epochs_per_call). No preset's epoch count
+    caps a window: windows_of replays from setup()."""
     from .stats import LENGTH_RATIO
 
-    long = max(LENGTH_RATIO, round(window_s / max(per_epoch_s, 1e-9)))
-    return max(1, long // LENGTH_RATIO), long
+    long = max(LENGTH_RATIO * unit, round(window_s / max(per_epoch_s, 1e-9)))
+    short = max(unit, long // LENGTH_RATIO // unit * unit)
+    return short, max(LENGTH_RATIO * short, long // unit * unit)
 
 
 def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clock = timed_fit,
@@ -275,8 +284,10 @@ def windows_of(trainer, config, lengths: tuple[int, int], count: int, clock: Clo
 
 
 def epoch_seconds(trainer, clock: Clock = timed_fit) -> float:
-    """Seconds per epoch of a trainer set up and compiled already: the faster of two 5-epoch calls."""
-    return min(clock(trainer, 5)[0] for _ in range(PROBES)) / 5
+    """Seconds per epoch of a trainer set up and compiled already: the faster of two calls of 5 epochs,
+    or of one whole compiled call where a trainer fuses more (epochs_per_call)."""
+    epochs = max(5, epochs_per_call(trainer))
+    return min(clock(trainer, epochs)[0] for _ in range(PROBES)) / epochs
 
 
 WARM_SOLVE_MAX_S = 5.0  # a warm solve repeats the cold one's training: past this, it only spends the budget

@@ -123,7 +123,7 @@ def time_job(job: TimeJob, channel: Channel, framework: Framework) -> None:
     try:
         trainer = framework.trainer(job, key.mode)
         cold, warm, rss_build_mb = measure.solve_runs(trainer, config, job.solve_s / 2, job.solve)  # share the budget
-        lengths = measure.window_lengths(measure.epoch_seconds(trainer), job.window_s)
+        lengths = measure.window_lengths(measure.epoch_seconds(trainer), job.window_s, measure.epochs_per_call(trainer))
         windows, replays = measure.windows_of(trainer, config, lengths, job.repeats, kernel=kernel)
     except Exception as error:  # one broken process must not stop the others
         channel.report(framework.failed(job, key, error))

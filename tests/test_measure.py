@@ -129,10 +129,24 @@ def test_a_solve_run_s_budget_leaves_out_the_compiling():
     assert slow.result.epoch_solved is None and slow.epochs == 1 + 50 + 50  # the second chunk spent the budget
 
 
+def test_a_windowed_trainer_is_probed_and_timed_in_whole_compiled_calls():
+    """torch tuned runs 16 epochs per compiled call and the rest one call each: its 5-epoch probe once read
+    ~500 µs an epoch (five calls) against ~46 µs, and windows of 12 and 96 epochs fitted -18 µs an epoch."""
+    calls = []
+    trainer = FakeTrainer()
+    trainer.WINDOW = 16
+    assert measure.epochs_per_call(trainer) == 16 and measure.epochs_per_call(FakeTrainer()) == 1
+    measure.epoch_seconds(trainer, clock=lambda t, epochs: calls.append(epochs) or fake_clock(t, epochs))
+    assert calls == [16] * measure.PROBES
+
+
 def test_windows_come_in_two_lengths_eight_times_apart_and_never_run_past_the_run_or_their_own_length():
     assert measure.window_lengths(per_epoch_s=1e-4, window_s=0.1) == (125, 1000)
     assert measure.window_lengths(per_epoch_s=1e-6, window_s=0.1) == (12_500, 100_000)  # past any preset's epochs
     assert measure.window_lengths(per_epoch_s=1.0, window_s=0.1) == (1, 8)  # a slow epoch: still 8x apart
+    for per_epoch_s in (1.0, 5e-4, 4.6e-5):  # a trainer that fuses 16 epochs per call: whole calls only
+        short, long = measure.window_lengths(per_epoch_s, window_s=0.1, unit=16)
+        assert short % 16 == long % 16 == 0 and short >= 16 and long >= 8 * short
     trainer = FakeTrainer()
     windows, replays = measure.windows_of(trainer, TrainConfig(epochs=2000), (250, 1000), 6, clock=fake_clock)
     assert [w.epochs for w in windows] == [250, 1000] * 3
